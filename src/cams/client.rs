@@ -1,0 +1,1 @@
+//! `HttpCams`: the CAMS client on reqwest.

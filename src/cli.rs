@@ -1,0 +1,112 @@
+//! Command line. Every flag of `run` has an environment twin (`CAMS_OPERATOR_*`), so the Helm
+//! chart can set them either way. This is a contract: docs, the chart and tests rely on it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Alibaba Cloud CAMS WhatsApp groups in line with ChatGroup resources.
+#[derive(Debug, Parser)]
+#[command(name = "cams-operator", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the ChatGroup CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    #[default]
+    Text,
+}
+
+/// Flags of `cams-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Namespace to watch (repeatable); all namespaces when absent.
+    #[arg(
+        long = "namespace",
+        env = "CAMS_OPERATOR_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+    /// Label selector limiting the ChatGroups handled (for sharding), e.g. `shard=a`.
+    #[arg(long, env = "CAMS_OPERATOR_SELECTOR")]
+    pub selector: Option<String>,
+    /// Global CAMS request budget, requests per second, shared by all objects.
+    #[arg(long, env = "CAMS_OPERATOR_CAMS_QPS", default_value_t = 5.0)]
+    pub cams_qps: f64,
+    /// Most CAMS calls in flight at once.
+    #[arg(long, env = "CAMS_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(
+        long,
+        env = "CAMS_OPERATOR_METRICS_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_addr: SocketAddr,
+    /// Address of the `/livez` and `/readyz` probes.
+    #[arg(
+        long,
+        env = "CAMS_OPERATOR_HEALTH_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub health_addr: SocketAddr,
+    /// Run only while holding a Lease (for a standby replica).
+    #[arg(long, env = "CAMS_OPERATOR_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "CAMS_OPERATOR_LEASE_NAME",
+        default_value = "cams-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (default: the pod's namespace).
+    #[arg(long, env = "CAMS_OPERATOR_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Log format.
+    #[arg(long, env = "CAMS_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Flags of `cams-operator reconcile`.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// ChatGroup manifest (YAML or JSON).
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// CAMS endpoint URL overriding the manifest's region and endpoint.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+}
+
+/// Flags of `cams-operator sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// Seed file (YAML or JSON): access keys, groups and faults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Access key `ID:SECRET` or `ID:SECRET:STS_TOKEN` (repeatable).
+    #[arg(long = "access-key")]
+    pub access_keys: Vec<String>,
+    /// Group `CUST_SPACE_ID:BUSINESS_NUMBER:GROUP_ID[:SUBJECT]` (repeatable).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+}

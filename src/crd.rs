@@ -1,0 +1,520 @@
+//! The `ChatGroup` custom resource (`cams.chatapp.io/v1alpha1`) and the project's fixed names.
+//!
+//! Every spec field's rustdoc becomes `kubectl explain` text, so it is written for the person
+//! applying the manifest. Schema rules (lengths, patterns, CEL immutability) live next to each
+//! field; `crds/chatgroup.yaml` is generated from these types by `cams-operator crd`.
+
+use std::fmt;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of the resource.
+pub const API_GROUP: &str = "cams.chatapp.io";
+/// API version of the resource.
+pub const API_VERSION: &str = "v1alpha1";
+/// Kind of the resource.
+pub const KIND: &str = "ChatGroup";
+/// Plural name of the resource.
+pub const PLURAL: &str = "chatgroups";
+/// Field manager for every server-side apply, and the reporter of every Event.
+pub const FIELD_MANAGER: &str = "cams-operator";
+/// Annotation that stops all CAMS calls for one object while it is `"true"`.
+pub const PAUSED_ANNOTATION: &str = "cams.chatapp.io/paused";
+/// Name of the Secret used when `spec.credentials.secretRef` is not set.
+pub const DEFAULT_SECRET_NAME: &str = "cams-credentials";
+/// Default Secret key holding the AccessKey ID.
+pub const DEFAULT_ACCESS_KEY_ID_KEY: &str = "accessKeyId";
+/// Default Secret key holding the AccessKey secret.
+pub const DEFAULT_ACCESS_KEY_SECRET_KEY: &str = "accessKeySecret";
+/// Default Secret key holding an optional STS security token.
+pub const DEFAULT_SECURITY_TOKEN_KEY: &str = "securityToken";
+/// Default Alibaba Cloud region of the CAMS endpoint.
+pub const DEFAULT_REGION: &str = "ap-southeast-1";
+/// Default interval between two readings of the remote group.
+pub const DEFAULT_RESYNC_INTERVAL: &str = "1h";
+/// Shortest accepted `resyncInterval`.
+pub const MIN_RESYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest accepted `subject`, in characters (WhatsApp's limit).
+pub const MAX_SUBJECT_CHARS: usize = 128;
+/// Longest accepted `description`, in characters (WhatsApp's limit).
+pub const MAX_DESCRIPTION_CHARS: usize = 2048;
+
+/// Desired state of one CAMS WhatsApp group.
+///
+/// The group must already exist in CAMS: the operator updates its subject, description and
+/// picture, and never creates or deletes it.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "cams.chatapp.io",
+    version = "v1alpha1",
+    kind = "ChatGroup",
+    plural = "chatgroups",
+    shortname = "cg",
+    category = "cams",
+    namespaced,
+    status = "ChatGroupStatus",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"GROUP","type":"string","jsonPath":".spec.groupId"}"#,
+    printcolumn = r#"{"name":"REQUEST-ID","type":"string","jsonPath":".status.lastRequest.requestId"}"#,
+    printcolumn = r#"{"name":"CODE","type":"string","jsonPath":".status.lastRequest.code"}"#,
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatGroupSpec {
+    /// ID of the CAMS customer space (ISV sub-account) that owns the business number, for
+    /// example `cams-8f2k1x`. Required and immutable.
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("custSpaceId is immutable"))]
+    pub cust_space_id: String,
+
+    /// WhatsApp business phone number that owns the group, in digits only with the country
+    /// code and no `+`, for example `8613800001234`. Required and immutable.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+$"))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("businessNumber is immutable"))]
+    pub business_number: String,
+
+    /// ID of the existing WhatsApp group in CAMS, for example `EA303XXXXX`. Required and
+    /// immutable.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("groupId is immutable"))]
+    pub group_id: String,
+
+    /// Messaging channel of the group. CAMS accepts only `WHATSAPP`.
+    #[serde(default)]
+    pub channel_type: ChannelType,
+
+    /// Group subject (name) shown to members, 1 to 128 characters. Sent only when set; leave
+    /// it unset to keep whatever the group has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub subject: Option<String>,
+
+    /// Group description, at most 2048 characters. Sent only when set and non-empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub description: Option<String>,
+
+    /// HTTPS URL of the group picture: a square JPEG of at most 5 MB and at least 192x192
+    /// pixels. Sent only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = r"^https://"))]
+    pub profile_picture_file: Option<String>,
+
+    /// Where the Alibaba Cloud AccessKey comes from. Without it the operator uses the Secret
+    /// `cams-credentials` in this namespace, then its own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsSpec>,
+
+    /// Alibaba Cloud region of the CAMS endpoint `https://cams.<region>.aliyuncs.com`.
+    #[serde(default = "default_region")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9-]+$"))]
+    pub region: String,
+
+    /// Full CAMS endpoint URL overriding `region`, for a private endpoint or the simulator,
+    /// for example `https://cams-vpc.ap-southeast-1.aliyuncs.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://"))]
+    pub endpoint: Option<String>,
+
+    /// What the operator may do: `Manage` writes the desired fields, `Plan` only reports the
+    /// changes it would make (in `status.pendingChanges`), `Observe` only reads the group.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// What to do when the remote group differs from this spec although nothing here changed
+    /// (someone edited it in WhatsApp): `Enforce` writes it back, `Report` records it in
+    /// status, `Ignore` does neither.
+    #[serde(default)]
+    pub drift_policy: DriftPolicy,
+
+    /// How often the remote group is read again to detect drift, as a duration such as `30m`,
+    /// `1h` or `12h`. At least `1m`.
+    #[serde(default = "default_resync_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('1m')").message("resyncInterval must be at least 1m"))]
+    pub resync_interval: String,
+}
+
+fn default_region() -> String {
+    DEFAULT_REGION.to_owned()
+}
+
+fn default_resync_interval() -> String {
+    DEFAULT_RESYNC_INTERVAL.to_owned()
+}
+
+/// Messaging channel of a group.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChannelType {
+    /// WhatsApp, the only channel CAMS groups support.
+    #[default]
+    #[serde(rename = "WHATSAPP")]
+    Whatsapp,
+}
+
+impl ChannelType {
+    /// The value CAMS expects in `ChannelType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Whatsapp => "WHATSAPP",
+        }
+    }
+}
+
+/// What the operator may do with the remote group.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ManagementPolicy {
+    /// Read the group and write the desired fields when they differ.
+    #[default]
+    Manage,
+    /// Read the group and report only.
+    Observe,
+    /// Read the group and list the writes `Manage` would make, without making them.
+    Plan,
+}
+
+/// What to do about drift: a remote group that differs from the spec although the spec did not
+/// change.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DriftPolicy {
+    /// Write the desired fields back.
+    #[default]
+    Enforce,
+    /// Record the differences in status and leave the group alone.
+    Report,
+    /// Neither write nor report.
+    Ignore,
+}
+
+/// Where the Alibaba Cloud AccessKey comes from.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSpec {
+    /// Secret in this namespace holding the AccessKey. Secrets in other namespaces cannot be
+    /// used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// Key in the Secret holding the AccessKey ID. Default `accessKeyId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub access_key_id_key: Option<String>,
+    /// Key in the Secret holding the AccessKey secret. Default `accessKeySecret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub access_key_secret_key: Option<String>,
+    /// Key in the Secret holding an optional STS security token. Default `securityToken`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub security_token_key: Option<String>,
+}
+
+/// Reference to a Secret in the ChatGroup's own namespace.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// What the operator last saw and did. Written only by the operator, through server-side apply.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatGroupStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// kstatus-compatible conditions: `Ready`, `Synced`, and `Stalled` for terminal failures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Outcome of the last CAMS write (`UpdateChatGroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<LastRequest>,
+    /// Hash of the fields and target last applied successfully (`sha256:<hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_hash: Option<String>,
+    /// When the remote group was last found in line with the spec, or last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// The remote group as last read with `ListChatGroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedGroup>,
+    /// Writes the operator would make (`Plan`) or drift it found and left alone (`Report`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_changes: Vec<PendingChange>,
+    /// Retry state after a recoverable failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryStatus>,
+}
+
+/// A condition in the `metav1.Condition` shape.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type: `Ready`, `Synced` or `Stalled`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// One CamelCase word from a closed set; see docs/status.md.
+    pub reason: String,
+    /// What happened and what to do, for a person.
+    #[serde(default)]
+    pub message: String,
+    /// The generation this condition describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `status` last changed.
+    pub last_transition_time: Time,
+}
+
+/// Outcome of the last CAMS write.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRequest {
+    /// CAMS action, `UpdateChatGroup`.
+    pub action: String,
+    /// RequestId returned by CAMS; quote it to Alibaba Cloud support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// CAMS `Code` (`OK` on success), or the failure class when no response arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// CAMS `Message`, verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// CAMS `Success`, as reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    /// CAMS `Result` ("number of affected rows"), when returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<i64>,
+    /// CAMS `AccessDeniedDetail`, when returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_denied_detail: Option<String>,
+    /// HTTP status of the response, when one arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// When the request was made.
+    pub time: Time,
+}
+
+/// The remote group as read with `ListChatGroup`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedGroup {
+    /// Subject reported by CAMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Description reported by CAMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Picture URL reported by CAMS (may be a re-hosted copy of the one sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_picture_file: Option<String>,
+    /// Group status reported by CAMS, for example `ACTIVE` or `UPDATING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_status: Option<String>,
+    /// When the group was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// One field that differs between the spec and the remote group.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChange {
+    /// Spec field name: `subject`, `description` or `profilePictureFile`.
+    pub field: String,
+    /// Value read from CAMS, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// Value in the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<String>,
+}
+
+/// Retry state after a recoverable failure.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryStatus {
+    /// Consecutive failed attempts.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_time: Option<Time>,
+}
+
+/// A point in time, written as RFC 3339 in UTC with second precision, like `metav1.Time`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub jiff::Timestamp);
+
+impl Time {
+    /// The time, truncated to whole seconds as Kubernetes stores it.
+    pub fn from_timestamp(ts: jiff::Timestamp) -> Self {
+        Time(jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts))
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse::<jiff::Timestamp>()
+            .map(Time::from_timestamp)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Time {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Time".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
+/// Condition types.
+pub mod condition {
+    /// The group is in line with the spec (or, in Observe mode, was read successfully).
+    pub const READY: &str = "Ready";
+    /// The last reconcile finished without error.
+    pub const SYNCED: &str = "Synced";
+    /// A terminal failure: nothing will change until the spec or the Secret does.
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Condition reasons: a closed set, reused as Event reasons. `docs/status.md` explains each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Ready: the remote group matches the spec.
+    Synced,
+    /// Synced: the last reconcile wrote the group successfully.
+    UpdateSucceeded,
+    /// Synced: the group already matched; no write was needed.
+    UpToDate,
+    /// Ready in Observe mode: the group was read; nothing is written.
+    Observed,
+    /// The first reconcile of this generation has not finished yet.
+    Reconciling,
+    /// The group is in a transitional CAMS status (`...ING`); it is read again later.
+    GroupTransitioning,
+    /// Plan mode: writes are pending, see `status.pendingChanges`.
+    ChangesPending,
+    /// Report mode: the remote group differs from the spec, see `status.pendingChanges`.
+    Drifted,
+    /// The pause annotation is set; no CAMS calls are made.
+    Paused,
+    /// The spec breaks a rule; fix the named field.
+    InvalidSpec,
+    /// The Secret, a key in it, or a value is missing; no CAMS call was made.
+    CredentialsMissing,
+    /// CAMS rejected the AccessKey or the signature.
+    CredentialsInvalid,
+    /// The AccessKey lacks the RAM permission, or the account is not allowlisted.
+    AccessDenied,
+    /// CAMS throttled the request; it is retried after the time CAMS asked for.
+    Throttled,
+    /// CAMS was unreachable, timed out or failed on its side; retried with backoff.
+    CamsUnavailable,
+    /// The clock differs from CAMS's by more than 15 minutes.
+    ClockSkew,
+    /// CAMS rejected the request (parameters, unknown code); see the message.
+    CamsRejected,
+    /// The endpoint does not serve CAMS (wrong URL or protocol, or a non-JSON answer).
+    EndpointInvalid,
+    /// No group with `spec.groupId` exists in this space and number.
+    GroupNotFound,
+}
+
+impl Reason {
+    /// Every reason, for documentation and tests.
+    pub const ALL: [Reason; 19] = [
+        Reason::Synced,
+        Reason::UpdateSucceeded,
+        Reason::UpToDate,
+        Reason::Observed,
+        Reason::Reconciling,
+        Reason::GroupTransitioning,
+        Reason::ChangesPending,
+        Reason::Drifted,
+        Reason::Paused,
+        Reason::InvalidSpec,
+        Reason::CredentialsMissing,
+        Reason::CredentialsInvalid,
+        Reason::AccessDenied,
+        Reason::Throttled,
+        Reason::CamsUnavailable,
+        Reason::ClockSkew,
+        Reason::CamsRejected,
+        Reason::EndpointInvalid,
+        Reason::GroupNotFound,
+    ];
+
+    /// The CamelCase word written to conditions and Events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Synced => "Synced",
+            Reason::UpdateSucceeded => "UpdateSucceeded",
+            Reason::UpToDate => "UpToDate",
+            Reason::Observed => "Observed",
+            Reason::Reconciling => "Reconciling",
+            Reason::GroupTransitioning => "GroupTransitioning",
+            Reason::ChangesPending => "ChangesPending",
+            Reason::Drifted => "Drifted",
+            Reason::Paused => "Paused",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::CredentialsMissing => "CredentialsMissing",
+            Reason::CredentialsInvalid => "CredentialsInvalid",
+            Reason::AccessDenied => "AccessDenied",
+            Reason::Throttled => "Throttled",
+            Reason::CamsUnavailable => "CamsUnavailable",
+            Reason::ClockSkew => "ClockSkew",
+            Reason::CamsRejected => "CamsRejected",
+            Reason::EndpointInvalid => "EndpointInvalid",
+            Reason::GroupNotFound => "GroupNotFound",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ChatGroup {
+    /// True when the pause annotation is `"true"`.
+    pub fn is_paused(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSED_ANNOTATION))
+            .is_some_and(|v| v == "true")
+    }
+}
+
+/// The CRD as YAML, exactly as committed in `crds/chatgroup.yaml`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&ChatGroup::crd())
+}
