@@ -1,0 +1,221 @@
+//! Prometheus metrics, all prefixed `cams_operator_`.
+//!
+//! Every label value comes from a bounded set (actions, codes folded into a known list, error
+//! categories, reasons); object names never appear in labels.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Metrics name prefix (DESIGN 2).
+pub const PREFIX: &str = "cams_operator";
+
+/// CAMS `Code` values reported as themselves in the `code` label; any other code becomes
+/// `Other`, keeping the label bounded.
+pub const KNOWN_CODES: &[&str] = &[
+    "OK",
+    "Throttling",
+    "Throttling.User",
+    "Throttling.Api",
+    "ServiceUnavailable",
+    "InternalError",
+    "SignatureNonceUsed",
+    "InvalidTimeStamp.Expired",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidAccessKeyId.NotFound",
+    "InvalidAccessKeyId.Inactive",
+    "InvalidSecurityToken.Expired",
+    "InvalidSecurityToken.Mismatch",
+    "Forbidden.RAM",
+    "Forbidden",
+    "Authentication.NoAuth",
+    "MissingParameter",
+    "InvalidParameter",
+    "InvalidApi.NotFound",
+    crate::cams::CODE_GROUP_NOT_FOUND,
+];
+
+/// Labels of CAMS call metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// CAMS action.
+    pub action: &'static str,
+    /// CAMS `Code`, folded into [`KNOWN_CODES`], or `Transport`, `Timeout`, `InvalidBody`,
+    /// `Other`.
+    pub code: &'static str,
+}
+
+/// Labels carrying only the CAMS action.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// CAMS action.
+    pub action: &'static str,
+}
+
+/// Labels of reconcile outcomes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `success`, `failure` or `skipped` (paused, backing off, awaiting a change).
+    pub result: ReconcileResult,
+}
+
+/// Labels of reconcile failures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Error category (bounded; see `docs/operations.md`).
+    pub category: &'static str,
+}
+
+/// Outcome of one reconcile, for the `result` label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum ReconcileResult {
+    /// Finished without error.
+    #[prometheus(rename = "success")]
+    Success,
+    /// Finished with an error (recoverable or terminal).
+    #[prometheus(rename = "failure")]
+    Failure,
+}
+
+/// All metrics of the operator, registered in one [`Registry`].
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// CAMS calls by action and code.
+    pub cams_requests: Family<CallLabels, Counter>,
+    /// CAMS call latency by action.
+    pub cams_request_duration: Family<ActionLabels, Histogram>,
+    /// CAMS calls answered with throttling.
+    pub cams_throttled: Family<ActionLabels, Counter>,
+    /// `UpdateChatGroup` calls made (successful or not).
+    pub cams_writes: Counter,
+    /// Time spent waiting for the global CAMS request budget.
+    pub cams_budget_wait: Histogram,
+    /// Reconciles that found the remote group different from the spec without a spec change.
+    pub drift_detected: Counter,
+    /// Reconciles by result.
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Reconcile failures by category.
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    /// Reconcile duration, including CAMS latency.
+    pub reconcile_duration: Histogram,
+    /// Status patches written.
+    pub status_patches: Counter,
+    /// 1 while this replica is the leader (or leader election is off).
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let cams_requests = Family::<CallLabels, Counter>::default();
+        let cams_request_duration =
+            Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 12))
+            });
+        let cams_throttled = Family::<ActionLabels, Counter>::default();
+        let cams_writes = Counter::default();
+        let cams_budget_wait = Histogram::new(exponential_buckets(0.001, 4.0, 10));
+        let drift_detected = Counter::default();
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        let reconcile_duration = Histogram::new(exponential_buckets(0.0005, 4.0, 10));
+        let status_patches = Counter::default();
+        let leader = Gauge::default();
+        registry.register(
+            "cams_requests",
+            "CAMS API calls by action and response code",
+            cams_requests.clone(),
+        );
+        registry.register(
+            "cams_request_duration_seconds",
+            "CAMS API call latency by action",
+            cams_request_duration.clone(),
+        );
+        registry.register(
+            "cams_throttled",
+            "CAMS API calls answered with a throttling code",
+            cams_throttled.clone(),
+        );
+        registry.register(
+            "cams_writes",
+            "UpdateChatGroup calls made",
+            cams_writes.clone(),
+        );
+        registry.register(
+            "cams_budget_wait_seconds",
+            "Time spent waiting for the global CAMS request budget (--cams-qps, --concurrency)",
+            cams_budget_wait.clone(),
+        );
+        registry.register(
+            "drift_detected",
+            "Reconciles that found the remote group different from an unchanged spec",
+            drift_detected.clone(),
+        );
+        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconcile failures by category",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration including CAMS latency",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "status_patches",
+            "Status patches written to the Kubernetes API",
+            status_patches.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease (or leader election is off)",
+            leader.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            cams_requests,
+            cams_request_duration,
+            cams_throttled,
+            cams_writes,
+            cams_budget_wait,
+            drift_detected,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            status_patches,
+            leader,
+        }
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Folds a CAMS code into the bounded label set.
+pub fn code_label(code: &str) -> &'static str {
+    KNOWN_CODES
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .unwrap_or("Other")
+}
