@@ -912,11 +912,20 @@ mod paging {
     /// A server holding `count` groups `G0..`, answering `ListChatGroup` pages; `total` decides
     /// what `Data.Total` says.
     async fn listing_server(count: usize, total: Option<serde_json::Value>) -> Server {
+        capped_listing_server(count, total, usize::MAX).await
+    }
+
+    /// As [`listing_server`], but pages hold at most `cap` items whatever size was asked for.
+    async fn capped_listing_server(
+        count: usize,
+        total: Option<serde_json::Value>,
+        cap: usize,
+    ) -> Server {
         Server::start(move |seen| {
             let page: serde_json::Value =
                 serde_json::from_str(seen.param("Page").unwrap()).unwrap();
             let index = page["Index"].as_u64().unwrap() as usize;
-            let size = page["Size"].as_u64().unwrap() as usize;
+            let size = (page["Size"].as_u64().unwrap() as usize).min(cap);
             let start = (index - 1) * size;
             let items: Vec<serde_json::Value> = (start..(start + size).min(count))
                 .map(|i| json!({"GroupId": format!("G{i}"), "Subject": format!("group {i}")}))
@@ -966,6 +975,24 @@ mod paging {
                 r#"{"Index":3,"Size":20}"#
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn smaller_pages_than_asked_for_are_walked_to_the_total() {
+        let server = capped_listing_server(25, Some(json!(25)), 10).await;
+        let found = find_group(
+            &client(),
+            &server.endpoint,
+            &creds("s", None),
+            "cams-test",
+            "8613800001234",
+            "G22",
+            20,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.unwrap().0.group_id.as_deref(), Some("G22"));
+        assert_eq!(server.seen().len(), 3);
     }
 
     #[tokio::test]

@@ -413,7 +413,9 @@ impl CamsApi for HttpCams {
 /// `ListChatGroup` pages of `page_size` (at least 1), and returns it with the envelope of the
 /// page it was on.
 ///
-/// Stops at the first match, at an empty or short page, when `Index * Size >= Total`, or after
+/// Stops at the first match, at an empty page, once as many items as `Data.Total` were listed
+/// (which is `Index * Size >= Total` when every page is full, and stays right when the service
+/// returns smaller pages than asked for), at a short page when there is no `Total`, or after
 /// [`FIND_GROUP_MAX_PAGES`] pages. `Ok(None)` means the group is not listed.
 pub async fn find_group<C: CamsApi>(
     api: &C,
@@ -425,6 +427,7 @@ pub async fn find_group<C: CamsApi>(
     page_size: u32,
 ) -> Result<Option<(ChatGroupItem, ResponseMeta)>, CamsError> {
     let page_size = page_size.max(1);
+    let mut listed: u64 = 0;
     for page_index in 1..=FIND_GROUP_MAX_PAGES {
         let request = ListChatGroupRequest {
             cust_space_id: cust_space_id.to_owned(),
@@ -448,9 +451,9 @@ pub async fn find_group<C: CamsApi>(
         {
             return Ok(Some((item, meta)));
         }
-        let seen = u64::from(page_index) * u64::from(page_size);
+        listed = listed.saturating_add(u64::try_from(count).unwrap_or(u64::MAX));
         let last = match total {
-            Some(total) => seen >= total || count == 0,
+            Some(total) => listed >= total || count == 0,
             None => count < usize::try_from(page_size).unwrap_or(usize::MAX),
         };
         if last {
@@ -759,15 +762,15 @@ mod tests {
             access_key_secret: SecretString::new("secret value"),
             security_token: Some(SecretString::new("CAIS+tok/en=")),
         };
-        let query = vec![("Signature".to_owned(), "ab+c/d=".to_owned())];
+        let query = vec![("Signature".to_owned(), "ab+c/d=EFGH12=".to_owned())];
         let r = Redactor::new(&creds, &query);
         let text = format!(
             "{} {} {} {} {}",
             "secret value",
             sign::pop_encode("CAIS+tok/en="),
             sign::pop_encode(&sign::pop_encode("CAIS+tok/en=")),
-            "ab+c/d=",
-            sign::pop_encode("ab+c/d=")
+            "ab+c/d=EFGH12=",
+            sign::pop_encode("ab+c/d=EFGH12=")
         );
         let scrubbed = r.scrub(text);
         assert_eq!(scrubbed.matches(REDACTED).count(), 5, "{scrubbed}");

@@ -8,8 +8,12 @@
 //! arrive as HTTP 200 with another `Code`.
 //!
 //! [`CamsApi`] is the seam between the reconcile core and the wire: [`client::HttpCams`] is the
-//! real implementation. Errors are typed ([`CamsError`]) and classified ([`ErrorClass`]) so the
-//! controller knows whether retrying can help.
+//! real implementation, and [`client::find_group`] reads one group through the paged listing.
+//! Errors are typed ([`CamsError`]) and classified so the controller knows what to do:
+//! [`CamsError::class`] says whether retrying can help ([`ErrorClass`]),
+//! [`CamsError::category`] gives a bounded metrics label ([`ERROR_CATEGORIES`]),
+//! [`CamsError::reason`] the condition reason, and [`CamsError::retry_after`] the delay a
+//! throttled response asked for. The client itself never retries.
 
 use std::fmt;
 use std::future::Future;
