@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::crd::Reason;
+
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
@@ -283,9 +285,11 @@ impl HttpCams {
             http_status,
             snippet: snippet(&redactor, &body),
         };
-        let envelope = match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) if !too_long => map,
-            _ => return Err(invalid_body()),
+        if too_long {
+            return Err(invalid_body());
+        }
+        let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(&body) else {
+            return Err(invalid_body());
         };
         let text = |name: &str| {
             envelope
@@ -310,7 +314,7 @@ impl HttpCams {
                 access_denied_detail,
                 retry_after: None,
             };
-            if err.category() == "throttled"
+            if err.reason() == Reason::Throttled
                 && let CamsError::Gateway {
                     retry_after: slot, ..
                 } = &mut err
