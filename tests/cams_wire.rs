@@ -1201,7 +1201,7 @@ mod no_leak {
         })
         .await;
         let client = HttpCams::new(HttpCamsConfig {
-            request_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_secs(2),
             ..HttpCamsConfig::default()
         })
         .unwrap();
