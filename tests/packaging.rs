@@ -1084,6 +1084,34 @@ mod chart {
         }
     }
 
+    #[test]
+    fn install_notes_render() {
+        let out = run(
+            &helm(),
+            &[
+                "install",
+                RELEASE,
+                CHART,
+                "--namespace",
+                NAMESPACE,
+                "--dry-run=client",
+                "--set",
+                "watchNamespaces={support,sales}",
+                "--set",
+                "leaderElection.enabled=true",
+            ],
+            None,
+        );
+        assert!(out.ok, "helm install --dry-run=client: {}", out.stderr);
+        let notes = out
+            .stdout
+            .split("NOTES:")
+            .nth(1)
+            .expect("NOTES are printed");
+        assert!(notes.contains("namespaces support, sales"), "{notes}");
+        assert!(notes.contains("Lease cams-system/cams-operator"), "{notes}");
+    }
+
     /// The validation above can fail: broken objects are rejected by kubernetes-validate and by
     /// the structural checks of the Prometheus Operator kinds.
     #[test]
