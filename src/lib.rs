@@ -2,8 +2,10 @@
 //! `ChatGroup` custom resources.
 //!
 //! Module map: [`crd`] (the resource and fixed names), [`cams`] (the CAMS API: signing, client,
-//! errors), [`cli`] (the command line).
+//! errors), [`cli`] (the command line), [`rbac`] (the Kubernetes API access the operator needs,
+//! which the Helm chart grants).
 
 pub mod cams;
 pub mod cli;
 pub mod crd;
+pub mod rbac;
