@@ -26,6 +26,10 @@ pub const ACTION_UPDATE_CHAT_GROUP: &str = "UpdateChatGroup";
 pub const ACTION_LIST_CHAT_GROUP: &str = "ListChatGroup";
 /// `Code` of a successful response.
 pub const CODE_OK: &str = "OK";
+/// `Code` the CAMS simulator ([`crate::sim`]) answers, as a business error (HTTP 200), when the
+/// addressed `GroupId` does not exist in the given `CustSpaceId` and `BusinessNumber`. The real
+/// service's code for a missing group is undocumented; treat any unknown code as terminal.
+pub const CODE_GROUP_NOT_FOUND: &str = "InvalidParameter.GroupNotExist";
 
 /// Alibaba Cloud credentials. `Debug` and `Display` never show the secret or the token.
 #[derive(Clone, PartialEq, Eq)]
