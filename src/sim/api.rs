@@ -277,8 +277,9 @@ fn parse_page(raw: &str) -> Result<(u64, u64), ApiError> {
     Ok((index, size))
 }
 
+/// One `Data.List` item; absent fields are left out rather than sent as `null`.
 fn list_item(group: &Group) -> Value {
-    json!({
+    let mut item = json!({
         "GroupId": group.group_id,
         "BusinessNumber": group.business_number,
         "Subject": group.subject,
@@ -287,7 +288,11 @@ fn list_item(group: &Group) -> Value {
         "GroupStatus": group.group_status,
         "InviteLink": group.invite_link,
         "GmtModifier": group.gmt_modifier,
-    })
+    });
+    if let Value::Object(fields) = &mut item {
+        fields.retain(|_, value| !value.is_null());
+    }
+    item
 }
 
 fn list_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, Value>, ApiError> {
