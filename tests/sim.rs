@@ -1186,6 +1186,34 @@ mod counters {
     }
 }
 
+/// The README's config example is a valid config.
+mod docs {
+    use cams_operator::sim::{Fault, SimConfig};
+
+    #[test]
+    fn readme_config_example_parses() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("### Config file")
+            .nth(1)
+            .expect("README has a Config file section");
+        let yaml = section
+            .split("```yaml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a yaml block");
+        let config = SimConfig::from_yaml_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.seed, 42);
+        assert_eq!(config.faults["UpdateChatGroup"].script.len(), 6);
+        assert_eq!(
+            config.faults["UpdateChatGroup"].script.back(),
+            Some(&Fault::Pass)
+        );
+        assert_eq!(config.forced_codes["EA303DENY"].http_status, 403);
+        assert_eq!(config.forced_codes["EA303GONE"].http_status, 200);
+    }
+}
+
 /// The `sim` command as a process, and its admin endpoints.
 mod process {
     use std::io::{BufRead, BufReader};
