@@ -338,6 +338,31 @@ mod helpers {
     }
 
     #[tokio::test]
+    async fn the_kubeconfig_reaches_the_server() {
+        let (server, _client) = TestApiServer::start().await;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = Client::try_from(config).unwrap();
+        let api: Api<ChatGroup> = Api::default_namespaced(client);
+        api.create(&PostParams::default(), &chat_group("via-kubeconfig", "x"))
+            .await
+            .unwrap();
+        assert!(
+            server
+                .get(&kinds::CHATGROUPS, "default", "via-kubeconfig")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_handle_can_be_shared_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<TestApiServer>();
+    }
+
+    #[tokio::test]
     async fn shutdown_stops_serving() {
         let (server, client) = TestApiServer::start().await;
         let api = groups(&client, "default");
@@ -439,6 +464,12 @@ mod lists {
         assert_eq!(select("tier").await, ["a", "c"]);
         assert_eq!(select("!tier").await, ["b", "d"]);
         assert_eq!(select("team in (support,ops),tier=silver").await, ["c"]);
+
+        let status = api_error(
+            api.list(&ListParams::default().labels("team in support"))
+                .await,
+        );
+        assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
     }
 
     #[tokio::test]

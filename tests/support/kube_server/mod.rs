@@ -19,7 +19,12 @@
 //! // ... drive the code under test, then:
 //! assert!(server.wait_for(|s| s.count(|r| r.is_status_patch()) == 1, Duration::from_secs(10)).await);
 //! ```
-//! The handle shuts the server down when dropped.
+//! The handle shuts the server down when dropped. It is `Send + Sync`: share it with
+//! `Arc` when a spawned task needs it. For the built binary, write
+//! [`TestApiServer::kubeconfig_yaml`] to a file and point `KUBECONFIG` at it.
+//!
+//! Test-side backdoors ([`TestApiServer::put`], [`TestApiServer::get`], ...) read and write
+//! the store directly (not logged, no faults) and emit the same watch events as the API.
 //!
 //! # What is emulated
 //! - Resources from a table of [`ResourceKind`]s ([`kinds::DEFAULT`]: ChatGroups with
@@ -55,7 +60,10 @@
 //!   operation and subresource, with a `fieldsV1` set where lists are atomic. Apply removes
 //!   fields its manager applied before and omits now (unless another manager owns them), and
 //!   fails with 409 when it would change a field another manager owns, unless forced; updates
-//!   take ownership of the fields they change.
+//!   take ownership of the fields they change. A request without `fieldManager` is
+//!   recorded under its User-Agent's product name, or `unknown` (kube-rs sends none), so
+//!   an apply that changes fields created by a plain `Api::create` conflicts, as on a real
+//!   cluster: apply with `force()` or create with the same manager.
 //! - Metadata-only requests (`Accept: ...;as=PartialObjectMetadata`), as `metadata_watcher`
 //!   sends.
 //! - Faults: [`TestApiServer::close_watches`], [`TestApiServer::fail_next`],
@@ -68,8 +76,9 @@
 //! OpenAPI/CEL validation and defaulting of the CRD schema (the controller must cope with
 //! invalid specs anyway), discovery, JSON patch (415), protobuf, table output, per-element
 //! ownership of list items (lists are atomic), graceful deletion periods, namespace
-//! lifecycle, garbage collection of owned objects, event TTLs, and the shared storage of
-//! core and `events.k8s.io` Events (they are separate collections here).
+//! lifecycle, garbage collection of owned objects, event TTLs, expiry of `continue` tokens,
+//! `resourceVersion` semantics on get and list (the latest state is served), and the shared
+//! storage of core and `events.k8s.io` Events (they are separate collections here).
 
 mod json;
 mod selector;
@@ -375,6 +384,18 @@ impl TestApiServer {
     /// A `kube::Config` for the server (plain HTTP, no authentication, namespace `default`).
     pub fn config(&self) -> kube::Config {
         kube::Config::new(self.url().parse().expect("the server URL is a valid URI"))
+    }
+
+    /// A kubeconfig file's YAML for the server (context `test`, namespace `default`, no
+    /// credentials): for running the built binary against it with `KUBECONFIG`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters:\n- name: test\n  cluster:\n    server: {}\n\
+             users:\n- name: test\n  user: {{}}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\n",
+            self.url()
+        )
     }
 
     /// A new client for the server.

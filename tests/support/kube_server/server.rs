@@ -48,8 +48,11 @@ pub enum FaultEffect {
 
 /// State shared by the server's tasks and the test's handle.
 pub struct Shared {
+    /// Objects, versions and watch history.
     pub store: Mutex<Store>,
+    /// Every request answered, in order.
     pub log: Mutex<Vec<RequestRecord>>,
+    /// Active fault rules, applied in the order they were added.
     pub faults: Mutex<Vec<FaultRule>>,
     /// Bumped after every change to the store or the log; wakes watches and `wait_for`.
     pub changes: watch::Sender<u64>,
@@ -336,12 +339,10 @@ pub async fn handle(
         }
         None => dispatch(
             &shared,
-            &parts.method,
             route,
-            &query,
             &record,
             &accept,
-            user_agent,
+            user_agent.as_deref(),
             &body,
         ),
     };
@@ -351,17 +352,16 @@ pub async fn handle(
     Ok(response)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Serves a request that no fault intercepted.
 fn dispatch(
     shared: &Arc<Shared>,
-    method: &Method,
     route: Route,
-    query: &[(String, String)],
     record: &RequestRecord,
     accept: &str,
-    user_agent: Option<String>,
+    user_agent: Option<&str>,
     body: &[u8],
 ) -> Response<Body> {
+    let (method, query) = (&record.method, record.query.as_slice());
     let (k, namespace, name, subresource) = match route {
         Route::Version => {
             return json_response(
@@ -414,7 +414,6 @@ fn dispatch(
             .map(str::to_owned)
             .or_else(|| {
                 user_agent
-                    .as_deref()
                     .and_then(|ua| ua.split('/').next())
                     .filter(|m| !m.is_empty())
                     .map(str::to_owned)

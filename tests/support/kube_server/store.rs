@@ -103,10 +103,12 @@ impl ApiError {
     }
 
     fn invalid(kind: &ResourceKind, name: &str, cause: &str) -> Self {
-        let message = format!(
-            "{}.{} \"{name}\" is invalid: {cause}",
-            kind.kind, kind.group
-        );
+        let qualified = if kind.group.is_empty() {
+            kind.kind.to_owned()
+        } else {
+            format!("{}.{}", kind.kind, kind.group)
+        };
+        let message = format!("{qualified} \"{name}\" is invalid: {cause}");
         ApiError::new(422, "Invalid", message).about(kind, name)
     }
 
@@ -683,8 +685,10 @@ impl Store {
             map.remove("status");
         }
         let meta = meta_mut(&mut body);
-        for field in &SERVER_METADATA[2..] {
-            meta.remove(*field);
+        for field in SERVER_METADATA {
+            if field != "name" && field != "namespace" {
+                meta.remove(field);
+            }
         }
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
