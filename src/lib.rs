@@ -2,8 +2,9 @@
 //! `ChatGroup` custom resources.
 //!
 //! Module map: [`crd`] (the resource and fixed names), [`cams`] (the CAMS API: signing, client,
-//! errors), [`cli`] (the command line).
+//! errors), [`reconcile`] (the reconcile pipeline), [`cli`] (the command line).
 
 pub mod cams;
 pub mod cli;
 pub mod crd;
+pub mod reconcile;

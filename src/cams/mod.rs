@@ -16,6 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub mod client;
+pub mod fake;
 pub mod sign;
 
 /// CAMS API version sent in `Version`.
@@ -26,6 +27,8 @@ pub const ACTION_UPDATE_CHAT_GROUP: &str = "UpdateChatGroup";
 pub const ACTION_LIST_CHAT_GROUP: &str = "ListChatGroup";
 /// `Code` of a successful response.
 pub const CODE_OK: &str = "OK";
+/// `Code` for "no such group" (the simulator's; CAMS does not document one).
+pub const CODE_GROUP_NOT_FOUND: &str = "InvalidParameter.GroupNotExist";
 
 /// Alibaba Cloud credentials. `Debug` and `Display` never show the secret or the token.
 #[derive(Clone, PartialEq, Eq)]
