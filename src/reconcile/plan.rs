@@ -574,4 +574,149 @@ mod tests {
         }
         assert!(plan(&v, Some(&normalised), Some(&s)).writes());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn text() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(String::new())),
+                "[a-zA-Z0-9 ,.!é中]{1,40}".prop_map(Some),
+            ]
+        }
+
+        fn picture() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(String::new())),
+                "[a-z0-9]{1,12}".prop_map(|p| Some(format!("https://cdn.example.com/{p}.jpg"))),
+            ]
+        }
+
+        fn drift() -> impl Strategy<Value = DriftPolicy> {
+            prop_oneof![
+                Just(DriftPolicy::Enforce),
+                Just(DriftPolicy::Report),
+                Just(DriftPolicy::Ignore),
+            ]
+        }
+
+        /// What CAMS stores after an update: the sent fields, the picture possibly re-hosted.
+        fn apply(
+            before: &ObservedGroup,
+            request: &UpdateChatGroupRequest,
+            rehost: bool,
+        ) -> ObservedGroup {
+            let mut after = before.clone();
+            if let Some(v) = &request.subject {
+                after.subject = Some(v.clone());
+            }
+            if let Some(v) = &request.description {
+                after.description = Some(v.clone());
+            }
+            if let Some(v) = &request.profile_picture_file {
+                after.profile_picture_file = Some(if rehost {
+                    "https://oss.example/rehosted.jpg".to_owned()
+                } else {
+                    v.clone()
+                });
+            }
+            after
+        }
+
+        proptest! {
+            /// After a successful apply, planning again (right after the write, and at any
+            /// later resync) yields no write, whatever the spec and the group's prior state.
+            #[test]
+            fn no_write_after_a_successful_apply(
+                subject in text(),
+                description in text(),
+                picture_url in picture(),
+                policy in drift(),
+                before_subject in text(),
+                before_description in text(),
+                before_picture in picture(),
+                rehost in any::<bool>(),
+                with_previous_hash in any::<bool>(),
+            ) {
+                let mut object = ChatGroup::test("prop").with_drift(policy);
+                object.spec.subject = subject;
+                object.spec.description = description;
+                object.spec.profile_picture_file = picture_url;
+                let v = valid(&object);
+                let before = ObservedGroup {
+                    subject: before_subject,
+                    description: before_description,
+                    profile_picture_file: before_picture,
+                    group_status: Some("ACTIVE".to_owned()),
+                    time: Some(at(0)),
+                };
+                let previous = with_previous_hash.then(|| ChatGroupStatus {
+                    applied_hash: Some("sha256:previous".to_owned()),
+                    observed: Some(before.clone()),
+                    ..ChatGroupStatus::default()
+                });
+                let first = plan(&v, Some(&before), previous.as_ref());
+                let (after, last_request) = match &first {
+                    Plan::Update { request, .. } => (
+                        apply(&before, request, rehost),
+                        Some(LastRequest {
+                            action: "UpdateChatGroup".to_owned(),
+                            code: Some("OK".to_owned()),
+                            time: at(0),
+                            ..LastRequest::default()
+                        }),
+                    ),
+                    Plan::InSync { adopt: true } => (before.clone(), None),
+                    other => return Err(TestCaseError::fail(format!("first plan {other:?}"))),
+                };
+                let mut status = ChatGroupStatus {
+                    applied_hash: Some(applied_hash(&v)),
+                    observed: Some(before.clone()),
+                    last_request,
+                    ..ChatGroupStatus::default()
+                };
+                let mut confirmed = after.clone();
+                confirmed.time = Some(at(10));
+                let second = plan(&v, Some(&confirmed), Some(&status));
+                prop_assert_eq!(&second, &Plan::InSync { adopt: false });
+                status.observed = Some(confirmed.clone());
+                let mut resync = confirmed;
+                resync.time = Some(at(3610));
+                let third = plan(&v, Some(&resync), Some(&status));
+                prop_assert_eq!(&third, &Plan::InSync { adopt: false });
+            }
+
+            /// Plans never carry an empty string or a field the spec does not set.
+            #[test]
+            fn only_set_non_empty_fields_are_sent(
+                subject in text(),
+                description in text(),
+                picture_url in picture(),
+                seen_subject in text(),
+            ) {
+                let mut object = ChatGroup::test("prop");
+                object.spec.subject = subject.clone();
+                object.spec.description = description.clone();
+                object.spec.profile_picture_file = picture_url.clone();
+                let v = valid(&object);
+                let seen = ObservedGroup { subject: seen_subject, ..ObservedGroup::default() };
+                if let Plan::Update { request, .. } = plan(&v, Some(&seen), None) {
+                    for (sent, spec) in [
+                        (&request.subject, &subject),
+                        (&request.description, &description),
+                        (&request.profile_picture_file, &picture_url),
+                    ] {
+                        if let Some(sent) = sent {
+                            prop_assert!(!sent.is_empty());
+                            prop_assert_eq!(Some(sent), spec.as_ref());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
