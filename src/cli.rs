@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the ChatGroup CustomResourceDefinition as YAML.
     Crd,
+    /// Run the CAMS simulator (a local stand-in for Alibaba Cloud CAMS) until Ctrl-C or SIGTERM.
+    Sim(SimArgs),
 }
 
 /// Log output format.
@@ -97,11 +99,12 @@ pub struct ReconcileArgs {
 /// Flags of `cams-operator sim`.
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
-    /// Listen address.
-    #[arg(long, default_value = "127.0.0.1:8787")]
+    /// Listen address (port 0 picks a free port; the line `listening on http://HOST:PORT`
+    /// tells which).
+    #[arg(long, env = "CAMS_SIM_ADDR", default_value = "127.0.0.1:8787")]
     pub addr: SocketAddr,
-    /// Seed file (YAML or JSON): access keys, groups and faults.
-    #[arg(long)]
+    /// Seed file (YAML or JSON): access keys, groups, faults and forced codes.
+    #[arg(long, env = "CAMS_SIM_CONFIG")]
     pub config: Option<PathBuf>,
     /// Access key `ID:SECRET` or `ID:SECRET:STS_TOKEN` (repeatable).
     #[arg(long = "access-key")]

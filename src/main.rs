@@ -18,5 +18,75 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Sim(args) => run_sim(&args),
+    }
+}
+
+/// `cams-operator sim`: serves until Ctrl-C or SIGTERM.
+fn run_sim(args: &cams_operator::cli::SimArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let sim = match cams_operator::sim::builder_from_args(args) {
+            Ok(builder) => match builder.start().await {
+                Ok(sim) => sim,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "listening on http://{}", sim.addr());
+            let _ = stdout.flush();
+        }
+        wait_for_termination().await;
+        sim.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,1 +1,853 @@
-//! `HttpCams`: the CAMS client on reqwest.
+//! [`HttpCams`]: the CAMS client on reqwest (rustls with the ring provider).
+//!
+//! One call is one HTTP request: `POST <endpoint>?<signed query>` with an empty body. The query
+//! carries the common parameters and the action's own ([`sign::build_signed_query`]), with a
+//! fresh `SignatureNonce` and `Timestamp` per call, taken from a [`StampSource`]. Nested
+//! parameters travel as JSON text (`Page={"Index":1,"Size":20}`).
+//!
+//! The answer is read as follows:
+//! - HTTP 2xx with `Code == "OK"`: success; the envelope is returned as [`ResponseMeta`];
+//! - HTTP 2xx with another `Code`: [`CamsError::Business`];
+//! - any other status with a JSON body: [`CamsError::Gateway`], with the throttling `TimeLeft`
+//!   of `x-ratelimit-user-api` / `x-ratelimit-user` as `retry_after`;
+//! - a body that is not a JSON object (or a 2xx object without `Code`): [`CamsError::InvalidBody`];
+//! - no answer: [`CamsError::Transport`] or [`CamsError::Timeout`].
+//!
+//! Parsing is tolerant: every field is optional, unknown fields are ignored, and numbers may
+//! arrive as numeric strings. The client never retries and never follows redirects (a redirect
+//! would hand the signed query to another host): retry and backoff belong to the controller,
+//! which reads [`CamsError::class`] and [`CamsError::retry_after`].
+//!
+//! No secret leaves this module: the query string (with `Signature` and `SecurityToken`) is never
+//! logged, errors never carry the URL, and any echo of the secret, the token or the signature in
+//! a response text is replaced by `<redacted>` before it reaches an error or a log line.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::crd::Reason;
+
+use super::sign::{self, SIGNATURE_PARAM};
+use super::{
+    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
+    Credentials, Endpoint, ListChatGroupRequest, ListChatGroupResponse, ResponseMeta,
+    UpdateChatGroupRequest, UpdateChatGroupResponse,
+};
+
+/// `User-Agent` sent with every request.
+pub const USER_AGENT: &str = concat!("cams-operator/", env!("CARGO_PKG_VERSION"));
+/// Default time allowed to open a connection (the official SDKs use 5 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for a whole request, body included (the official SDKs use 10 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest response body read; a longer one is reported as [`CamsError::InvalidBody`].
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest body excerpt kept in [`CamsError::InvalidBody`], in characters.
+pub const SNIPPET_CHARS: usize = 200;
+/// Headers that carry the throttling window, in the order they are read.
+pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
+/// Most pages [`find_group`] reads before it gives up (guards against a server that ignores
+/// `Page.Index`).
+pub const FIND_GROUP_MAX_PAGES: u32 = 100;
+
+const REDACTED: &str = "<redacted>";
+/// Values shorter than this are not searched for in response texts: real secrets, tokens and
+/// signatures are far longer, and replacing a short string would garble codes and messages.
+const MIN_REDACTED_LEN: usize = 8;
+
+/// Settings of [`HttpCams`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCamsConfig {
+    /// Time allowed to open a connection (TCP and TLS). Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, from sending to the last byte of the body. Default 10 s.
+    pub request_timeout: Duration,
+    /// `User-Agent` header. Default [`USER_AGENT`].
+    pub user_agent: String,
+}
+
+impl Default for HttpCamsConfig {
+    fn default() -> Self {
+        HttpCamsConfig {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            user_agent: USER_AGENT.to_owned(),
+        }
+    }
+}
+
+/// Where each request's `Timestamp` and `SignatureNonce` come from. The default,
+/// [`SystemStamps`], reads the system clock and draws a random nonce; tests fix both.
+pub trait StampSource: Send + Sync {
+    /// The time written to `Timestamp` (must be within 15 minutes of the service's clock).
+    fn now(&self) -> jiff::Timestamp;
+    /// A `SignatureNonce` never used before by this AccessKey.
+    fn nonce(&self) -> String;
+}
+
+/// The system clock and a random 128-bit nonce (32 lowercase hex digits).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemStamps;
+
+impl StampSource for SystemStamps {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+
+    fn nonce(&self) -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
+}
+
+/// Errors of building the client itself (not of a call: see [`CamsError`]).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The HTTP client could not be built (TLS set-up, for example no CA certificates found on
+    /// the system).
+    #[error("cannot build the CAMS HTTP client: {detail}")]
+    Build {
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// A short, bounded label for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Build { .. } => "client_build",
+        }
+    }
+
+    /// Whether trying again can help: never, the set-up of the machine must change.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// The CAMS client: implements [`CamsApi`] over HTTPS (or HTTP, for a local simulator).
+///
+/// Cheap to clone (the connection pool is shared). It does not retry, rate-limit or cache:
+/// the controller does.
+#[derive(Clone)]
+pub struct HttpCams {
+    http: reqwest::Client,
+    config: HttpCamsConfig,
+    stamps: Arc<dyn StampSource>,
+}
+
+impl fmt::Debug for HttpCams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpCams")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpCams {
+    /// Builds a client with `config`, the system clock and random nonces.
+    ///
+    /// Installs rustls's ring crypto provider as the process default if none is installed yet,
+    /// and trusts the system's CA certificates (the container image must ship them).
+    pub fn new(config: HttpCamsConfig) -> Result<Self, Error> {
+        // Fails only when a provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(config.user_agent.as_str())
+            .redirect(reqwest::redirect::Policy::none())
+            // Every attempt needs a fresh nonce and timestamp, and the controller owns retries.
+            .retry(reqwest::retry::never())
+            .build()
+            .map_err(|err| Error::Build {
+                detail: error_chain(&err.without_url()),
+            })?;
+        Ok(HttpCams {
+            http,
+            config,
+            stamps: Arc::new(SystemStamps),
+        })
+    }
+
+    /// The same client with another source of timestamps and nonces (tests fix them).
+    pub fn with_stamps(mut self, stamps: impl StampSource + 'static) -> Self {
+        self.stamps = Arc::new(stamps);
+        self
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &HttpCamsConfig {
+        &self.config
+    }
+
+    /// Sends one signed call and logs its outcome (never the query string).
+    async fn call(
+        &self,
+        action: &'static str,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        params: &[(&str, &str)],
+    ) -> Result<(ResponseMeta, Map<String, Value>), CamsError> {
+        let started = Instant::now();
+        let url = match endpoint_url(endpoint) {
+            Ok(url) => url,
+            Err(detail) => {
+                let err = CamsError::InvalidRequest { action, detail };
+                tracing::debug!(action, category = err.category(), error = %err, "CAMS call not sent");
+                return Err(err);
+            }
+        };
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let result = self.send(action, endpoint, url, credentials, params).await;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &result {
+            Ok((meta, _)) => tracing::debug!(
+                action,
+                host = %host,
+                request_id = meta.request_id.as_deref().unwrap_or("none"),
+                http_status = meta.http_status,
+                code = %meta.code,
+                elapsed_ms,
+                "CAMS call succeeded"
+            ),
+            Err(err) => tracing::debug!(
+                action,
+                host = %host,
+                request_id = err.request_id().unwrap_or("none"),
+                http_status = err.http_status().unwrap_or(0),
+                code = err.code().unwrap_or(""),
+                category = err.category(),
+                elapsed_ms,
+                error = %err,
+                "CAMS call failed"
+            ),
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        action: &'static str,
+        endpoint: &Endpoint,
+        mut url: reqwest::Url,
+        credentials: &Credentials,
+        params: &[(&str, &str)],
+    ) -> Result<(ResponseMeta, Map<String, Value>), CamsError> {
+        let nonce = self.stamps.nonce();
+        let query =
+            sign::build_signed_query(action, params, credentials, self.stamps.now(), &nonce);
+        let redactor = Redactor::new(credentials, &query);
+        url.set_query(Some(&sign::encode_query(&query)));
+        drop(query);
+
+        let transport_error = |err: reqwest::Error| {
+            if err.is_timeout() {
+                CamsError::Timeout {
+                    action,
+                    endpoint: endpoint.as_str().to_owned(),
+                    timeout: if err.is_connect() {
+                        self.config.connect_timeout
+                    } else {
+                        self.config.request_timeout
+                    },
+                }
+            } else {
+                CamsError::Transport {
+                    action,
+                    endpoint: endpoint.as_str().to_owned(),
+                    detail: redactor.scrub(error_chain(&err.without_url())),
+                }
+            }
+        };
+
+        let mut response = self.http.post(url).send().await.map_err(transport_error)?;
+        let http_status = response.status().as_u16();
+        let retry_after = throttle_delay(response.headers());
+
+        let mut body: Vec<u8> = Vec::new();
+        let mut too_long = false;
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            let room = MAX_BODY_BYTES - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                too_long = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+
+        let invalid_body = || CamsError::InvalidBody {
+            action,
+            http_status,
+            snippet: snippet(&redactor, &body),
+        };
+        if too_long {
+            return Err(invalid_body());
+        }
+        let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(&body) else {
+            return Err(invalid_body());
+        };
+        let text = |name: &str| {
+            envelope
+                .get(name)
+                .and_then(as_text)
+                .map(|s| redactor.scrub(s))
+        };
+        let access_denied_detail = envelope
+            .get("AccessDeniedDetail")
+            .and_then(as_detail)
+            .map(|s| redactor.scrub(s));
+
+        if !(200..300).contains(&http_status) {
+            let mut err = CamsError::Gateway {
+                action,
+                http_status,
+                code: text("Code"),
+                message: text("Message"),
+                request_id: text("RequestId"),
+                host_id: text("HostId"),
+                recommend: text("Recommend"),
+                access_denied_detail,
+                retry_after: None,
+            };
+            if err.reason() == Reason::Throttled
+                && let CamsError::Gateway {
+                    retry_after: slot, ..
+                } = &mut err
+            {
+                *slot = retry_after;
+            }
+            return Err(err);
+        }
+
+        let Some(code) = text("Code") else {
+            return Err(invalid_body());
+        };
+        if code != CODE_OK {
+            return Err(CamsError::Business {
+                action,
+                http_status,
+                code,
+                message: text("Message"),
+                request_id: text("RequestId"),
+                success: envelope.get("Success").and_then(as_flag),
+                access_denied_detail,
+            });
+        }
+        let meta = ResponseMeta {
+            http_status,
+            request_id: text("RequestId"),
+            code,
+            message: text("Message"),
+            success: envelope.get("Success").and_then(as_flag),
+            access_denied_detail,
+        };
+        Ok((meta, envelope))
+    }
+}
+
+impl CamsApi for HttpCams {
+    async fn update_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &UpdateChatGroupRequest,
+    ) -> Result<UpdateChatGroupResponse, CamsError> {
+        let key = &request.key;
+        let mut params: Vec<(&str, &str)> = vec![
+            ("BusinessNumber", key.business_number.as_str()),
+            ("CustSpaceId", key.cust_space_id.as_str()),
+            ("GroupId", key.group_id.as_str()),
+        ];
+        push_optional(&mut params, "ChannelType", &request.channel_type);
+        push_optional(&mut params, "Subject", &request.subject);
+        push_optional(&mut params, "Description", &request.description);
+        push_optional(
+            &mut params,
+            "ProfilePictureFile",
+            &request.profile_picture_file,
+        );
+        let (meta, envelope) = self
+            .call(ACTION_UPDATE_CHAT_GROUP, endpoint, credentials, &params)
+            .await?;
+        Ok(UpdateChatGroupResponse {
+            meta,
+            result: envelope.get("Result").and_then(as_integer),
+        })
+    }
+
+    async fn list_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &ListChatGroupRequest,
+    ) -> Result<ListChatGroupResponse, CamsError> {
+        let page = page_json(request.page_index, request.page_size);
+        let mut params: Vec<(&str, &str)> = vec![
+            ("BusinessNumber", request.business_number.as_str()),
+            ("CustSpaceId", request.cust_space_id.as_str()),
+            ("Page", page.as_str()),
+        ];
+        push_optional(&mut params, "ChannelType", &request.channel_type);
+        push_optional(&mut params, "GroupStatus", &request.group_status);
+        push_optional(&mut params, "Subject", &request.subject);
+        let (meta, envelope) = self
+            .call(ACTION_LIST_CHAT_GROUP, endpoint, credentials, &params)
+            .await?;
+        let data = envelope.get("Data").and_then(Value::as_object);
+        let total = data.and_then(|d| d.get("Total")).and_then(as_unsigned);
+        let groups = data
+            .and_then(|d| d.get("List"))
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(chat_group_item).collect())
+            .unwrap_or_default();
+        Ok(ListChatGroupResponse {
+            meta,
+            total,
+            groups,
+        })
+    }
+}
+
+/// Finds the group `group_id` of `business_number` in `cust_space_id` by walking
+/// `ListChatGroup` pages of `page_size` (at least 1), and returns it with the envelope of the
+/// page it was on.
+///
+/// Stops at the first match, at an empty page, once as many items as `Data.Total` were listed
+/// (which is `Index * Size >= Total` when every page is full, and stays right when the service
+/// returns smaller pages than asked for), at a short page when there is no `Total`, or after
+/// [`FIND_GROUP_MAX_PAGES`] pages. `Ok(None)` means the group is not listed.
+pub async fn find_group<C: CamsApi>(
+    api: &C,
+    endpoint: &Endpoint,
+    credentials: &Credentials,
+    cust_space_id: &str,
+    business_number: &str,
+    group_id: &str,
+    page_size: u32,
+) -> Result<Option<(ChatGroupItem, ResponseMeta)>, CamsError> {
+    let page_size = page_size.max(1);
+    let mut listed: u64 = 0;
+    for page_index in 1..=FIND_GROUP_MAX_PAGES {
+        let request = ListChatGroupRequest {
+            cust_space_id: cust_space_id.to_owned(),
+            business_number: business_number.to_owned(),
+            channel_type: None,
+            group_status: None,
+            subject: None,
+            page_index,
+            page_size,
+        };
+        let page = api.list_chat_group(endpoint, credentials, &request).await?;
+        let count = page.groups.len();
+        let ListChatGroupResponse {
+            meta,
+            total,
+            groups,
+        } = page;
+        if let Some(item) = groups
+            .into_iter()
+            .find(|item| item.group_id.as_deref() == Some(group_id))
+        {
+            return Ok(Some((item, meta)));
+        }
+        listed = listed.saturating_add(u64::try_from(count).unwrap_or(u64::MAX));
+        let last = match total {
+            Some(total) => listed >= total || count == 0,
+            None => count < usize::try_from(page_size).unwrap_or(usize::MAX),
+        };
+        if last {
+            return Ok(None);
+        }
+    }
+    tracing::warn!(
+        pages = FIND_GROUP_MAX_PAGES,
+        page_size,
+        "ListChatGroup kept returning full pages; stopped looking for the group"
+    );
+    Ok(None)
+}
+
+/// `Page` as CAMS expects it: `{"Index":1,"Size":20}`.
+fn page_json(index: u32, size: u32) -> String {
+    format!("{{\"Index\":{index},\"Size\":{size}}}")
+}
+
+/// Adds `name=value` when the value is set and not empty (empty strings are never sent).
+fn push_optional<'a>(
+    params: &mut Vec<(&'a str, &'a str)>,
+    name: &'a str,
+    value: &'a Option<String>,
+) {
+    if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+        params.push((name, value));
+    }
+}
+
+/// Checks the endpoint and turns it into a URL without a query; the error says what is wrong
+/// and what is allowed.
+fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(endpoint.as_str()).map_err(|err| {
+        format!(
+            "endpoint {:?} is not a URL ({err}); expected https://host/",
+            endpoint.as_str()
+        )
+    })?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(format!(
+            "endpoint scheme {:?} is not allowed; use https:// (or http:// for a local simulator)",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("endpoint has no host; expected https://host/".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "endpoint must not carry a user name or password; credentials come from the Secret"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("endpoint must not carry a query or a fragment; expected https://host/".into());
+    }
+    Ok(url)
+}
+
+/// The delay of a throttling header `Limit:1,Remain:0,TimeLeft:2000,Reset:1234` (milliseconds),
+/// from the first of [`RATE_LIMIT_HEADERS`] that has one.
+pub fn throttle_delay(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    RATE_LIMIT_HEADERS.iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_time_left)
+    })
+}
+
+/// `TimeLeft` (milliseconds) of a rate-limit header value.
+pub fn parse_time_left(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|part| {
+        let (name, number) = part.split_once(':')?;
+        if name.trim().eq_ignore_ascii_case("TimeLeft") {
+            number.trim().parse::<u64>().ok().map(Duration::from_millis)
+        } else {
+            None
+        }
+    })
+}
+
+/// Replaces every echo of the secret, the token and the signature, in the forms a server could
+/// echo them (raw, encoded once, encoded twice).
+struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    fn new(credentials: &Credentials, query: &[(String, String)]) -> Self {
+        let mut raw: Vec<&str> = vec![credentials.access_key_secret.expose()];
+        if let Some(token) = &credentials.security_token {
+            raw.push(token.expose());
+        }
+        raw.extend(
+            query
+                .iter()
+                .filter(|(name, _)| name == SIGNATURE_PARAM)
+                .map(|(_, value)| value.as_str()),
+        );
+        let mut needles: Vec<String> = Vec::with_capacity(raw.len() * 3);
+        for value in raw.into_iter().filter(|v| v.len() >= MIN_REDACTED_LEN) {
+            let once = sign::pop_encode(value);
+            let twice = sign::pop_encode(&once);
+            needles.push(value.to_owned());
+            needles.push(once);
+            needles.push(twice);
+        }
+        // Longest first, so that an encoded form is replaced whole.
+        needles.sort_unstable_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.dedup();
+        Redactor { needles }
+    }
+
+    fn scrub(&self, text: String) -> String {
+        if !self.needles.iter().any(|n| text.contains(n.as_str())) {
+            return text;
+        }
+        let mut text = text;
+        for needle in &self.needles {
+            if text.contains(needle.as_str()) {
+                text = text.replace(needle.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+}
+
+/// At most [`SNIPPET_CHARS`] characters of the body (lossy UTF-8), secrets redacted.
+fn snippet(redactor: &Redactor, body: &[u8]) -> String {
+    let text = redactor.scrub(String::from_utf8_lossy(body).into_owned());
+    text.chars().take(SNIPPET_CHARS).collect()
+}
+
+/// The error and its sources, joined with `: `.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A string, or a number or boolean written as text.
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `AccessDeniedDetail`: a string, or any other JSON value as compact JSON.
+fn as_detail(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A boolean, or `"true"`/`"false"`.
+fn as_flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// An integer, an integral float, or a numeric string.
+fn as_integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A non-negative [`as_integer`].
+fn as_unsigned(value: &Value) -> Option<u64> {
+    as_integer(value).and_then(|n| u64::try_from(n).ok())
+}
+
+/// One `Data.List` entry; anything but an object is skipped.
+fn chat_group_item(value: &Value) -> Option<ChatGroupItem> {
+    let item = value.as_object()?;
+    let text = |name: &str| item.get(name).and_then(as_text);
+    Some(ChatGroupItem {
+        group_id: text("GroupId"),
+        business_number: text("BusinessNumber"),
+        subject: text("Subject"),
+        description: text("Description"),
+        profile_picture_file: text("ProfilePictureFile"),
+        group_status: text("GroupStatus"),
+        invite_link: text("InviteLink"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cams::SecretString;
+
+    #[test]
+    fn default_config_matches_the_official_sdks() {
+        let config = HttpCamsConfig::default();
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.request_timeout, Duration::from_secs(10));
+        assert_eq!(
+            config.user_agent,
+            format!("cams-operator/{}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn time_left_is_read_in_milliseconds() {
+        assert_eq!(
+            parse_time_left("Limit:1,Remain:0,TimeLeft:2000,Reset:1234"),
+            Some(Duration::from_millis(2000))
+        );
+        assert_eq!(
+            parse_time_left(" timeleft : 15 "),
+            Some(Duration::from_millis(15))
+        );
+        assert_eq!(parse_time_left("Limit:1,Remain:0"), None);
+        assert_eq!(parse_time_left("TimeLeft:soon"), None);
+    }
+
+    #[test]
+    fn the_api_header_wins_over_the_user_header() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-ratelimit-user", "TimeLeft:9000".parse().unwrap());
+        assert_eq!(throttle_delay(&headers), Some(Duration::from_secs(9)));
+        headers.insert("x-ratelimit-user-api", "TimeLeft:250".parse().unwrap());
+        assert_eq!(throttle_delay(&headers), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn tolerant_scalars() {
+        assert_eq!(as_integer(&serde_json::json!(1)), Some(1));
+        assert_eq!(as_integer(&serde_json::json!("2")), Some(2));
+        assert_eq!(as_integer(&serde_json::json!(3.0)), Some(3));
+        assert_eq!(as_integer(&serde_json::json!(3.5)), None);
+        assert_eq!(as_integer(&serde_json::json!("x")), None);
+        assert_eq!(as_unsigned(&serde_json::json!(-1)), None);
+        assert_eq!(as_flag(&serde_json::json!("TRUE")), Some(true));
+        assert_eq!(as_flag(&serde_json::json!(1)), None);
+        assert_eq!(
+            as_detail(&serde_json::json!({"a":1})).as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        assert_eq!(as_text(&serde_json::json!(12)).as_deref(), Some("12"));
+        assert_eq!(as_text(&serde_json::json!(null)), None);
+    }
+
+    #[test]
+    fn list_items_are_all_optional() {
+        let item = chat_group_item(&serde_json::json!({"GroupId": "G1", "NewField": [1]})).unwrap();
+        assert_eq!(item.group_id.as_deref(), Some("G1"));
+        assert_eq!(item.subject, None);
+        assert!(chat_group_item(&serde_json::json!("not an object")).is_none());
+    }
+
+    #[test]
+    fn page_is_json() {
+        assert_eq!(page_json(1, 20), r#"{"Index":1,"Size":20}"#);
+    }
+
+    #[test]
+    fn endpoint_rules() {
+        let check = |url: &str| endpoint_url(&Endpoint::from_url(url));
+        assert!(check("https://cams.ap-southeast-1.aliyuncs.com/").is_ok());
+        assert!(check("http://127.0.0.1:8080/").is_ok());
+        for bad in [
+            "not a url",
+            "ftp://host/",
+            "https://user:pw@host/",
+            "https://host/?a=b",
+            "https://host/#x",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+        let detail = check("https://user:hunter2@host/").unwrap_err();
+        assert!(!detail.contains("hunter2"), "{detail}");
+    }
+
+    #[test]
+    fn redactor_hides_every_form_of_the_secrets() {
+        let creds = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("secret value"),
+            security_token: Some(SecretString::new("CAIS+tok/en=")),
+        };
+        let query = vec![("Signature".to_owned(), "ab+c/d=EFGH12=".to_owned())];
+        let r = Redactor::new(&creds, &query);
+        let text = format!(
+            "{} {} {} {} {}",
+            "secret value",
+            sign::pop_encode("CAIS+tok/en="),
+            sign::pop_encode(&sign::pop_encode("CAIS+tok/en=")),
+            "ab+c/d=EFGH12=",
+            sign::pop_encode("ab+c/d=EFGH12=")
+        );
+        let scrubbed = r.scrub(text);
+        assert_eq!(scrubbed.matches(REDACTED).count(), 5, "{scrubbed}");
+        assert_eq!(r.scrub("nothing here".into()), "nothing here");
+    }
+
+    #[test]
+    fn short_values_are_not_searched_for() {
+        let creds = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("s"),
+            security_token: None,
+        };
+        let r = Redactor::new(&creds, &[]);
+        assert_eq!(r.scrub("Throttling.User".into()), "Throttling.User");
+    }
+
+    #[test]
+    fn snippet_is_bounded() {
+        let creds = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("s"),
+            security_token: None,
+        };
+        let r = Redactor::new(&creds, &[]);
+        let body = "é".repeat(500);
+        assert_eq!(snippet(&r, body.as_bytes()).chars().count(), SNIPPET_CHARS);
+    }
+
+    #[test]
+    fn system_stamps_are_fresh() {
+        let a = SystemStamps.nonce();
+        let b = SystemStamps.nonce();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn building_the_client_does_not_panic() {
+        let client = HttpCams::new(HttpCamsConfig::default());
+        assert!(client.is_ok(), "{:?}", client.err());
+    }
+
+    #[tokio::test]
+    async fn https_to_a_closed_port_is_a_transport_error() {
+        // Bind then drop a listener to get a local port nobody listens on.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let client = HttpCams::new(HttpCamsConfig::default()).unwrap();
+        let creds = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("secret"),
+            security_token: None,
+        };
+        let request = ListChatGroupRequest {
+            cust_space_id: "cams-test".into(),
+            business_number: "8613800001234".into(),
+            channel_type: None,
+            group_status: None,
+            subject: None,
+            page_index: 1,
+            page_size: 20,
+        };
+        let endpoint = Endpoint::from_url(&format!("https://127.0.0.1:{port}/"));
+        let err = client
+            .list_chat_group(&endpoint, &creds, &request)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+        assert!(err.is_retryable());
+        assert!(!err.to_string().contains("Signature"), "{err}");
+    }
+}

@@ -8,12 +8,18 @@
 //! arrive as HTTP 200 with another `Code`.
 //!
 //! [`CamsApi`] is the seam between the reconcile core and the wire: [`client::HttpCams`] is the
-//! real implementation. Errors are typed ([`CamsError`]) and classified ([`ErrorClass`]) so the
-//! controller knows whether retrying can help.
+//! real implementation, and [`client::find_group`] reads one group through the paged listing.
+//! Errors are typed ([`CamsError`]) and classified so the controller knows what to do:
+//! [`CamsError::class`] says whether retrying can help ([`ErrorClass`]),
+//! [`CamsError::category`] gives a bounded metrics label ([`ERROR_CATEGORIES`]),
+//! [`CamsError::reason`] the condition reason, and [`CamsError::retry_after`] the delay a
+//! throttled response asked for. The client itself never retries.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
+
+use crate::crd::Reason;
 
 pub mod client;
 pub mod fake;
@@ -27,7 +33,9 @@ pub const ACTION_UPDATE_CHAT_GROUP: &str = "UpdateChatGroup";
 pub const ACTION_LIST_CHAT_GROUP: &str = "ListChatGroup";
 /// `Code` of a successful response.
 pub const CODE_OK: &str = "OK";
-/// `Code` for "no such group" (the simulator's; CAMS does not document one).
+/// `Code` CAMS answers when no group with the given `GroupId` exists in the space and number.
+/// Group-specific codes are not documented by CAMS; the simulator uses this one, and the client
+/// maps it to [`crate::crd::Reason::GroupNotFound`].
 pub const CODE_GROUP_NOT_FOUND: &str = "InvalidParameter.GroupNotExist";
 
 /// Alibaba Cloud credentials. `Debug` and `Display` never show the secret or the token.
@@ -273,6 +281,253 @@ pub enum CamsError {
     },
 }
 
+/// Every value [`CamsError::category`] can return: a bounded label set for metrics.
+pub const ERROR_CATEGORIES: [&str; 11] = [
+    "throttled",
+    "unavailable",
+    "nonce_reused",
+    "clock_skew",
+    "transport",
+    "timeout",
+    "credentials_invalid",
+    "access_denied",
+    "group_not_found",
+    "endpoint_invalid",
+    "rejected",
+];
+
+/// What went wrong, in the closed set behind [`CamsError::category`], [`CamsError::class`] and
+/// [`CamsError::reason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Throttled,
+    Unavailable,
+    NonceReused,
+    ClockSkew,
+    Transport,
+    Timeout,
+    CredentialsInvalid,
+    AccessDenied,
+    GroupNotFound,
+    EndpointInvalid,
+    Rejected,
+}
+
+impl Kind {
+    /// Codes that are worth retrying (reference section 3).
+    fn recoverable_code(code: &str) -> Option<Kind> {
+        match code {
+            c if c.starts_with("Throttling") => Some(Kind::Throttled),
+            "ServiceUnavailable" | "InternalError" => Some(Kind::Unavailable),
+            "SignatureNonceUsed" => Some(Kind::NonceReused),
+            "InvalidTimeStamp.Expired" => Some(Kind::ClockSkew),
+            _ => None,
+        }
+    }
+
+    /// Codes that need a change of credentials, permissions, endpoint or spec.
+    fn terminal_code(code: &str) -> Kind {
+        let family = |prefix: &str| {
+            code == prefix
+                || code
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        match code {
+            "SignatureDoesNotMatch" | "IncompleteSignature" => Kind::CredentialsInvalid,
+            _ if family("InvalidAccessKeyId") || family("InvalidSecurityToken") => {
+                Kind::CredentialsInvalid
+            }
+            "ActionUnauthorized" | "Authentication.NoAuth" => Kind::AccessDenied,
+            _ if code.starts_with("Forbidden") || family("NoPermission") => Kind::AccessDenied,
+            CODE_GROUP_NOT_FOUND => Kind::GroupNotFound,
+            "InvalidApi.NotFound" | "InvalidProtocol.NeedSsl" => Kind::EndpointInvalid,
+            _ => Kind::Rejected,
+        }
+    }
+
+    /// Classifies a response that carried `code` (if any) with `http_status`.
+    fn of_response(code: Option<&str>, http_status: u16) -> Kind {
+        if let Some(kind) = code.and_then(Kind::recoverable_code) {
+            return kind;
+        }
+        if http_status >= 500 {
+            return Kind::Unavailable;
+        }
+        if http_status == 429 {
+            return Kind::Throttled;
+        }
+        code.map_or(Kind::Rejected, Kind::terminal_code)
+    }
+
+    fn class(self) -> ErrorClass {
+        match self {
+            Kind::Throttled
+            | Kind::Unavailable
+            | Kind::NonceReused
+            | Kind::ClockSkew
+            | Kind::Transport
+            | Kind::Timeout => ErrorClass::Recoverable,
+            Kind::CredentialsInvalid
+            | Kind::AccessDenied
+            | Kind::GroupNotFound
+            | Kind::EndpointInvalid
+            | Kind::Rejected => ErrorClass::Terminal,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Throttled => "throttled",
+            Kind::Unavailable => "unavailable",
+            Kind::NonceReused => "nonce_reused",
+            Kind::ClockSkew => "clock_skew",
+            Kind::Transport => "transport",
+            Kind::Timeout => "timeout",
+            Kind::CredentialsInvalid => "credentials_invalid",
+            Kind::AccessDenied => "access_denied",
+            Kind::GroupNotFound => "group_not_found",
+            Kind::EndpointInvalid => "endpoint_invalid",
+            Kind::Rejected => "rejected",
+        }
+    }
+
+    fn reason(self) -> Reason {
+        match self {
+            Kind::Throttled => Reason::Throttled,
+            Kind::Unavailable | Kind::NonceReused | Kind::Transport | Kind::Timeout => {
+                Reason::CamsUnavailable
+            }
+            Kind::ClockSkew => Reason::ClockSkew,
+            Kind::CredentialsInvalid => Reason::CredentialsInvalid,
+            Kind::AccessDenied => Reason::AccessDenied,
+            Kind::GroupNotFound => Reason::GroupNotFound,
+            Kind::EndpointInvalid => Reason::EndpointInvalid,
+            Kind::Rejected => Reason::CamsRejected,
+        }
+    }
+}
+
+impl CamsError {
+    fn kind(&self) -> Kind {
+        match self {
+            CamsError::Business {
+                code, http_status, ..
+            } => Kind::of_response(Some(code), *http_status),
+            CamsError::Gateway {
+                code, http_status, ..
+            } => Kind::of_response(code.as_deref(), *http_status),
+            CamsError::InvalidBody { http_status, .. } if *http_status >= 500 => Kind::Unavailable,
+            CamsError::InvalidBody { .. } | CamsError::InvalidRequest { .. } => {
+                Kind::EndpointInvalid
+            }
+            CamsError::Transport { .. } => Kind::Transport,
+            CamsError::Timeout { .. } => Kind::Timeout,
+        }
+    }
+
+    /// Whether retrying can help (DESIGN 4.4, reference section 3).
+    ///
+    /// Recoverable: transport errors, timeouts, any HTTP 5xx, HTTP 429, `Throttling*`,
+    /// `ServiceUnavailable`, `InternalError`, `SignatureNonceUsed` (the next attempt carries a new
+    /// nonce) and `InvalidTimeStamp.Expired` (the next attempt carries a fresh timestamp; when the
+    /// local clock really is off, the controller's growing backoff keeps the retries rare while
+    /// the status reports `ClockSkew`). Everything else is terminal, unknown codes included.
+    pub fn class(&self) -> ErrorClass {
+        self.kind().class()
+    }
+
+    /// True when [`class`](Self::class) is [`ErrorClass::Recoverable`].
+    pub fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Recoverable
+    }
+
+    /// A short, bounded label for metrics and logs: one of [`ERROR_CATEGORIES`].
+    pub fn category(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The condition reason that reports this error on a ChatGroup.
+    pub fn reason(&self) -> Reason {
+        self.kind().reason()
+    }
+
+    /// The action that failed (`UpdateChatGroup`, `ListChatGroup`).
+    pub fn action(&self) -> &'static str {
+        match self {
+            CamsError::Business { action, .. }
+            | CamsError::Gateway { action, .. }
+            | CamsError::InvalidBody { action, .. }
+            | CamsError::Transport { action, .. }
+            | CamsError::Timeout { action, .. }
+            | CamsError::InvalidRequest { action, .. } => action,
+        }
+    }
+
+    /// The CAMS `Code`, when a response carried one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CamsError::Business { code, .. } => Some(code),
+            CamsError::Gateway { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The CAMS `Message`, when a response carried one.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            CamsError::Business { message, .. } | CamsError::Gateway { message, .. } => {
+                message.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The `RequestId`, when a response carried one (quote it to Alibaba Cloud support).
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            CamsError::Business { request_id, .. } | CamsError::Gateway { request_id, .. } => {
+                request_id.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The `AccessDeniedDetail`, when a response carried one.
+    pub fn access_denied_detail(&self) -> Option<&str> {
+        match self {
+            CamsError::Business {
+                access_denied_detail,
+                ..
+            }
+            | CamsError::Gateway {
+                access_denied_detail,
+                ..
+            } => access_denied_detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a response arrived.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            CamsError::Business { http_status, .. }
+            | CamsError::Gateway { http_status, .. }
+            | CamsError::InvalidBody { http_status, .. } => Some(*http_status),
+            _ => None,
+        }
+    }
+
+    /// The delay the service asked for (throttling `TimeLeft`), if any. The controller waits at
+    /// least this long before the next attempt.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CamsError::Gateway { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
 /// The operations the operator needs from CAMS. Implemented by [`client::HttpCams`] and by
 /// test doubles; futures are `Send` so calls can run on any runtime thread.
 pub trait CamsApi: Send + Sync {
@@ -315,5 +570,293 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(status: u16, code: Option<&str>) -> CamsError {
+        CamsError::Gateway {
+            action: ACTION_UPDATE_CHAT_GROUP,
+            http_status: status,
+            code: code.map(str::to_owned),
+            message: Some("m".into()),
+            request_id: Some("req-1".into()),
+            host_id: None,
+            recommend: None,
+            access_denied_detail: None,
+            retry_after: None,
+        }
+    }
+
+    fn business(code: &str) -> CamsError {
+        CamsError::Business {
+            action: ACTION_LIST_CHAT_GROUP,
+            http_status: 200,
+            code: code.into(),
+            message: None,
+            request_id: Some("req-2".into()),
+            success: Some(false),
+            access_denied_detail: None,
+        }
+    }
+
+    #[test]
+    fn codes_map_to_class_category_and_reason() {
+        use ErrorClass::{Recoverable, Terminal};
+        let table: &[(u16, &str, ErrorClass, &str, Reason)] = &[
+            (
+                400,
+                "Throttling",
+                Recoverable,
+                "throttled",
+                Reason::Throttled,
+            ),
+            (
+                503,
+                "Throttling.User",
+                Recoverable,
+                "throttled",
+                Reason::Throttled,
+            ),
+            (
+                400,
+                "Throttling.Api",
+                Recoverable,
+                "throttled",
+                Reason::Throttled,
+            ),
+            (
+                503,
+                "ServiceUnavailable",
+                Recoverable,
+                "unavailable",
+                Reason::CamsUnavailable,
+            ),
+            (
+                500,
+                "InternalError",
+                Recoverable,
+                "unavailable",
+                Reason::CamsUnavailable,
+            ),
+            (
+                400,
+                "SignatureNonceUsed",
+                Recoverable,
+                "nonce_reused",
+                Reason::CamsUnavailable,
+            ),
+            (
+                400,
+                "InvalidTimeStamp.Expired",
+                Recoverable,
+                "clock_skew",
+                Reason::ClockSkew,
+            ),
+            (
+                400,
+                "SignatureDoesNotMatch",
+                Terminal,
+                "credentials_invalid",
+                Reason::CredentialsInvalid,
+            ),
+            (
+                403,
+                "IncompleteSignature",
+                Terminal,
+                "credentials_invalid",
+                Reason::CredentialsInvalid,
+            ),
+            (
+                404,
+                "InvalidAccessKeyId.NotFound",
+                Terminal,
+                "credentials_invalid",
+                Reason::CredentialsInvalid,
+            ),
+            (
+                400,
+                "InvalidAccessKeyId.Inactive",
+                Terminal,
+                "credentials_invalid",
+                Reason::CredentialsInvalid,
+            ),
+            (
+                400,
+                "InvalidSecurityToken.Expired",
+                Terminal,
+                "credentials_invalid",
+                Reason::CredentialsInvalid,
+            ),
+            (
+                403,
+                "Forbidden.RAM",
+                Terminal,
+                "access_denied",
+                Reason::AccessDenied,
+            ),
+            (
+                403,
+                "Forbidden",
+                Terminal,
+                "access_denied",
+                Reason::AccessDenied,
+            ),
+            (
+                403,
+                "ActionUnauthorized",
+                Terminal,
+                "access_denied",
+                Reason::AccessDenied,
+            ),
+            (
+                403,
+                "NoPermission",
+                Terminal,
+                "access_denied",
+                Reason::AccessDenied,
+            ),
+            (
+                404,
+                "InvalidApi.NotFound",
+                Terminal,
+                "endpoint_invalid",
+                Reason::EndpointInvalid,
+            ),
+            (
+                404,
+                "InvalidProtocol.NeedSsl",
+                Terminal,
+                "endpoint_invalid",
+                Reason::EndpointInvalid,
+            ),
+            (
+                400,
+                "MissingParameter",
+                Terminal,
+                "rejected",
+                Reason::CamsRejected,
+            ),
+            (
+                400,
+                "InvalidParameter",
+                Terminal,
+                "rejected",
+                Reason::CamsRejected,
+            ),
+            (
+                400,
+                "Something.NobodyDocumented",
+                Terminal,
+                "rejected",
+                Reason::CamsRejected,
+            ),
+            // Any 5xx is recoverable, whatever its code says.
+            (
+                502,
+                "InvalidParameter",
+                Recoverable,
+                "unavailable",
+                Reason::CamsUnavailable,
+            ),
+            // A prefix that only looks like a family is not one.
+            (
+                400,
+                "NoPermissionsAtAllX",
+                Terminal,
+                "rejected",
+                Reason::CamsRejected,
+            ),
+        ];
+        for (status, code, class, category, reason) in table {
+            let err = gateway(*status, Some(code));
+            assert_eq!(err.class(), *class, "{status} {code}");
+            assert_eq!(err.is_retryable(), *class == Recoverable, "{status} {code}");
+            assert_eq!(err.category(), *category, "{status} {code}");
+            assert_eq!(err.reason(), *reason, "{status} {code}");
+            assert!(ERROR_CATEGORIES.contains(&err.category()));
+        }
+    }
+
+    #[test]
+    fn business_codes_classify_like_gateway_codes() {
+        let missing = business(CODE_GROUP_NOT_FOUND);
+        assert_eq!(missing.class(), ErrorClass::Terminal);
+        assert_eq!(missing.category(), "group_not_found");
+        assert_eq!(missing.reason(), Reason::GroupNotFound);
+        let no_auth = business("Authentication.NoAuth");
+        assert_eq!(no_auth.reason(), Reason::AccessDenied);
+        assert_eq!(
+            business("InvalidParameter.PageInvalid").category(),
+            "rejected"
+        );
+        assert_eq!(business("Throttling.User").class(), ErrorClass::Recoverable);
+        assert_eq!(missing.code(), Some(CODE_GROUP_NOT_FOUND));
+        assert_eq!(missing.request_id(), Some("req-2"));
+        assert_eq!(missing.action(), ACTION_LIST_CHAT_GROUP);
+    }
+
+    #[test]
+    fn status_only_responses_and_transport_failures() {
+        assert_eq!(gateway(500, None).class(), ErrorClass::Recoverable);
+        assert_eq!(gateway(429, None).category(), "throttled");
+        assert_eq!(gateway(404, None).category(), "rejected");
+        let body = |status| CamsError::InvalidBody {
+            action: ACTION_LIST_CHAT_GROUP,
+            http_status: status,
+            snippet: "<html>".into(),
+        };
+        assert_eq!(body(502).class(), ErrorClass::Recoverable);
+        assert_eq!(body(502).reason(), Reason::CamsUnavailable);
+        assert_eq!(body(200).class(), ErrorClass::Terminal);
+        assert_eq!(body(200).reason(), Reason::EndpointInvalid);
+        assert_eq!(body(200).http_status(), Some(200));
+        let transport = CamsError::Transport {
+            action: ACTION_LIST_CHAT_GROUP,
+            endpoint: "https://x/".into(),
+            detail: "refused".into(),
+        };
+        assert_eq!(transport.class(), ErrorClass::Recoverable);
+        assert_eq!(transport.category(), "transport");
+        assert_eq!(transport.http_status(), None);
+        let timeout = CamsError::Timeout {
+            action: ACTION_LIST_CHAT_GROUP,
+            endpoint: "https://x/".into(),
+            timeout: Duration::from_secs(10),
+        };
+        assert_eq!(timeout.category(), "timeout");
+        assert_eq!(timeout.reason(), Reason::CamsUnavailable);
+        let invalid = CamsError::InvalidRequest {
+            action: ACTION_LIST_CHAT_GROUP,
+            detail: "bad URL".into(),
+        };
+        assert_eq!(invalid.class(), ErrorClass::Terminal);
+        assert_eq!(invalid.reason(), Reason::EndpointInvalid);
+    }
+
+    #[test]
+    fn retry_after_comes_from_gateway_errors_only() {
+        let mut err = gateway(400, Some("Throttling.User"));
+        if let CamsError::Gateway { retry_after, .. } = &mut err {
+            *retry_after = Some(Duration::from_millis(2000));
+        }
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(2000)));
+        assert_eq!(business("Throttling.User").retry_after(), None);
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let creds = Credentials {
+            access_key_id: "LTAIid".into(),
+            access_key_secret: SecretString::new("s3cr3t-value"),
+            security_token: Some(SecretString::new("sts-token-value")),
+        };
+        let text = format!("{creds:?}");
+        assert!(text.contains("LTAIid"));
+        assert!(!text.contains("s3cr3t-value"));
+        assert!(!text.contains("sts-token-value"));
     }
 }

@@ -1,0 +1,510 @@
+//! The operations the simulator serves, as a table keyed by (`Version`, `Action`), and their
+//! business logic. Adding an API (another product, or another version) is one table row and one
+//! handler function.
+
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::codes;
+use super::state::{GROUP_STATUS_ACTIVE, Group, GroupId, State};
+use crate::cams::{
+    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, API_VERSION, CODE_GROUP_NOT_FOUND,
+};
+use crate::crd::{ChannelType, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+
+/// Action name of group creation.
+pub const ACTION_ADD_CHAT_GROUP: &str = "AddChatGroup";
+/// Action name of group deletion.
+pub const ACTION_DELETE_CHAT_GROUP: &str = "DeleteChatGroup";
+/// Largest `Page.Size` accepted by `ListChatGroup`.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// How a request to an API must authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// Signed with an AccessKey (V1 or V3), optionally with an STS token.
+    AccessKey,
+}
+
+/// Business logic of one action: reads parameters, changes state, returns the fields to add to
+/// the success envelope.
+pub(crate) type Handler = fn(&mut State, &Params<'_>) -> Result<Map<String, Value>, ApiError>;
+
+/// One row of the API table.
+pub(crate) struct ApiSpec {
+    /// Product code (all products share the simulator's one endpoint).
+    pub product: &'static str,
+    /// `Version`.
+    pub version: &'static str,
+    /// `Action`.
+    pub action: &'static str,
+    /// Authentication required.
+    pub auth: Auth,
+    /// Business logic.
+    pub handler: Handler,
+}
+
+/// Every API the simulator serves.
+pub(crate) const APIS: &[ApiSpec] = &[
+    ApiSpec {
+        product: "cams",
+        version: API_VERSION,
+        action: ACTION_ADD_CHAT_GROUP,
+        auth: Auth::AccessKey,
+        handler: add_chat_group,
+    },
+    ApiSpec {
+        product: "cams",
+        version: API_VERSION,
+        action: ACTION_UPDATE_CHAT_GROUP,
+        auth: Auth::AccessKey,
+        handler: update_chat_group,
+    },
+    ApiSpec {
+        product: "cams",
+        version: API_VERSION,
+        action: ACTION_LIST_CHAT_GROUP,
+        auth: Auth::AccessKey,
+        handler: list_chat_group,
+    },
+    ApiSpec {
+        product: "cams",
+        version: API_VERSION,
+        action: ACTION_DELETE_CHAT_GROUP,
+        auth: Auth::AccessKey,
+        handler: delete_chat_group,
+    },
+];
+
+/// The API serving `action` in `version`.
+pub(crate) fn find(version: &str, action: &str) -> Option<&'static ApiSpec> {
+    APIS.iter()
+        .find(|api| api.version == version && api.action == action)
+}
+
+/// A failed operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ApiError {
+    /// HTTP 4xx/5xx with the gateway envelope.
+    Gateway {
+        /// HTTP status.
+        http_status: u16,
+        /// `Code`.
+        code: String,
+        /// `Message`.
+        message: String,
+    },
+    /// HTTP 200 with `Code != OK` and `Success: false`.
+    Business {
+        /// `Code`.
+        code: String,
+        /// `Message`.
+        message: String,
+    },
+}
+
+impl ApiError {
+    fn business(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Business {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Decoded request parameters (query and form body).
+pub(crate) struct Params<'a>(pub &'a [(String, String)]);
+
+impl<'a> Params<'a> {
+    /// The value of `name`, if sent.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&'a str, ApiError> {
+        match self.get(name) {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(ApiError::Gateway {
+                http_status: 400,
+                code: codes::MISSING_PARAMETER.to_owned(),
+                message: format!(
+                    "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+                ),
+            }),
+        }
+    }
+
+    /// An optional text field: absent is `None`; empty or over `max` characters is refused
+    /// (the simulator is stricter than documented: an empty string's meaning is unknown).
+    fn text(&self, name: &str, max: Option<usize>) -> Result<Option<&'a str>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("") => Err(ApiError::business(
+                codes::INVALID_PARAMETER,
+                format!("{name} must not be empty when it is sent."),
+            )),
+            Some(value) => match max {
+                Some(max) if value.chars().count() > max => Err(ApiError::business(
+                    codes::INVALID_PARAMETER,
+                    format!("{name} must be at most {max} characters."),
+                )),
+                _ => Ok(Some(value)),
+            },
+        }
+    }
+
+    fn channel(&self) -> Result<(), ApiError> {
+        match self.get("ChannelType") {
+            None => Ok(()),
+            Some(value) if value == ChannelType::Whatsapp.as_str() => Ok(()),
+            Some(value) => Err(ApiError::business(
+                codes::CHANNEL_TYPE_NOT_SUPPORT,
+                format!(
+                    "ChannelType {value:?} is not supported: the only supported value is {}.",
+                    ChannelType::Whatsapp.as_str()
+                ),
+            )),
+        }
+    }
+
+    fn group_key(&self) -> Result<GroupId, ApiError> {
+        Ok((
+            self.required("CustSpaceId")?.to_owned(),
+            self.required("BusinessNumber")?.to_owned(),
+            self.required("GroupId")?.to_owned(),
+        ))
+    }
+}
+
+fn group_not_found(key: &GroupId) -> ApiError {
+    ApiError::business(
+        CODE_GROUP_NOT_FOUND,
+        format!(
+            "The group {} does not exist for BusinessNumber {} in CustSpaceId {}.",
+            key.2, key.1, key.0
+        ),
+    )
+}
+
+fn add_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, Value>, ApiError> {
+    let space = params.required("CustSpaceId")?;
+    let number = params.required("BusinessNumber")?;
+    params.channel()?;
+    let subject = params.text("Subject", Some(MAX_SUBJECT_CHARS))?;
+    let description = params.text("Description", Some(MAX_DESCRIPTION_CHARS))?;
+    let group_id = loop {
+        let candidate = format!(
+            "SIM{:012X}",
+            state.id_rng.random::<u64>() & 0xFFFF_FFFF_FFFF
+        );
+        let key = (space.to_owned(), number.to_owned(), candidate.clone());
+        if !state.groups.contains_key(&key) {
+            break candidate;
+        }
+    };
+    let unique_code = format!("{:032x}", state.id_rng.random::<u128>());
+    let mut group = Group::new(space, number, group_id.as_str()).status(GROUP_STATUS_ACTIVE);
+    group.subject = subject.map(str::to_owned);
+    group.description = description.map(str::to_owned);
+    state.put_group(group);
+    let mut out = Map::new();
+    out.insert("UniqueCode".into(), Value::String(unique_code));
+    Ok(out)
+}
+
+fn update_chat_group(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    let subject = params.text("Subject", Some(MAX_SUBJECT_CHARS))?;
+    let description = params.text("Description", Some(MAX_DESCRIPTION_CHARS))?;
+    let picture = params.text("ProfilePictureFile", None)?;
+    let group = state
+        .groups
+        .get_mut(&key)
+        .ok_or_else(|| group_not_found(&key))?;
+    if let Some(subject) = subject {
+        group.subject = Some(subject.to_owned());
+    }
+    if let Some(description) = description {
+        group.description = Some(description.to_owned());
+    }
+    if let Some(picture) = picture {
+        group.profile_picture_file = Some(picture.to_owned());
+    }
+    state.touch(&key);
+    let mut out = Map::new();
+    out.insert("Result".into(), json!(1));
+    Ok(out)
+}
+
+fn page_invalid(detail: &str) -> ApiError {
+    ApiError::business(
+        codes::PAGE_INVALID,
+        format!(
+            "Page is invalid: {detail}. Expected JSON like {{\"Index\":1,\"Size\":20}} with Index >= 1 and Size 1..={MAX_PAGE_SIZE}."
+        ),
+    )
+}
+
+fn parse_page(raw: &str) -> Result<(u64, u64), ApiError> {
+    let value: Value = serde_json::from_str(raw).map_err(|_| page_invalid("not JSON"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| page_invalid("not a JSON object"))?;
+    let number = |name: &str| -> Result<u64, ApiError> {
+        let field = object
+            .get(name)
+            .ok_or_else(|| page_invalid(&format!("{name} is missing")))?;
+        field
+            .as_u64()
+            .or_else(|| field.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| page_invalid(&format!("{name} is not a non-negative integer")))
+    };
+    let index = number("Index")?;
+    let size = number("Size")?;
+    if index < 1 {
+        return Err(page_invalid("Index is 1-based"));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(page_invalid("Size is out of range"));
+    }
+    Ok((index, size))
+}
+
+/// One `Data.List` item; absent fields are left out rather than sent as `null`.
+fn list_item(group: &Group) -> Value {
+    let mut item = json!({
+        "GroupId": group.group_id,
+        "BusinessNumber": group.business_number,
+        "Subject": group.subject,
+        "Description": group.description,
+        "ProfilePictureFile": group.profile_picture_file,
+        "GroupStatus": group.group_status,
+        "InviteLink": group.invite_link,
+        "GmtModifier": group.gmt_modifier,
+    });
+    if let Value::Object(fields) = &mut item {
+        fields.retain(|_, value| !value.is_null());
+    }
+    item
+}
+
+fn list_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, Value>, ApiError> {
+    let space = params.required("CustSpaceId")?;
+    let number = params.required("BusinessNumber")?;
+    let page = params.required("Page")?;
+    params.channel()?;
+    let (index, size) = parse_page(page)?;
+    let status = params.get("GroupStatus").filter(|s| !s.is_empty());
+    let subject = params.get("Subject").filter(|s| !s.is_empty());
+    let matching: Vec<&Group> = state
+        .groups
+        .values()
+        .filter(|g| g.cust_space_id == space && g.business_number == number)
+        .filter(|g| status.is_none_or(|s| g.group_status == s))
+        .filter(|g| {
+            subject.is_none_or(|s| g.subject.as_deref().is_some_and(|have| have.contains(s)))
+        })
+        .collect();
+    let skip = usize::try_from((index - 1).saturating_mul(size)).unwrap_or(usize::MAX);
+    let take = usize::try_from(size).unwrap_or(usize::MAX);
+    let list: Vec<Value> = matching
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|g| list_item(g))
+        .collect();
+    let mut out = Map::new();
+    out.insert(
+        "Data".into(),
+        json!({"Total": matching.len(), "List": list}),
+    );
+    Ok(out)
+}
+
+fn delete_chat_group(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    state
+        .groups
+        .remove(&key)
+        .map(|_| Map::new())
+        .ok_or_else(|| group_not_found(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::config::SimConfig;
+    use crate::sim::state::Clock;
+
+    fn state() -> State {
+        let config = SimConfig {
+            groups: vec![
+                Group::new("s", "1", "G2").subject("Beta team"),
+                Group::new("s", "1", "G1").subject("Alpha team"),
+                Group::new("s", "1", "G3")
+                    .subject("Gamma")
+                    .status("SUSPENDED"),
+                Group::new("other", "1", "G9"),
+            ],
+            ..SimConfig::default()
+        };
+        State::new(config, Clock::default())
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn list(state: &mut State, extra: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let mut p = params(&[("CustSpaceId", "s"), ("BusinessNumber", "1")]);
+        p.extend(params(extra));
+        list_chat_group(state, &Params(&p)).map(|m| m["Data"].clone())
+    }
+
+    #[test]
+    fn list_pages_in_group_id_order_with_filters() {
+        let mut s = state();
+        let data = list(&mut s, &[("Page", r#"{"Index":1,"Size":2}"#)]).expect("ok");
+        assert_eq!(data["Total"], 3);
+        let ids: Vec<&str> = data["List"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|g| g["GroupId"].as_str())
+            .collect();
+        assert_eq!(ids, ["G1", "G2"]);
+        let data = list(&mut s, &[("Page", r#"{"Index":2,"Size":2}"#)]).expect("ok");
+        assert_eq!(data["List"][0]["GroupId"], "G3");
+        let data = list(
+            &mut s,
+            &[("Page", r#"{"Index":1,"Size":20}"#), ("Subject", "team")],
+        )
+        .expect("ok");
+        assert_eq!(data["Total"], 2);
+        let data = list(
+            &mut s,
+            &[
+                ("Page", r#"{"Index":1,"Size":20}"#),
+                ("GroupStatus", "SUSPENDED"),
+            ],
+        )
+        .expect("ok");
+        assert_eq!(data["Total"], 1);
+    }
+
+    #[test]
+    fn list_rejects_bad_pages_and_channels() {
+        let mut s = state();
+        for page in [
+            "nope",
+            r#"{"Index":0,"Size":2}"#,
+            r#"{"Index":1,"Size":0}"#,
+            r#"{"Index":1,"Size":101}"#,
+            r#"{"Index":1}"#,
+        ] {
+            let err = list(&mut s, &[("Page", page)]).expect_err(page);
+            assert!(
+                matches!(&err, ApiError::Business { code, .. } if code == codes::PAGE_INVALID),
+                "{page}: {err:?}"
+            );
+        }
+        let err = list(&mut s, &[]).expect_err("no page");
+        assert!(matches!(
+            err,
+            ApiError::Gateway {
+                http_status: 400,
+                ..
+            }
+        ));
+        let err = list(
+            &mut s,
+            &[("Page", r#"{"Index":1,"Size":2}"#), ("ChannelType", "SMS")],
+        )
+        .expect_err("channel");
+        assert!(
+            matches!(&err, ApiError::Business { code, .. } if code == codes::CHANNEL_TYPE_NOT_SUPPORT)
+        );
+    }
+
+    #[test]
+    fn update_changes_only_sent_fields() {
+        let mut s = state();
+        s.groups
+            .get_mut(&("s".into(), "1".into(), "G1".into()))
+            .expect("seeded")
+            .description = Some("Keep".into());
+        let p = params(&[
+            ("CustSpaceId", "s"),
+            ("BusinessNumber", "1"),
+            ("GroupId", "G1"),
+            ("Subject", "New"),
+        ]);
+        let out = update_chat_group(&mut s, &Params(&p)).expect("ok");
+        assert_eq!(out["Result"], 1);
+        let g = &s.groups[&("s".into(), "1".into(), "G1".into())];
+        assert_eq!(g.subject.as_deref(), Some("New"));
+        assert_eq!(g.description.as_deref(), Some("Keep"));
+        let p = params(&[
+            ("CustSpaceId", "s"),
+            ("BusinessNumber", "1"),
+            ("GroupId", "NOPE"),
+        ]);
+        let err = update_chat_group(&mut s, &Params(&p)).expect_err("missing");
+        assert!(matches!(&err, ApiError::Business { code, .. } if code == CODE_GROUP_NOT_FOUND));
+        let p = params(&[
+            ("CustSpaceId", "s"),
+            ("BusinessNumber", "1"),
+            ("GroupId", "G1"),
+            ("Subject", ""),
+        ]);
+        assert!(update_chat_group(&mut s, &Params(&p)).is_err());
+    }
+
+    #[test]
+    fn add_then_delete() {
+        let mut s = state();
+        let p = params(&[
+            ("CustSpaceId", "new"),
+            ("BusinessNumber", "2"),
+            ("Subject", "Fresh"),
+        ]);
+        let out = add_chat_group(&mut s, &Params(&p)).expect("ok");
+        assert!(out["UniqueCode"].as_str().is_some_and(|c| c.len() == 32));
+        let created: Vec<Group> = s
+            .groups
+            .values()
+            .filter(|g| g.cust_space_id == "new")
+            .cloned()
+            .collect();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].subject.as_deref(), Some("Fresh"));
+        let p = params(&[
+            ("CustSpaceId", "new"),
+            ("BusinessNumber", "2"),
+            ("GroupId", created[0].group_id.as_str()),
+        ]);
+        delete_chat_group(&mut s, &Params(&p)).expect("deleted");
+        assert!(delete_chat_group(&mut s, &Params(&p)).is_err());
+    }
+
+    #[test]
+    fn table_lookup_is_by_version_and_action() {
+        assert!(find(API_VERSION, ACTION_UPDATE_CHAT_GROUP).is_some());
+        assert!(find("2019-01-01", ACTION_UPDATE_CHAT_GROUP).is_none());
+        assert!(find(API_VERSION, "DescribeRegions").is_none());
+    }
+}

@@ -1,0 +1,510 @@
+//! The simulator's memory: groups, keys, faults, the clock, nonces, counters and the request log.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use jiff::{SignedDuration, Timestamp};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::config::{AccessKeySeed, SimConfig};
+use super::faults::{ActionFaults, Decision, FaultTiming, ForcedError, action_rng, decide};
+use super::verify::{MAX_CLOCK_SKEW, SignatureVersion};
+use crate::crd::{MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+
+/// `GroupStatus` of a usable group.
+pub const GROUP_STATUS_ACTIVE: &str = "ACTIVE";
+
+/// Most nonces remembered at once; beyond it the oldest are forgotten early.
+const MAX_NONCES: usize = 1_000_000;
+
+/// One WhatsApp group as the simulator holds it, keyed by (`custSpaceId`, `businessNumber`,
+/// `groupId`). Also the seed format of the config file and of `POST /_sim/groups`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Group {
+    /// `CustSpaceId`.
+    pub cust_space_id: String,
+    /// `BusinessNumber`.
+    pub business_number: String,
+    /// `GroupId`.
+    pub group_id: String,
+    /// `Subject`.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `Description`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `ProfilePictureFile`.
+    #[serde(default)]
+    pub profile_picture_file: Option<String>,
+    /// `GroupStatus` (`ACTIVE`, `INACTIVE`, `SUSPENDED`, `CREATING`, `DELETING`, `UPDATING`).
+    #[serde(default = "default_status")]
+    pub group_status: String,
+    /// `InviteLink`.
+    #[serde(default)]
+    pub invite_link: Option<String>,
+    /// `GmtModifier`: last change, epoch milliseconds by the simulator's clock (set when the
+    /// group is stored or changed).
+    #[serde(default)]
+    pub gmt_modifier: Option<i64>,
+}
+
+fn default_status() -> String {
+    GROUP_STATUS_ACTIVE.to_owned()
+}
+
+impl Group {
+    /// An `ACTIVE` group with no subject, description or picture.
+    pub fn new(
+        cust_space_id: impl Into<String>,
+        business_number: impl Into<String>,
+        group_id: impl Into<String>,
+    ) -> Self {
+        Group {
+            cust_space_id: cust_space_id.into(),
+            business_number: business_number.into(),
+            group_id: group_id.into(),
+            subject: None,
+            description: None,
+            profile_picture_file: None,
+            group_status: default_status(),
+            invite_link: None,
+            gmt_modifier: None,
+        }
+    }
+    /// Sets the subject.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+    /// Sets the profile picture URL.
+    pub fn profile_picture_file(mut self, url: impl Into<String>) -> Self {
+        self.profile_picture_file = Some(url.into());
+        self
+    }
+    /// Sets the status.
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.group_status = status.into();
+        self
+    }
+    /// Sets the invite link.
+    pub fn invite_link(mut self, link: impl Into<String>) -> Self {
+        self.invite_link = Some(link.into());
+        self
+    }
+
+    /// Checks the keys and limits. The error names the field and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("custSpaceId", &self.cust_space_id),
+            ("businessNumber", &self.business_number),
+            ("groupId", &self.group_id),
+            ("groupStatus", &self.group_status),
+        ] {
+            if value.is_empty() {
+                return Err(format!("{name} must not be empty"));
+            }
+        }
+        if let Some(subject) = &self.subject
+            && subject.chars().count() > MAX_SUBJECT_CHARS
+        {
+            return Err(format!(
+                "subject must be at most {MAX_SUBJECT_CHARS} characters"
+            ));
+        }
+        if let Some(description) = &self.description
+            && description.chars().count() > MAX_DESCRIPTION_CHARS
+        {
+            return Err(format!(
+                "description must be at most {MAX_DESCRIPTION_CHARS} characters"
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn key(&self) -> GroupId {
+        (
+            self.cust_space_id.clone(),
+            self.business_number.clone(),
+            self.group_id.clone(),
+        )
+    }
+}
+
+/// (`custSpaceId`, `businessNumber`, `groupId`).
+pub(crate) type GroupId = (String, String, String);
+
+/// A change to a group from outside the API (`POST /_sim/groups`): the keys, plus the fields to
+/// set. A field that is absent stays as it is; `null` clears it. Creates the group when it does
+/// not exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupEdit {
+    /// `CustSpaceId`.
+    pub cust_space_id: String,
+    /// `BusinessNumber`.
+    pub business_number: String,
+    /// `GroupId`.
+    pub group_id: String,
+    /// New `Subject` (`null` clears).
+    #[serde(default, deserialize_with = "present")]
+    pub subject: Option<Option<String>>,
+    /// New `Description` (`null` clears).
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    /// New `ProfilePictureFile` (`null` clears).
+    #[serde(default, deserialize_with = "present")]
+    pub profile_picture_file: Option<Option<String>>,
+    /// New `GroupStatus`.
+    #[serde(default)]
+    pub group_status: Option<String>,
+    /// New `InviteLink` (`null` clears).
+    #[serde(default, deserialize_with = "present")]
+    pub invite_link: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl GroupEdit {
+    pub(crate) fn apply(self, group: &mut Group) {
+        if let Some(v) = self.subject {
+            group.subject = v;
+        }
+        if let Some(v) = self.description {
+            group.description = v;
+        }
+        if let Some(v) = self.profile_picture_file {
+            group.profile_picture_file = v;
+        }
+        if let Some(v) = self.group_status {
+            group.group_status = v;
+        }
+        if let Some(v) = self.invite_link {
+            group.invite_link = v;
+        }
+    }
+}
+
+/// One request as the simulator saw it. Never holds a secret: `Signature`, `SecurityToken` and
+/// other credential parameters are left out, and headers are not recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedRequest {
+    /// `RequestId` of the answer (also assigned to dropped calls).
+    pub request_id: String,
+    /// When it arrived, by the simulator's clock.
+    pub time: Timestamp,
+    /// HTTP method.
+    pub method: String,
+    /// `Action` (query parameter for V1, `x-acs-action` for V3), when given.
+    pub action: Option<String>,
+    /// `Version`, when given.
+    pub version: Option<String>,
+    /// Signature scheme the request used.
+    pub signature_version: SignatureVersion,
+    /// AccessKey ID, when given (not a secret).
+    pub access_key_id: Option<String>,
+    /// Query and form parameters, without credential parameters.
+    pub params: BTreeMap<String, String>,
+    /// `GroupId` parameter, when given.
+    pub group_id: Option<String>,
+    /// HTTP status of the answer; `None` when the connection was dropped.
+    pub http_status: Option<u16>,
+    /// `Code` of the answer; `None` when the connection was dropped.
+    pub code: Option<String>,
+}
+
+/// Parameters never recorded in the log.
+pub(crate) const UNLOGGED_PARAMS: &[&str] = &[
+    "Signature",
+    "SecurityToken",
+    "AccessKeySecret",
+    "BearerToken",
+    "OIDCToken",
+];
+
+/// Counts for one action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionStats {
+    /// Every call received, whatever the outcome.
+    pub total: u64,
+    /// Calls answered, by `Code`.
+    pub by_code: BTreeMap<String, u64>,
+    /// Calls whose connection was dropped.
+    pub dropped: u64,
+}
+
+/// Counters and the request log, as `GET /_sim/stats` returns them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// By action name; calls without an `Action` count under `""`.
+    pub calls: BTreeMap<String, ActionStats>,
+    /// The most recent requests, oldest first.
+    pub log: Vec<LoggedRequest>,
+    /// Entries dropped from the log because it was full.
+    pub log_dropped: u64,
+}
+
+/// The simulator's clock: the system clock shifted by an offset, or a fixed time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// System time plus an offset (zero by default).
+    System {
+        /// Added to the system time.
+        offset: SignedDuration,
+    },
+    /// Always this time.
+    Fixed(Timestamp),
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::System {
+            offset: SignedDuration::ZERO,
+        }
+    }
+}
+
+impl Clock {
+    /// The current time by this clock.
+    pub fn now(&self) -> Timestamp {
+        match *self {
+            Clock::System { offset } => {
+                let now = Timestamp::now();
+                now.checked_add(offset).unwrap_or(now)
+            }
+            Clock::Fixed(at) => at,
+        }
+    }
+}
+
+/// Nonces seen in the last 15 minutes (the longest a timestamp can be off), per AccessKey ID.
+#[derive(Debug, Default)]
+pub(crate) struct NonceStore {
+    seen: HashSet<(String, String)>,
+    order: VecDeque<(Timestamp, String, String)>,
+}
+
+impl NonceStore {
+    /// Records the nonce; `false` when it was already used.
+    pub(crate) fn check_and_insert(&mut self, key_id: &str, nonce: &str, now: Timestamp) -> bool {
+        let horizon = now.checked_sub(MAX_CLOCK_SKEW * 2).unwrap_or(now);
+        while let Some((at, _, _)) = self.order.front() {
+            if *at >= horizon && self.order.len() < MAX_NONCES {
+                break;
+            }
+            if let Some((_, k, n)) = self.order.pop_front() {
+                self.seen.remove(&(k, n));
+            }
+        }
+        let entry = (key_id.to_owned(), nonce.to_owned());
+        if self.seen.contains(&entry) {
+            return false;
+        }
+        self.seen.insert(entry);
+        self.order
+            .push_back((now, key_id.to_owned(), nonce.to_owned()));
+        true
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Everything mutable, behind one lock that is never held across an await.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub keys: HashMap<String, AccessKeySeed>,
+    pub groups: BTreeMap<GroupId, Group>,
+    pub faults: HashMap<String, ActionFaults>,
+    pub forced: HashMap<String, ForcedError>,
+    pub seed: u64,
+    rngs: HashMap<String, StdRng>,
+    pub id_rng: StdRng,
+    pub nonces: NonceStore,
+    pub clock: Clock,
+    pub stats: BTreeMap<String, ActionStats>,
+    log: VecDeque<LoggedRequest>,
+    log_capacity: usize,
+    log_dropped: u64,
+}
+
+impl State {
+    pub(crate) fn new(config: SimConfig, clock: Clock) -> State {
+        let mut state = State {
+            keys: HashMap::new(),
+            groups: BTreeMap::new(),
+            faults: config.faults.into_iter().collect(),
+            forced: config.forced_codes.into_iter().collect(),
+            seed: config.seed,
+            rngs: HashMap::new(),
+            id_rng: StdRng::seed_from_u64(config.seed),
+            nonces: NonceStore::default(),
+            clock,
+            stats: BTreeMap::new(),
+            log: VecDeque::new(),
+            log_capacity: config.log_capacity.max(1),
+            log_dropped: 0,
+        };
+        for key in config.access_keys {
+            state.keys.insert(key.id.clone(), key);
+        }
+        for group in config.groups {
+            state.put_group(group);
+        }
+        state
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Stores a group, stamping `gmtModifier` when it has none.
+    pub(crate) fn put_group(&mut self, mut group: Group) {
+        if group.gmt_modifier.is_none() {
+            group.gmt_modifier = Some(self.now().as_millisecond());
+        }
+        self.groups.insert(group.key(), group);
+    }
+
+    pub(crate) fn touch(&mut self, key: &GroupId) {
+        let now = self.now().as_millisecond();
+        if let Some(group) = self.groups.get_mut(key) {
+            group.gmt_modifier = Some(now);
+        }
+    }
+
+    /// The fate of the next call of `action` (see [`super::faults`]).
+    pub(crate) fn decide(&mut self, action: &str) -> (Decision, FaultTiming) {
+        let Some(faults) = self.faults.get_mut(action) else {
+            return (Decision::Proceed, FaultTiming::default());
+        };
+        let seed = self.seed;
+        let rng = self
+            .rngs
+            .entry(action.to_owned())
+            .or_insert_with(|| action_rng(seed, action));
+        (decide(faults, rng), faults.timing())
+    }
+
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.rngs.clear();
+        self.id_rng = StdRng::seed_from_u64(seed);
+    }
+
+    pub(crate) fn record(&mut self, entry: LoggedRequest) {
+        let stats = self
+            .stats
+            .entry(entry.action.clone().unwrap_or_default())
+            .or_default();
+        stats.total += 1;
+        match &entry.code {
+            Some(code) => *stats.by_code.entry(code.clone()).or_default() += 1,
+            None => stats.dropped += 1,
+        }
+        if self.log.len() >= self.log_capacity {
+            self.log.pop_front();
+            self.log_dropped += 1;
+        }
+        self.log.push_back(entry);
+    }
+
+    pub(crate) fn reset_counters(&mut self) {
+        self.stats.clear();
+        self.log.clear();
+        self.log_dropped = 0;
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            calls: self.stats.clone(),
+            log: self.log.iter().cloned().collect(),
+            log_dropped: self.log_dropped,
+        }
+    }
+
+    pub(crate) fn log(&self) -> Vec<LoggedRequest> {
+        self.log.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_single_use_and_forgotten_after_the_window() {
+        let mut store = NonceStore::default();
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        assert!(store.check_and_insert("k", "n1", t0));
+        assert!(!store.check_and_insert("k", "n1", t0));
+        assert!(store.check_and_insert("other", "n1", t0));
+        let later = t0 + SignedDuration::from_secs(31 * 60);
+        assert!(store.check_and_insert("k", "n2", later));
+        assert_eq!(store.len(), 1, "old nonces are evicted");
+        assert!(store.check_and_insert("k", "n1", later));
+    }
+
+    #[test]
+    fn group_edit_distinguishes_absent_from_null() {
+        let edit: GroupEdit = serde_json::from_str(
+            r#"{"custSpaceId":"s","businessNumber":"1","groupId":"g","subject":"New","description":null}"#,
+        )
+        .expect("parses");
+        let mut group = Group::new("s", "1", "g")
+            .subject("Old")
+            .description("D")
+            .profile_picture_file("https://x/p.jpg");
+        edit.apply(&mut group);
+        assert_eq!(group.subject.as_deref(), Some("New"));
+        assert_eq!(group.description, None);
+        assert_eq!(
+            group.profile_picture_file.as_deref(),
+            Some("https://x/p.jpg")
+        );
+    }
+
+    #[test]
+    fn log_is_bounded_and_counts_by_code() {
+        let config = SimConfig {
+            log_capacity: 2,
+            ..SimConfig::default()
+        };
+        let mut state = State::new(config, Clock::default());
+        for code in [Some("OK"), Some("OK"), None] {
+            state.record(LoggedRequest {
+                request_id: "R".into(),
+                time: Timestamp::UNIX_EPOCH,
+                method: "POST".into(),
+                action: Some("ListChatGroup".into()),
+                version: None,
+                signature_version: SignatureVersion::V1,
+                access_key_id: None,
+                params: BTreeMap::new(),
+                group_id: None,
+                http_status: code.map(|_| 200),
+                code: code.map(str::to_owned),
+            });
+        }
+        let stats = state.stats();
+        assert_eq!(stats.log.len(), 2);
+        assert_eq!(stats.log_dropped, 1);
+        let list = &stats.calls["ListChatGroup"];
+        assert_eq!(list.total, 3);
+        assert_eq!(list.by_code["OK"], 2);
+        assert_eq!(list.dropped, 1);
+    }
+}

@@ -1,0 +1,1594 @@
+//! The CAMS simulator, from the outside: the reference vectors' requests, rejections with the
+//! real codes, the group operations, faults, counters and the request log, the `sim` command and
+//! its admin endpoints, and the official Python SDK talking to it.
+//!
+//! Requests are built here with a small signer of the tests' own (not `cams::sign`) and sent with
+//! a raw HTTP/1.1 client, so that every byte on the wire is under the test's control.
+
+mod support {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub use cams_operator::sim::{
+        ActionFaults, Fault, ForcedError, Group, RunningSim, ServerError, Simulator,
+        SimulatorBuilder,
+    };
+
+    /// Time of the reference vectors.
+    pub const VECTOR_TIME: &str = "2016-02-23T12:46:24Z";
+    pub const VECTOR_NONCE: &str = "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf";
+    pub const SPACE: &str = "cams-test";
+    pub const NUMBER: &str = "8613800001234";
+    pub const GROUP: &str = "EA303TEST";
+    pub const KEY_ID: &str = "testid";
+    pub const SECRET: &str = "testsecret";
+
+    /// An HTTP answer.
+    #[derive(Debug)]
+    pub struct Reply {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: String,
+    }
+
+    impl Reply {
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_str(&self.body)
+                .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+        }
+        pub fn code(&self) -> String {
+            self.json()["Code"].as_str().unwrap_or_default().to_owned()
+        }
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Sends one request over a fresh connection. `Err` when the server closed the connection
+    /// without answering.
+    pub async fn send(
+        addr: SocketAddr,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<Reply> {
+        let mut stream = TcpStream::connect(addr).await?;
+        let mut request = format!("{method} {target} HTTP/1.1\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            request.push_str(&format!("host: {addr}\r\n"));
+        }
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!(
+            "connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        // A bound on a stuck server, not a timing assertion.
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .map_err(|_| std::io::Error::other("no answer within 30 s"))??;
+        if raw.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed without a response",
+            ));
+        }
+        let text = String::from_utf8(raw).map_err(std::io::Error::other)?;
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Ok(Reply {
+            status,
+            headers,
+            body: body.to_owned(),
+        })
+    }
+
+    /// `A-Z a-z 0-9 - _ . ~` kept, everything else `%XY`.
+    pub fn pop(value: &str) -> String {
+        let mut out = String::new();
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    }
+
+    /// Form encoding as Python's `urlencode` does it: space as `+`.
+    pub fn plus(value: &str) -> String {
+        pop(value).replace("%20", "+")
+    }
+
+    pub fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The tests' own V1 signer.
+    pub fn sign_v1(method: &str, params: &[(String, String)], secret: &str) -> String {
+        let mut sorted: Vec<(String, String)> =
+            params.iter().map(|(n, v)| (pop(n), pop(v))).collect();
+        sorted.sort();
+        let cqs = sorted
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let to_sign = format!("{method}&%2F&{}", pop(&cqs));
+        let mut mac =
+            Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()).expect("key");
+        mac.update(to_sign.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// `name=value&...` with `encode` applied to both.
+    pub fn encode_all(params: &[(String, String)], encode: fn(&str) -> String) -> String {
+        params
+            .iter()
+            .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The common V1 parameters with the given time and nonce.
+    pub fn common(action: &str, key_id: &str, time: &str, nonce: &str) -> Vec<(String, String)> {
+        owned(&[
+            ("AccessKeyId", key_id),
+            ("Action", action),
+            ("Format", "JSON"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureNonce", nonce),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", time),
+            ("Version", "2020-06-06"),
+        ])
+    }
+
+    pub fn now_utc() -> String {
+        jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+
+    pub fn fresh_nonce() -> String {
+        hex::encode(rand::random::<[u8; 16]>())
+    }
+
+    /// Action parameters plus current common parameters, signed with `secret`: the query string.
+    pub fn signed_now(action: &str, key_id: &str, secret: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = common(action, key_id, &now_utc(), &fresh_nonce());
+        params.extend(owned(extra));
+        let signature = sign_v1("POST", &params, secret);
+        params.push(("Signature".into(), signature));
+        encode_all(&params, pop)
+    }
+
+    /// POST `/` with a signed query, current time, a fresh nonce.
+    pub async fn call(sim: &RunningSim, action: &str, extra: &[(&str, &str)]) -> Reply {
+        let query = signed_now(action, KEY_ID, SECRET, extra);
+        send(sim.addr(), "POST", &format!("/?{query}"), &[], "")
+            .await
+            .expect("an answer")
+    }
+
+    /// A simulator with the vectors' key and group.
+    pub fn vector_builder() -> SimulatorBuilder {
+        Simulator::builder()
+            .access_key(KEY_ID, SECRET)
+            .group(Group::new(SPACE, NUMBER, GROUP).subject("Before"))
+    }
+
+    pub fn vector_time() -> jiff::Timestamp {
+        VECTOR_TIME.parse().expect("vector time")
+    }
+
+    pub async fn start(builder: SimulatorBuilder) -> RunningSim {
+        builder.start().await.expect("simulator starts")
+    }
+
+    pub fn update_params() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("BusinessNumber", NUMBER),
+            ("CustSpaceId", SPACE),
+            ("GroupId", GROUP),
+        ]
+    }
+
+    pub fn list_params() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("BusinessNumber", NUMBER),
+            ("CustSpaceId", SPACE),
+            ("Page", r#"{"Index":1,"Size":20}"#),
+        ]
+    }
+}
+
+/// The reference vectors of `reference/cams-api.md`, sent byte for byte.
+mod vectors {
+    use super::support::*;
+
+    fn d1_params() -> Vec<(String, String)> {
+        let mut params = common("UpdateChatGroup", KEY_ID, VECTOR_TIME, VECTOR_NONCE);
+        params.extend(owned(&[
+            ("BusinessNumber", NUMBER),
+            ("ChannelType", "WHATSAPP"),
+            ("CustSpaceId", SPACE),
+            ("GroupId", GROUP),
+            ("Subject", "Team chat *1*"),
+            ("Description", "Hello world ~ café"),
+        ]));
+        params
+    }
+
+    fn with_signature(mut params: Vec<(String, String)>, signature: &str) -> String {
+        params.push(("Signature".into(), signature.into()));
+        format!("/?{}", encode_all(&params, pop))
+    }
+
+    pub fn d1_target() -> String {
+        with_signature(d1_params(), "1+Vrjxn8RgFcmg1EBPghvWVXrsU=")
+    }
+
+    #[tokio::test]
+    async fn d1_update_is_accepted_and_applied() {
+        let sim = start(vector_builder().fixed_time(vector_time())).await;
+        let reply = send(sim.addr(), "POST", &d1_target(), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let body = reply.json();
+        assert_eq!(body["Code"], "OK");
+        assert_eq!(body["Success"], true);
+        assert_eq!(body["Result"], 1);
+        let group = sim.group(SPACE, NUMBER, GROUP).expect("group");
+        assert_eq!(group.subject.as_deref(), Some("Team chat *1*"));
+        assert_eq!(group.description.as_deref(), Some("Hello world ~ café"));
+        assert_eq!(sim.call_count("UpdateChatGroup"), 1);
+    }
+
+    #[tokio::test]
+    async fn d2_list_is_accepted() {
+        let sim = start(vector_builder().fixed_time(vector_time())).await;
+        let mut params = common("ListChatGroup", KEY_ID, VECTOR_TIME, VECTOR_NONCE);
+        params.extend(owned(&list_params()));
+        let target = with_signature(params, "YMblCDRZShPOM9gsQvo333S1qsk=");
+        let reply = send(sim.addr(), "POST", &target, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let body = reply.json();
+        assert_eq!(body["Code"], "OK");
+        assert_eq!(body["Data"]["Total"], 1);
+        assert_eq!(body["Data"]["List"][0]["GroupId"], GROUP);
+        assert_eq!(body["Data"]["List"][0]["Subject"], "Before");
+    }
+
+    #[tokio::test]
+    async fn d3_sts_is_accepted_with_the_token_and_refused_without() {
+        let sts = start(
+            Simulator::builder()
+                .sts_key(KEY_ID, SECRET, "CAIS+token/abc=")
+                .group(Group::new(SPACE, NUMBER, GROUP))
+                .fixed_time(vector_time()),
+        )
+        .await;
+        let mut params = d1_params();
+        params.push(("SecurityToken".into(), "CAIS+token/abc=".into()));
+        let target = with_signature(params, "9JezM58oP4whMOfGGuUPrqYjQhI=");
+        let reply = send(sts.addr(), "POST", &target, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.code(), "OK");
+
+        // The same key without its token (D1), on a fresh simulator (D1 shares D3's nonce).
+        let sts = start(
+            Simulator::builder()
+                .sts_key(KEY_ID, SECRET, "CAIS+token/abc=")
+                .group(Group::new(SPACE, NUMBER, GROUP))
+                .fixed_time(vector_time()),
+        )
+        .await;
+        let reply = send(sts.addr(), "POST", &d1_target(), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidSecurityToken.Mismatch");
+
+        // A token sent with a permanent key.
+        let plain = start(vector_builder().fixed_time(vector_time())).await;
+        let reply = send(plain.addr(), "POST", &target, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidSecurityToken.Mismatch");
+    }
+
+    #[tokio::test]
+    async fn expired_sts_token_is_refused() {
+        let key = cams_operator::sim::AccessKeySeed::sts(KEY_ID, SECRET, "CAIS+token/abc=")
+            .expires_at("2016-02-23T12:00:00Z".parse().expect("time"));
+        let sim = start(
+            Simulator::builder()
+                .key(key)
+                .group(Group::new(SPACE, NUMBER, GROUP))
+                .fixed_time(vector_time()),
+        )
+        .await;
+        let mut params = d1_params();
+        params.push(("SecurityToken".into(), "CAIS+token/abc=".into()));
+        let target = with_signature(params, "9JezM58oP4whMOfGGuUPrqYjQhI=");
+        let reply = send(sim.addr(), "POST", &target, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidSecurityToken.Expired");
+    }
+
+    pub fn v3_target() -> String {
+        let query = owned(&[
+            ("BusinessNumber", NUMBER),
+            ("ChannelType", "WHATSAPP"),
+            ("CustSpaceId", SPACE),
+            ("GroupId", GROUP),
+            ("Subject", "Team chat *1*"),
+            ("Description", "Hello world ~ café"),
+        ]);
+        format!("/?{}", encode_all(&query, plus))
+    }
+
+    pub fn v3_headers() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("host", "cams.ap-southeast-1.aliyuncs.com"),
+            ("x-acs-action", "UpdateChatGroup"),
+            ("x-acs-version", "2020-06-06"),
+            ("x-acs-date", VECTOR_TIME),
+            ("x-acs-signature-nonce", VECTOR_NONCE),
+            (
+                "x-acs-content-sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            (
+                "authorization",
+                "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=0f80c8c4f671182c8ca48c63b3007ba63d3aac6eea6d2c69631bfda521a3cd23",
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn v3_1_update_is_accepted() {
+        let sim = start(vector_builder().fixed_time(vector_time())).await;
+        let reply = send(sim.addr(), "POST", &v3_target(), &v3_headers(), "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.code(), "OK");
+        let group = sim.group(SPACE, NUMBER, GROUP).expect("group");
+        assert_eq!(group.subject.as_deref(), Some("Team chat *1*"));
+        let log = sim.request_log();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].action.as_deref(), Some("UpdateChatGroup"));
+        assert_eq!(
+            log[0].signature_version,
+            cams_operator::sim::SignatureVersion::V3
+        );
+        assert_eq!(log[0].access_key_id.as_deref(), Some(KEY_ID));
+    }
+}
+
+/// Every rejection the issue lists, with the real codes and HTTP statuses.
+mod rejections {
+    use super::support::*;
+    use super::vectors::{d1_target, v3_headers, v3_target};
+
+    async fn vector_sim() -> RunningSim {
+        start(vector_builder().fixed_time(vector_time())).await
+    }
+
+    #[tokio::test]
+    async fn tampered_parameter_v1_and_v3() {
+        let sim = vector_sim().await;
+        let tampered = d1_target().replace("Team%20chat", "Team%20chap");
+        let reply = send(sim.addr(), "POST", &tampered, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "SignatureDoesNotMatch");
+        let body = reply.json();
+        for field in ["RequestId", "HostId", "Message", "Recommend"] {
+            assert!(body[field].is_string(), "{field} in {body}");
+        }
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.subject),
+            Some("Before".to_owned()),
+            "a rejected call changes nothing"
+        );
+
+        let tampered = v3_target().replace("Team+chat", "Team+chap");
+        let reply = send(sim.addr(), "POST", &tampered, &v3_headers(), "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "SignatureDoesNotMatch");
+    }
+
+    #[tokio::test]
+    async fn v3_body_hash_and_unsigned_headers_are_checked() {
+        let sim = vector_sim().await;
+        let reply = send(
+            sim.addr(),
+            "POST",
+            &v3_target(),
+            &v3_headers(),
+            "Subject=Sneaky",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "SignatureDoesNotMatch");
+
+        let mut headers = v3_headers();
+        headers.push(("x-acs-security-token", "smuggled"));
+        let reply = send(sim.addr(), "POST", &v3_target(), &headers, "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "IncompleteSignature");
+    }
+
+    #[tokio::test]
+    async fn wrong_secret() {
+        let sim = start(vector_builder()).await;
+        let query = signed_now(
+            "UpdateChatGroup",
+            KEY_ID,
+            "not-the-secret",
+            &update_params(),
+        );
+        let reply = send(sim.addr(), "POST", &format!("/?{query}"), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "SignatureDoesNotMatch");
+        assert!(
+            !reply.body.contains("not-the-secret"),
+            "the answer never echoes a secret"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_signature() {
+        let sim = vector_sim().await;
+        let target = d1_target();
+        let (without, _) = target.split_once("&Signature=").expect("signature last");
+        let reply = send(sim.addr(), "POST", without, &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "IncompleteSignature");
+
+        let headers: Vec<_> = v3_headers()
+            .into_iter()
+            .map(|(n, v)| {
+                if n == "authorization" {
+                    (n, "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host")
+                } else {
+                    (n, v)
+                }
+            })
+            .collect();
+        let reply = send(sim.addr(), "POST", &v3_target(), &headers, "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "IncompleteSignature");
+    }
+
+    #[tokio::test]
+    async fn unknown_access_key() {
+        let sim = start(vector_builder()).await;
+        let query = signed_now("UpdateChatGroup", "nobody", SECRET, &update_params());
+        let reply = send(sim.addr(), "POST", &format!("/?{query}"), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidAccessKeyId.NotFound");
+    }
+
+    #[tokio::test]
+    async fn timestamp_more_than_15_minutes_off() {
+        let sixteen = jiff::SignedDuration::from_secs(16 * 60);
+        let fourteen = jiff::SignedDuration::from_secs(14 * 60);
+        for (clock, expect_ok) in [
+            (vector_time() + sixteen, false),
+            (vector_time() - sixteen, false),
+            (vector_time() + fourteen, true),
+        ] {
+            for (target, headers) in [
+                (d1_target(), vec![]),
+                (v3_target(), super::vectors::v3_headers()),
+            ] {
+                // A fresh simulator each time: both vectors use the same nonce.
+                let sim = start(vector_builder().fixed_time(clock)).await;
+                let reply = send(sim.addr(), "POST", &target, &headers, "")
+                    .await
+                    .expect("answer");
+                if expect_ok {
+                    assert_eq!(reply.code(), "OK", "{clock}: {}", reply.body);
+                } else {
+                    assert_eq!(reply.status, 400, "{clock}: {}", reply.body);
+                    assert_eq!(reply.code(), "InvalidTimeStamp.Expired", "{clock}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reused_nonce() {
+        let sim = vector_sim().await;
+        let first = send(sim.addr(), "POST", &d1_target(), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(first.code(), "OK", "{}", first.body);
+        let again = send(sim.addr(), "POST", &d1_target(), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(again.status, 400, "{}", again.body);
+        assert_eq!(again.code(), "SignatureNonceUsed");
+
+        // V3 vector: same nonce, same key: also a replay.
+        let v3 = send(sim.addr(), "POST", &v3_target(), &v3_headers(), "")
+            .await
+            .expect("answer");
+        assert_eq!(v3.status, 400, "{}", v3.body);
+        assert_eq!(v3.code(), "SignatureNonceUsed");
+        assert_eq!(sim.code_count("UpdateChatGroup", "SignatureNonceUsed"), 2);
+    }
+
+    #[tokio::test]
+    async fn unknown_action_and_version() {
+        let sim = start(vector_builder()).await;
+        let reply = call(&sim, "DescribeRegions", &[]).await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidApi.NotFound");
+
+        let mut params = common("UpdateChatGroup", KEY_ID, &now_utc(), &fresh_nonce());
+        params.retain(|(n, _)| n != "Version");
+        params.push(("Version".into(), "2019-01-01".into()));
+        params.extend(owned(&update_params()));
+        let signature = sign_v1("POST", &params, SECRET);
+        params.push(("Signature".into(), signature));
+        let reply = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{}", encode_all(&params, pop)),
+            &[],
+            "",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.status, 404, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidApi.NotFound");
+
+        let reply = send(sim.addr(), "POST", "/other/path", &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.code(), "InvalidApi.NotFound");
+    }
+}
+
+/// The wire format: methods, encodings, form bodies, the envelope.
+mod protocol {
+    use super::support::*;
+
+    #[tokio::test]
+    async fn plus_and_percent20_both_decode_as_space() {
+        let sim = start(vector_builder()).await;
+        for (encode, subject) in [(plus as fn(&str) -> String, "With plus"), (pop, "With pct")] {
+            let mut params = common("UpdateChatGroup", KEY_ID, &now_utc(), &fresh_nonce());
+            params.extend(owned(&update_params()));
+            params.push(("Subject".into(), subject.into()));
+            let signature = sign_v1("POST", &params, SECRET);
+            params.push(("Signature".into(), signature));
+            let target = format!("/?{}", encode_all(&params, encode));
+            let reply = send(sim.addr(), "POST", &target, &[], "")
+                .await
+                .expect("answer");
+            assert_eq!(reply.code(), "OK", "{}", reply.body);
+            assert_eq!(
+                sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.subject),
+                Some(subject.to_owned())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn get_and_form_body_are_accepted() {
+        let sim = start(vector_builder()).await;
+        let mut params = common("ListChatGroup", KEY_ID, &now_utc(), &fresh_nonce());
+        params.extend(owned(&list_params()));
+        let signature = sign_v1("GET", &params, SECRET);
+        params.push(("Signature".into(), signature));
+        let reply = send(
+            sim.addr(),
+            "GET",
+            &format!("/?{}", encode_all(&params, pop)),
+            &[],
+            "",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+
+        // Common parameters in the query, the action's in a form body: all signed together.
+        let query = common("UpdateChatGroup", KEY_ID, &now_utc(), &fresh_nonce());
+        let mut form = owned(&update_params());
+        form.push(("Subject".into(), "From the body".into()));
+        let mut all = query.clone();
+        all.extend(form.clone());
+        let signature = sign_v1("POST", &all, SECRET);
+        let mut query = query;
+        query.push(("Signature".into(), signature));
+        let reply = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{}", encode_all(&query, pop)),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &encode_all(&form, plus),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.subject),
+            Some("From the body".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn envelope_and_request_ids() {
+        let sim = start(vector_builder()).await;
+        let a = call(&sim, "ListChatGroup", &list_params()).await;
+        let b = call(&sim, "ListChatGroup", &list_params()).await;
+        assert_eq!(a.status, 200);
+        assert!(
+            a.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json"))
+        );
+        let (ida, idb) = (a.json()["RequestId"].clone(), b.json()["RequestId"].clone());
+        let ida = ida.as_str().expect("RequestId");
+        assert_ne!(Some(ida), idb.as_str());
+        assert!(
+            ida.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
+        assert_eq!(ida.len(), 36);
+        let log = sim.request_log();
+        assert_eq!(log[0].request_id, ida);
+    }
+
+    #[tokio::test]
+    async fn repeated_parameters_and_bad_escapes_are_refused() {
+        let sim = start(vector_builder()).await;
+        let query = signed_now("ListChatGroup", KEY_ID, SECRET, &list_params());
+        let reply = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{query}&CustSpaceId=other"),
+            &[],
+            "",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidParameter");
+        let reply = send(sim.addr(), "POST", "/?Action=%zz", &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "InvalidParameter");
+    }
+}
+
+/// The four group operations and their parameter rules.
+mod operations {
+    use super::support::*;
+    use cams_operator::cams::CODE_GROUP_NOT_FOUND;
+
+    #[tokio::test]
+    async fn update_changes_only_sent_fields() {
+        let sim = start(vector_builder()).await;
+        sim.edit_group(SPACE, NUMBER, GROUP, |g| {
+            g.description = Some("Keep me".into());
+        });
+        let mut params = update_params();
+        params.push(("ProfilePictureFile", "https://cdn.example.com/p.jpg"));
+        let reply = call(&sim, "UpdateChatGroup", &params).await;
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+        let group = sim.group(SPACE, NUMBER, GROUP).expect("group");
+        assert_eq!(group.subject.as_deref(), Some("Before"));
+        assert_eq!(group.description.as_deref(), Some("Keep me"));
+        assert_eq!(
+            group.profile_picture_file.as_deref(),
+            Some("https://cdn.example.com/p.jpg")
+        );
+    }
+
+    #[tokio::test]
+    async fn business_errors_are_http_200_with_success_false() {
+        let sim = start(vector_builder()).await;
+        type Case = (
+            &'static str,
+            Vec<(&'static str, &'static str)>,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "UpdateChatGroup",
+                vec![
+                    ("BusinessNumber", NUMBER),
+                    ("CustSpaceId", SPACE),
+                    ("GroupId", "NOPE"),
+                ],
+                CODE_GROUP_NOT_FOUND,
+            ),
+            (
+                "UpdateChatGroup",
+                {
+                    let mut p = update_params();
+                    p.push(("ChannelType", "SMS"));
+                    p
+                },
+                "InvalidParameter.ChannelTypeNotSupport",
+            ),
+            (
+                "ListChatGroup",
+                vec![
+                    ("BusinessNumber", NUMBER),
+                    ("CustSpaceId", SPACE),
+                    ("Page", r#"{"Index":0,"Size":20}"#),
+                ],
+                "InvalidParameter.PageInvalid",
+            ),
+            (
+                "ListChatGroup",
+                vec![
+                    ("BusinessNumber", NUMBER),
+                    ("CustSpaceId", SPACE),
+                    ("Page", "1"),
+                ],
+                "InvalidParameter.PageInvalid",
+            ),
+            (
+                "DeleteChatGroup",
+                vec![
+                    ("BusinessNumber", NUMBER),
+                    ("CustSpaceId", "other-space"),
+                    ("GroupId", GROUP),
+                ],
+                CODE_GROUP_NOT_FOUND,
+            ),
+        ];
+        for (action, params, code) in cases {
+            let reply = call(&sim, action, &params).await;
+            assert_eq!(reply.status, 200, "{action} {params:?}: {}", reply.body);
+            let body = reply.json();
+            assert_eq!(body["Code"], code, "{action} {params:?}");
+            assert_eq!(body["Success"], false);
+            assert!(body["Message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_required_parameter_is_a_400() {
+        let sim = start(vector_builder()).await;
+        let reply = call(
+            &sim,
+            "UpdateChatGroup",
+            &[("BusinessNumber", NUMBER), ("CustSpaceId", SPACE)],
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "MissingParameter");
+        assert!(
+            reply.json()["Message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("GroupId")
+        );
+    }
+
+    #[tokio::test]
+    async fn add_list_filter_page_delete() {
+        let sim = start(vector_builder().seed(3)).await;
+        for subject in ["Sales", "Support east", "Support west"] {
+            let reply = call(
+                &sim,
+                "AddChatGroup",
+                &[
+                    ("BusinessNumber", NUMBER),
+                    ("CustSpaceId", SPACE),
+                    ("Subject", subject),
+                ],
+            )
+            .await;
+            assert_eq!(reply.code(), "OK", "{}", reply.body);
+            assert!(reply.json()["UniqueCode"].is_string());
+        }
+        sim.set_group_status(SPACE, NUMBER, GROUP, "SUSPENDED");
+        let page = |index: u32, size: u32| format!(r#"{{"Index":{index},"Size":{size}}}"#);
+
+        let p1 = page(1, 2);
+        let first = call(
+            &sim,
+            "ListChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Page", &p1),
+            ],
+        )
+        .await
+        .json();
+        assert_eq!(first["Data"]["Total"], 4);
+        assert_eq!(first["Data"]["List"].as_array().map(Vec::len), Some(2));
+        let p2 = page(2, 2);
+        let second = call(
+            &sim,
+            "ListChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Page", &p2),
+            ],
+        )
+        .await
+        .json();
+        let ids = |v: &serde_json::Value| -> Vec<String> {
+            v["Data"]["List"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g["GroupId"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let mut all = ids(&first);
+        all.extend(ids(&second));
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all, sorted, "pages are disjoint and in a stable order");
+
+        let p = page(1, 20);
+        let support = call(
+            &sim,
+            "ListChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Page", &p),
+                ("Subject", "Support"),
+            ],
+        )
+        .await
+        .json();
+        assert_eq!(support["Data"]["Total"], 2);
+        let suspended = call(
+            &sim,
+            "ListChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Page", &p),
+                ("GroupStatus", "SUSPENDED"),
+            ],
+        )
+        .await
+        .json();
+        assert_eq!(ids(&suspended), [GROUP]);
+
+        let reply = call(&sim, "DeleteChatGroup", &update_params()).await;
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+        assert!(sim.group(SPACE, NUMBER, GROUP).is_none());
+        assert_eq!(sim.groups().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn external_edits_show_in_the_listing() {
+        let sim = start(vector_builder()).await;
+        let before = sim.group(SPACE, NUMBER, GROUP).expect("group");
+        assert!(sim.edit_group(SPACE, NUMBER, GROUP, |g| {
+            g.subject = Some("Renamed in WhatsApp".into());
+            g.gmt_modifier = Some(before.gmt_modifier.unwrap_or(0) + 1);
+        }));
+        assert!(!sim.edit_group(SPACE, NUMBER, "NOPE", |_| {}));
+        let listing = call(&sim, "ListChatGroup", &list_params()).await.json();
+        assert_eq!(listing["Data"]["List"][0]["Subject"], "Renamed in WhatsApp");
+        assert_eq!(
+            listing["Data"]["List"][0]["GmtModifier"],
+            before.gmt_modifier.unwrap_or(0) + 1
+        );
+    }
+}
+
+/// Fault injection and its determinism.
+mod faults {
+    use super::support::*;
+
+    async fn codes_of(seed: u64, calls: usize) -> Vec<String> {
+        let sim = start(
+            vector_builder().seed(seed).faults(
+                "ListChatGroup",
+                ActionFaults::none()
+                    .throttle_rate(0.3)
+                    .server_error_rate(0.3, ServerError::ServiceUnavailable),
+            ),
+        )
+        .await;
+        let mut codes = Vec::new();
+        for _ in 0..calls {
+            codes.push(call(&sim, "ListChatGroup", &list_params()).await.code());
+        }
+        codes
+    }
+
+    #[tokio::test]
+    async fn same_seed_same_sequence() {
+        let a = codes_of(42, 24).await;
+        let b = codes_of(42, 24).await;
+        let c = codes_of(43, 24).await;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        for code in ["OK", "Throttling.User", "ServiceUnavailable"] {
+            assert!(a.iter().any(|c| c == code), "{code} in {a:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn throttling_carries_the_ratelimit_header() {
+        let sim = start(
+            vector_builder().faults(
+                "UpdateChatGroup",
+                ActionFaults::none()
+                    .throttle_rate(1.0)
+                    .throttle_header(7, 2500),
+            ),
+        )
+        .await;
+        let reply = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert_eq!(reply.code(), "Throttling.User");
+        let header = reply.header("x-ratelimit-user-api").expect("header");
+        let fields: Vec<(&str, &str)> = header
+            .split(',')
+            .filter_map(|f| f.split_once(':'))
+            .collect();
+        assert_eq!(fields[0], ("Limit", "7"));
+        assert_eq!(fields[1], ("Remain", "0"));
+        assert_eq!(fields[2], ("TimeLeft", "2500"));
+        assert_eq!(fields[3].0, "Reset");
+        assert!(fields[3].1.parse::<i64>().is_ok());
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.subject),
+            Some("Before".into()),
+            "a throttled call changes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn faults_apply_after_signature_checks() {
+        let sim = start(
+            vector_builder().faults("UpdateChatGroup", ActionFaults::none().throttle_rate(1.0)),
+        )
+        .await;
+        let query = signed_now("UpdateChatGroup", KEY_ID, "wrong", &update_params());
+        let reply = send(sim.addr(), "POST", &format!("/?{query}"), &[], "")
+            .await
+            .expect("answer");
+        assert_eq!(reply.code(), "SignatureDoesNotMatch");
+    }
+
+    #[tokio::test]
+    async fn scripted_errors_drops_and_latency() {
+        let sim = start(vector_builder()).await;
+        sim.set_faults(
+            "UpdateChatGroup",
+            ActionFaults::none()
+                .latency_ms(5)
+                .then(Fault::ServerError {
+                    error: ServerError::InternalError,
+                })
+                .then(Fault::Drop)
+                .then(Fault::Gateway {
+                    http_status: 403,
+                    code: "Forbidden.RAM".into(),
+                    message: None,
+                }),
+        )
+        .expect("valid faults");
+        let first = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!((first.status, first.code()), (500, "InternalError".into()));
+
+        let query = signed_now("UpdateChatGroup", KEY_ID, SECRET, &update_params());
+        let dropped = send(sim.addr(), "POST", &format!("/?{query}"), &[], "").await;
+        assert!(dropped.is_err(), "dropped, got {dropped:?}");
+
+        let third = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!((third.status, third.code()), (403, "Forbidden.RAM".into()));
+        let fourth = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!(fourth.code(), "OK", "the script is used up");
+
+        let stats = sim.stats();
+        let update = &stats.calls["UpdateChatGroup"];
+        assert_eq!(update.total, 4);
+        assert_eq!(update.dropped, 1);
+        let dropped_entry = &sim.requests_for("UpdateChatGroup")[1];
+        assert_eq!(dropped_entry.http_status, None);
+        assert_eq!(dropped_entry.code, None);
+    }
+
+    #[tokio::test]
+    async fn forced_codes_by_group() {
+        let sim = start(
+            vector_builder()
+                .group(Group::new(SPACE, NUMBER, "OTHER"))
+                .force_code(GROUP, "Forbidden.NotAllowlisted"),
+        )
+        .await;
+        let reply = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.code(), "Forbidden.NotAllowlisted");
+        assert_eq!(reply.json()["Success"], false);
+        let other = call(
+            &sim,
+            "UpdateChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("GroupId", "OTHER"),
+            ],
+        )
+        .await;
+        assert_eq!(other.code(), "OK");
+        sim.force_error(GROUP, ForcedError::gateway(403, "Forbidden.RAM"))
+            .expect("valid");
+        let reply = call(&sim, "UpdateChatGroup", &update_params()).await;
+        assert_eq!((reply.status, reply.code()), (403, "Forbidden.RAM".into()));
+        sim.clear_forced_code(GROUP);
+        assert_eq!(
+            call(&sim, "UpdateChatGroup", &update_params()).await.code(),
+            "OK"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_faults_are_refused_with_the_field_named() {
+        let sim = start(vector_builder()).await;
+        let err = sim
+            .set_faults("ListChatGroup", ActionFaults::none().throttle_rate(-0.1))
+            .expect_err("invalid");
+        assert!(err.to_string().contains("throttleRate"), "{err}");
+    }
+}
+
+/// Counters, the request log and reset, in-process.
+mod counters {
+    use super::support::*;
+
+    #[tokio::test]
+    async fn counts_log_and_reset() {
+        let sim =
+            start(vector_builder().sts_key("STS.key", "stssecret", "TOKEN-must-not-leak")).await;
+        call(&sim, "ListChatGroup", &list_params()).await;
+        call(&sim, "UpdateChatGroup", &update_params()).await;
+        let mut params = common("ListChatGroup", "STS.key", &now_utc(), &fresh_nonce());
+        params.push(("SecurityToken".into(), "TOKEN-must-not-leak".into()));
+        params.extend(owned(&list_params()));
+        let signature = sign_v1("POST", &params, "stssecret");
+        params.push(("Signature".into(), signature.clone()));
+        let reply = send(
+            sim.addr(),
+            "POST",
+            &format!("/?{}", encode_all(&params, pop)),
+            &[],
+            "",
+        )
+        .await
+        .expect("answer");
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+
+        assert_eq!(sim.call_count("ListChatGroup"), 2);
+        assert_eq!(sim.call_count("UpdateChatGroup"), 1);
+        assert_eq!(sim.call_count("DeleteChatGroup"), 0);
+        let log = sim.request_log();
+        assert_eq!(log.len(), 3);
+        assert_eq!(log[1].action.as_deref(), Some("UpdateChatGroup"));
+        assert_eq!(log[1].group_id.as_deref(), Some(GROUP));
+        assert_eq!(log[1].code.as_deref(), Some("OK"));
+        assert_eq!(log[1].http_status, Some(200));
+        assert_eq!(
+            log[1].params.get("CustSpaceId").map(String::as_str),
+            Some(SPACE)
+        );
+        let text = serde_json::to_string(&sim.stats()).expect("serialises");
+        for secret in [
+            SECRET,
+            "stssecret",
+            "TOKEN-must-not-leak",
+            signature.as_str(),
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+        assert!(log.iter().all(|r| !r.params.contains_key("Signature")));
+
+        sim.reset_counters();
+        assert_eq!(sim.call_count("ListChatGroup"), 0);
+        assert!(sim.request_log().is_empty());
+        assert!(
+            sim.group(SPACE, NUMBER, GROUP).is_some(),
+            "state survives a reset"
+        );
+    }
+
+    #[tokio::test]
+    async fn clock_can_be_shifted_at_run_time() {
+        let sim = start(vector_builder()).await;
+        sim.set_clock_offset(jiff::SignedDuration::from_secs(3600));
+        let reply = call(&sim, "ListChatGroup", &list_params()).await;
+        assert_eq!(reply.code(), "InvalidTimeStamp.Expired");
+        sim.use_system_clock();
+        let reply = call(&sim, "ListChatGroup", &list_params()).await;
+        assert_eq!(reply.code(), "OK");
+    }
+
+    #[tokio::test]
+    async fn key_rotation_at_run_time() {
+        let sim = start(vector_builder()).await;
+        sim.add_access_key(cams_operator::sim::AccessKeySeed::new(KEY_ID, "rotated"));
+        assert_eq!(
+            call(&sim, "ListChatGroup", &list_params()).await.code(),
+            "SignatureDoesNotMatch"
+        );
+        assert!(sim.remove_access_key(KEY_ID));
+        assert_eq!(
+            call(&sim, "ListChatGroup", &list_params()).await.code(),
+            "InvalidAccessKeyId.NotFound"
+        );
+    }
+}
+
+/// The README's config example is a valid config.
+mod docs {
+    use cams_operator::sim::{Fault, SimConfig};
+
+    #[test]
+    fn readme_config_example_parses() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("### Config file")
+            .nth(1)
+            .expect("README has a Config file section");
+        let yaml = section
+            .split("```yaml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a yaml block");
+        let config = SimConfig::from_yaml_str(yaml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.seed, 42);
+        assert_eq!(config.faults["UpdateChatGroup"].script.len(), 6);
+        assert_eq!(
+            config.faults["UpdateChatGroup"].script.back(),
+            Some(&Fault::Pass)
+        );
+        assert_eq!(config.forced_codes["EA303DENY"].http_status, 403);
+        assert_eq!(config.forced_codes["EA303GONE"].http_status, 200);
+    }
+}
+
+/// The `sim` command as a process, and its admin endpoints.
+mod process {
+    use std::io::{BufRead, BufReader};
+    use std::net::SocketAddr;
+    use std::process::{Child, Command, Stdio};
+
+    use super::support::*;
+
+    /// Kills the child when a test fails half-way.
+    struct Guard(Child);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn(args: &[&str]) -> (Guard, SocketAddr) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cams-operator"))
+            .arg("sim")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns");
+        let stdout = child.stdout.take().expect("stdout");
+        let guard = Guard(child);
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("reads");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("an address");
+        (guard, addr)
+    }
+
+    async fn admin(addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
+        send(
+            addr,
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+        .expect("admin answer")
+    }
+
+    async fn signed(addr: SocketAddr, action: &str, extra: &[(&str, &str)]) -> Reply {
+        let query = signed_now(action, KEY_ID, SECRET, extra);
+        send(addr, "POST", &format!("/?{query}"), &[], "")
+            .await
+            .expect("answer")
+    }
+
+    #[tokio::test]
+    async fn flags_admin_endpoints_and_sigterm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("sim.yaml");
+        std::fs::write(
+            &config,
+            "seed: 9\ngroups:\n  - {custSpaceId: cams-test, businessNumber: \"8613800001234\", groupId: FROMFILE}\n",
+        )
+        .expect("writes");
+        let config = config.to_str().expect("utf-8 path");
+        let (mut guard, addr) = spawn(&[
+            "--addr",
+            "127.0.0.1:0",
+            "--config",
+            config,
+            "--access-key",
+            "testid:testsecret",
+            "--group",
+            "cams-test:8613800001234:EA303TEST:Team: chat",
+        ]);
+
+        let listing = signed(addr, "ListChatGroup", &list_params()).await;
+        assert_eq!(listing.code(), "OK", "{}", listing.body);
+        assert_eq!(listing.json()["Data"]["Total"], 2);
+        let reply = signed(addr, "UpdateChatGroup", &update_params()).await;
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+
+        let stats = admin(addr, "GET", "/_sim/stats", "").await.json();
+        assert_eq!(stats["calls"]["ListChatGroup"]["total"], 1);
+        assert_eq!(stats["calls"]["UpdateChatGroup"]["byCode"]["OK"], 1);
+        assert_eq!(stats["log"].as_array().map(Vec::len), Some(2));
+        assert!(!stats.to_string().contains(SECRET));
+
+        let groups = admin(addr, "GET", "/_sim/groups", "").await.json();
+        let subject = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["groupId"] == GROUP)
+            .map(|g| g["subject"].clone());
+        assert_eq!(subject, Some(serde_json::json!("Team: chat")));
+
+        let reset = admin(addr, "POST", "/_sim/reset", "").await;
+        assert_eq!(reset.status, 200);
+        let stats = admin(addr, "GET", "/_sim/stats", "").await.json();
+        assert_eq!(stats["calls"], serde_json::json!({}));
+
+        let faults = admin(
+            addr,
+            "POST",
+            "/_sim/faults",
+            r#"{"UpdateChatGroup": {"throttleRate": 1.0, "throttleTimeLeftMs": 3000}}"#,
+        )
+        .await;
+        assert_eq!(faults.status, 200, "{}", faults.body);
+        let throttled = signed(addr, "UpdateChatGroup", &update_params()).await;
+        assert_eq!(throttled.code(), "Throttling.User");
+        assert!(
+            throttled
+                .header("x-ratelimit-user-api")
+                .is_some_and(|h| h.contains("TimeLeft:3000"))
+        );
+        admin(addr, "POST", "/_sim/faults", r#"{"UpdateChatGroup": null}"#).await;
+        assert_eq!(
+            signed(addr, "UpdateChatGroup", &update_params())
+                .await
+                .code(),
+            "OK"
+        );
+
+        let edit = admin(
+            addr,
+            "POST",
+            "/_sim/groups",
+            r#"{"custSpaceId":"cams-test","businessNumber":"8613800001234","groupId":"EA303TEST","subject":"Edited outside"}"#,
+        )
+        .await;
+        assert_eq!(edit.status, 200, "{}", edit.body);
+        let listing = signed(addr, "ListChatGroup", &list_params()).await.json();
+        let subjects: Vec<&str> = listing["Data"]["List"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["Subject"].as_str())
+            .collect();
+        assert!(subjects.contains(&"Edited outside"), "{listing}");
+
+        let forced = admin(
+            addr,
+            "POST",
+            "/_sim/forced-codes",
+            r#"{"EA303TEST": "Forbidden.NotAllowlisted"}"#,
+        )
+        .await;
+        assert_eq!(forced.status, 200, "{}", forced.body);
+        assert_eq!(
+            signed(addr, "UpdateChatGroup", &update_params())
+                .await
+                .code(),
+            "Forbidden.NotAllowlisted"
+        );
+
+        let clock = admin(addr, "POST", "/_sim/clock", r#"{"offsetSeconds": 7200}"#).await;
+        assert_eq!(clock.status, 200, "{}", clock.body);
+        assert_eq!(
+            signed(addr, "ListChatGroup", &list_params()).await.code(),
+            "InvalidTimeStamp.Expired"
+        );
+
+        let bad = admin(addr, "POST", "/_sim/faults", r#"{"X": {"dropRate": 3}}"#).await;
+        assert_eq!(bad.status, 400);
+        let unknown = admin(addr, "GET", "/_sim/nothing", "").await;
+        assert_eq!(unknown.status, 404);
+
+        // SIGTERM ends it cleanly.
+        let pid = guard.0.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = guard.0.wait().expect("exits");
+        assert!(status.success(), "exit status {status:?}");
+    }
+
+    #[test]
+    fn bad_flags_fail_without_echoing_secrets() {
+        let output = Command::new(env!("CARGO_BIN_EXE_cams-operator"))
+            .args([
+                "sim",
+                "--addr",
+                "127.0.0.1:0",
+                "--access-key",
+                "lonely-hunter2",
+            ])
+            .output()
+            .expect("runs");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--access-key"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+
+    #[test]
+    fn help_lists_the_flags() {
+        let output = Command::new(env!("CARGO_BIN_EXE_cams-operator"))
+            .args(["sim", "--help"])
+            .output()
+            .expect("runs");
+        assert!(output.status.success());
+        let help = String::from_utf8_lossy(&output.stdout);
+        for flag in ["--addr", "--config", "--access-key", "--group"] {
+            assert!(help.contains(flag), "{flag} missing from:\n{help}");
+        }
+    }
+}
+
+/// The official Python SDK (`alibabacloud-cams20200606`) against the simulator, V1 and V3.
+mod interop {
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::support::*;
+    use cams_operator::sim::SignatureVersion;
+
+    const STS_ID: &str = "STS.interop";
+    const STS_SECRET: &str = "sts-interop-secret";
+    const STS_TOKEN: &str = "CAIS+interop/token=";
+
+    fn python() -> PathBuf {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/install-test-tools (it installs the official Alibaba Cloud SDK into .venv/)",
+            python.display()
+        );
+        python
+    }
+
+    /// Runs the SDK script, killing it if it hangs (a bound, not a timing assertion).
+    fn run_sdk(args: Vec<String>) -> serde_json::Value {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sdk_calls.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python starts");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if child.try_wait().expect("waits").is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the SDK script did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().expect("output");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the SDK script failed: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("script output is not JSON ({e}): {stdout}"))
+    }
+
+    async fn run(algorithm: &str, expect: SignatureVersion) {
+        let sim = start(
+            vector_builder()
+                .seed(11)
+                .sts_key(STS_ID, STS_SECRET, STS_TOKEN),
+        )
+        .await;
+        let args: Vec<String> = [
+            "--endpoint",
+            &format!("127.0.0.1:{}", sim.addr().port()),
+            "--algorithm",
+            algorithm,
+            "--key-id",
+            KEY_ID,
+            "--secret",
+            SECRET,
+            "--space",
+            SPACE,
+            "--number",
+            NUMBER,
+            "--group-id",
+            GROUP,
+            "--sts-key-id",
+            STS_ID,
+            "--sts-secret",
+            STS_SECRET,
+            "--sts-token",
+            STS_TOKEN,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let result = tokio::task::spawn_blocking(move || run_sdk(args))
+            .await
+            .expect("joins");
+
+        let subject = result["subject"].as_str().expect("subject").to_owned();
+        let description = result["description"]
+            .as_str()
+            .expect("description")
+            .to_owned();
+        let update = &result["update"];
+        assert_eq!(update["ok"], true, "{result}");
+        assert_eq!(update["body"]["Code"], "OK");
+        assert_eq!(update["body"]["Result"], 1);
+
+        let list = &result["list"];
+        assert_eq!(list["ok"], true, "{result}");
+        let item = list["body"]["Data"]["List"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["GroupId"] == GROUP)
+            .cloned()
+            .expect("the group is listed");
+        assert_eq!(item["Subject"], subject.as_str());
+        assert_eq!(item["Description"], description.as_str());
+
+        let add = &result["add"];
+        assert_eq!(add["ok"], true, "{result}");
+        assert!(
+            add["body"]["UniqueCode"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        );
+
+        let wrong = &result["wrongSecret"];
+        assert_eq!(wrong["ok"], false, "{result}");
+        assert_eq!(wrong["code"], "SignatureDoesNotMatch");
+        assert_eq!(wrong["statusCode"], 400);
+
+        assert_eq!(result["stsList"]["ok"], true, "{result}");
+        assert_eq!(
+            result["stsWrongToken"]["code"],
+            "InvalidSecurityToken.Mismatch"
+        );
+
+        // What the simulator saw.
+        let group = sim.group(SPACE, NUMBER, GROUP).expect("group");
+        assert_eq!(group.subject.as_deref(), Some(subject.as_str()));
+        assert_eq!(group.description.as_deref(), Some(description.as_str()));
+        assert_eq!(sim.groups().len(), 2, "AddChatGroup created one group");
+        assert_eq!(sim.call_count("UpdateChatGroup"), 2);
+        assert_eq!(sim.code_count("UpdateChatGroup", "OK"), 1);
+        assert_eq!(
+            sim.code_count("UpdateChatGroup", "SignatureDoesNotMatch"),
+            1
+        );
+        assert_eq!(sim.call_count("ListChatGroup"), 3);
+        assert_eq!(sim.call_count("AddChatGroup"), 1);
+        let log = sim.request_log();
+        assert!(log.iter().all(|r| r.signature_version == expect), "{log:?}");
+        let text = serde_json::to_string(&log).expect("serialises");
+        for secret in [SECRET, STS_SECRET, STS_TOKEN] {
+            assert!(!text.contains(secret), "{secret} leaked into the log");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn official_sdk_with_signature_v1() {
+        run("v2", SignatureVersion::V1).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn official_sdk_with_signature_v3() {
+        run("v3", SignatureVersion::V3).await;
+    }
+}
