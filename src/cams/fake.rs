@@ -31,12 +31,20 @@ struct State {
 pub struct FakeCams {
     state: Mutex<State>,
     list_gate: Option<Arc<tokio::sync::Semaphore>>,
+    max_page_size: Option<u32>,
 }
 
 impl FakeCams {
     /// An empty fake.
     pub fn new() -> Self {
         FakeCams::default()
+    }
+
+    /// Returns at most `size` items per `ListChatGroup` page, whatever was asked for (as a
+    /// service with a smaller page limit would).
+    pub fn with_max_page_size(mut self, size: u32) -> Self {
+        self.max_page_size = Some(size.max(1));
+        self
     }
 
     /// Makes every `ListChatGroup` page wait for (and consume) a permit of `gate`, so a test
@@ -230,7 +238,10 @@ impl CamsApi for FakeCams {
             ))
             .map(|groups| groups.values().cloned().collect())
             .unwrap_or_default();
-        let size = request.page_size.max(1) as usize;
+        let asked = request.page_size.max(1) as usize;
+        let size = self
+            .max_page_size
+            .map_or(asked, |max| asked.min(max as usize));
         let skip = (request.page_index.max(1) as usize - 1) * size;
         Ok(ListChatGroupResponse {
             meta: Self::meta(request_id),

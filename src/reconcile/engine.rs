@@ -10,7 +10,7 @@
 //! | situation | `Ready` | `Synced` | `Stalled` | requeue |
 //! |---|---|---|---|---|
 //! | paused annotation | `False`/`Paused` | `Unknown`/`Paused` | - | await a change |
-//! | invalid spec, missing credentials, terminal CAMS error | `False`/reason | `False`/reason | `True`/reason | await a change |
+//! | invalid spec, missing credentials, terminal CAMS error | `False`/reason | `False`/reason | `True`/reason | await a change (group not found: resync) |
 //! | recoverable CAMS error | `False`/reason (kept `True` when a routine re-read of an in-line group fails) | `False`/reason | - | backoff |
 //! | `Manage`, group in line | `True`/`Synced` | `True`/`UpToDate` | - | resync |
 //! | `Manage`, written | `True`/`Synced` | `True`/`UpdateSucceeded` | - | confirmation read soon |
@@ -36,9 +36,11 @@
 //! backoff.
 //!
 //! # Group not found
-//! A group missing from its space's listing is `GroupNotFound`: recoverable, looked for again
-//! with the usual backoff but at most once a minute, because CAMS creates groups
-//! asynchronously and the group may still be on its way. `Stalled` is not set.
+//! A group missing from its space's listing is `GroupNotFound`, terminal like the client's
+//! classification of the group-not-found code (`Stalled=True`: someone must check the three
+//! keys). Unlike other terminal failures it is looked for again at every resync, because CAMS
+//! creates groups asynchronously and the group may still be on its way; that read is shared
+//! with the space's other objects.
 
 use std::time::Duration;
 
@@ -57,8 +59,8 @@ use crate::reconcile::plan::{
     Field, FieldChange, Plan, WriteCause, applied_hash, confirming_own_write, is_transitional, plan,
 };
 use crate::reconcile::status::{
-    ConditionSpec, ConditionStatus, Failure, GROUP_NOT_FOUND_RETRY_FLOOR, backoff, error_code,
-    find_condition, hint, merge_conditions, time_after, with_jitter,
+    ConditionSpec, ConditionStatus, Failure, backoff, find_condition, merge_conditions, time_after,
+    with_jitter,
 };
 use crate::reconcile::validate::{ValidSpec, validate_with_endpoint};
 
@@ -195,13 +197,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
     let valid = match validate_with_endpoint(&object.spec, endpoint_override) {
         Ok(valid) => valid,
         Err(errors) => {
-            let failure = Failure::new(
-                Reason::InvalidSpec,
-                ErrorClass::Terminal,
-                "ValidateSpec",
-                format!("{errors}. {}", hint(Reason::InvalidSpec)),
-            );
-            return failed(&ctx, None, failure, Step::default());
+            return failed(&ctx, None, Failure::invalid_spec(&errors), Step::default());
         }
     };
     if let Some(wait) = retry_wait(&ctx) {
@@ -210,13 +206,12 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
     let credentials = match credentials {
         Ok(credentials) => credentials,
         Err(err) => {
-            let failure = Failure::new(
-                Reason::CredentialsMissing,
-                ErrorClass::Terminal,
-                "ResolveCredentials",
-                format!("{err}. {}", hint(Reason::CredentialsMissing)),
+            return failed(
+                &ctx,
+                Some(&valid),
+                Failure::credentials(&err),
+                Step::default(),
             );
-            return failed(&ctx, Some(&valid), failure, Step::default());
         }
     };
 
@@ -240,20 +235,13 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
     {
         Ok(Some(item)) => observed_from_item(&item, now),
         Ok(None) => {
-            let mut failure = Failure::new(
-                Reason::GroupNotFound,
-                ErrorClass::Recoverable,
-                ACTION_LIST_CHAT_GROUP,
-                format!(
-                    "group {} was not found by ListChatGroup in space {} for business number {} at {}. {}",
-                    valid.key.group_id,
-                    valid.key.cust_space_id,
-                    valid.key.business_number,
-                    valid.endpoint,
-                    hint(Reason::GroupNotFound)
-                ),
-            );
-            failure.retry_after = Some(GROUP_NOT_FOUND_RETRY_FLOOR);
+            let failure = Failure::group_not_found(format!(
+                "group {} was not found by ListChatGroup in space {} for business number {} at {}",
+                valid.key.group_id,
+                valid.key.cust_space_id,
+                valid.key.business_number,
+                valid.endpoint,
+            ));
             return failed(&ctx, Some(&valid), failure, step);
         }
         Err(err) => return failed(&ctx, Some(&valid), Failure::from_cams(&err), step),
@@ -436,6 +424,15 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
         status.last_request = Some(last_request(write, ctx.now_time, Some(&failure)));
     }
     let (requeue, retry) = match failure.class {
+        // A group that is not there yet may be on its way (CAMS creates groups
+        // asynchronously): look again at the resync, like any read.
+        ErrorClass::Terminal if failure.reason == Reason::GroupNotFound => (
+            Requeue::After(with_jitter(
+                valid.map_or(crate::crd::MIN_RESYNC_INTERVAL, |v| v.resync),
+                ctx.jitter,
+            )),
+            None,
+        ),
         ErrorClass::Terminal => (Requeue::AwaitChange, None),
         ErrorClass::Recoverable => {
             let previous = if ctx.new_generation() {
@@ -739,13 +736,13 @@ fn written(
             let failure = Failure::from_cams(&err);
             step.write = Some(WriteRecord {
                 action: ACTION_UPDATE_CHAT_GROUP,
-                request_id: request_id_of(&err),
-                code: error_code(&err)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| failure_kind(&err).to_owned()),
+                request_id: err.request_id().map(str::to_owned),
+                code: err
+                    .code()
+                    .map_or_else(|| failure_kind(&err).to_owned(), str::to_owned),
                 success: false,
                 fields,
-                http_status: http_status_of(&err),
+                http_status: err.http_status(),
                 cause,
             });
             failed(ctx, Some(valid), failure, step)
@@ -764,26 +761,6 @@ fn last_request(record: &WriteRecord, now: Time, failure: Option<&Failure>) -> L
         access_denied_detail: None,
         http_status: record.http_status,
         time: now,
-    }
-}
-
-fn request_id_of(err: &CamsError) -> Option<String> {
-    match err {
-        CamsError::Business { request_id, .. } | CamsError::Gateway { request_id, .. } => {
-            request_id.clone()
-        }
-        _ => None,
-    }
-}
-
-fn http_status_of(err: &CamsError) -> Option<u16> {
-    match err {
-        CamsError::Business { http_status, .. }
-        | CamsError::Gateway { http_status, .. }
-        | CamsError::InvalidBody { http_status, .. } => Some(*http_status),
-        CamsError::Transport { .. }
-        | CamsError::Timeout { .. }
-        | CamsError::InvalidRequest { .. } => None,
     }
 }
 

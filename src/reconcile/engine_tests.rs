@@ -639,24 +639,27 @@ async fn missing_credentials_make_no_calls() {
 }
 
 #[tokio::test]
-async fn missing_group_is_looked_for_again_patiently() {
+async fn missing_group_is_terminal_but_looked_for_at_each_resync() {
     let mut object = support();
     let cams = FakeCams::new();
     let outcome = step(&cams, &mut object, at(0)).await;
     let failure = outcome.failure.as_ref().expect("failure");
     assert_eq!(failure.reason, Reason::GroupNotFound);
-    assert_eq!(failure.class, ErrorClass::Recoverable);
-    assert!(condition(&outcome, STALLED).is_none());
-    assert!(delay(&outcome) >= crate::reconcile::status::GROUP_NOT_FOUND_RETRY_FLOOR);
+    assert_eq!(failure.class, ErrorClass::Terminal);
+    assert_eq!(failure.category, "group_not_found");
+    assert_eq!(cond(&outcome, STALLED), pair("True", "GroupNotFound"));
+    assert!(outcome.status.retry.is_none());
+    assert_eq!(delay(&outcome), Duration::from_secs(3600));
     assert!(
         failure.message.contains("EA303SUPPORT"),
         "{}",
         failure.message
     );
-    // It appears: the next attempt finds and writes it.
+    // It appears: the next look finds and writes it, and the object is no longer stalled.
     cams.add_group(&key_of(&object), None);
-    let found = step(&cams, &mut object, at(60)).await;
-    assert!(found.write.is_some_and(|w| w.success));
+    let found = step(&cams, &mut object, at(3600)).await;
+    assert!(found.write.as_ref().is_some_and(|w| w.success));
+    assert!(condition(&found, STALLED).is_none());
 }
 
 #[tokio::test]

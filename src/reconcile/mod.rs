@@ -21,5 +21,5 @@ pub mod validate;
 pub use engine::{EventSpec, EventType, Input, Outcome, Requeue, WriteRecord, events, reconcile};
 pub use observe::SharedLister;
 pub use plan::{Plan, applied_hash};
-pub use status::{Failure, classify, status_changed};
+pub use status::{Failure, status_changed};
 pub use validate::{SpecErrors, ValidSpec, validate};

@@ -9,6 +9,9 @@
 //! - a finished walk's result is reused by callers that arrive within `window` of the walk's
 //!   start (5 s in the controller; 0 for one-shot use).
 //!
+//! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
+//! the whole space so that every object of the space can be answered from it.
+//!
 //! The reuse window is measured from the walk's *start*, so a caller that needs a listing
 //! newer than its own write (the confirmation read) gets one by waiting longer than `window`
 //! after the write.
@@ -191,9 +194,13 @@ impl SharedLister {
                     groups.insert(id, item);
                 }
             }
-            let short_page = count < self.page_size as usize;
-            let all_seen = page.total.is_some_and(|total| seen >= total);
-            if short_page || all_seen {
+            // With `Data.Total`, page until that many items were listed (the service may
+            // return smaller pages than asked for); without it, until a short page.
+            let last = match page.total {
+                Some(total) => seen >= total || count == 0,
+                None => count < self.page_size as usize,
+            };
+            if last {
                 break;
             }
         }
@@ -275,6 +282,27 @@ mod tests {
             6,
             "window 0: walked again"
         );
+    }
+
+    #[tokio::test]
+    async fn pages_smaller_than_asked_for_are_followed_to_the_total() {
+        let cams = FakeCams::new().with_max_page_size(2);
+        for i in 0..5 {
+            cams.add_group(&key("s", &format!("G{i}")), None);
+        }
+        let lister = SharedLister::new(Duration::ZERO).with_page_size(50);
+        let found = lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("a"),
+                ChannelType::Whatsapp,
+                &key("s", "G4"),
+            )
+            .await
+            .expect("listed");
+        assert!(found.is_some());
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3);
     }
 
     #[tokio::test]

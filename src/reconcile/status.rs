@@ -11,17 +11,27 @@
 //! condition's `status` does not change.
 //!
 //! # Failure classes
-//! [`classify`] maps a [`CamsError`] to a [`Reason`] and an [`ErrorClass`]; it is the single
-//! place that reads CAMS codes. Recoverable failures are retried with [`backoff`]; terminal
-//! ones wait for a change of the object's generation or of its Secret.
+//! A failed CAMS call is classified by the client's error type, the single source of truth
+//! ([`CamsError::class`], [`CamsError::reason`], [`CamsError::category`],
+//! [`CamsError::retry_after`]); [`Failure`] adds the failures found without a CAMS error
+//! (invalid spec, missing credentials, a group missing from its listing) and a hint on what to
+//! do. Recoverable failures are retried with [`backoff`]; terminal ones wait for a change of
+//! the object's generation or of its Secret.
 
 use std::time::Duration;
 
-use crate::cams::{CamsError, ErrorClass};
+use crate::cams::{CamsError, ERROR_CATEGORIES, ErrorClass};
 use crate::crd::{ChatGroupStatus, Condition, Reason, Time};
+use crate::reconcile::credentials::CredentialsError;
+use crate::reconcile::validate::SpecErrors;
 
-/// The group-not-found `Code` (as the CAMS simulator reports it; CAMS does not document one).
-pub const CODE_GROUP_NOT_FOUND: &str = crate::cams::CODE_GROUP_NOT_FOUND;
+/// Metrics label of an invalid spec.
+pub const CATEGORY_INVALID_SPEC: &str = "invalid_spec";
+/// Metrics label of missing or malformed credentials.
+pub const CATEGORY_CREDENTIALS_MISSING: &str = "credentials_missing";
+/// Metrics label of a group missing from its space's listing (the same label the client gives
+/// `UpdateChatGroup`'s group-not-found code).
+pub const CATEGORY_GROUP_NOT_FOUND: &str = "group_not_found";
 
 /// First retry delay after a recoverable failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -29,9 +39,6 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Largest fraction added to a delay as jitter (0.1 = up to +10%).
 pub const JITTER_FRACTION: f64 = 0.1;
-/// Shortest delay before looking for a group that was not found: it may still be being
-/// created (CAMS creates groups asynchronously), so it is looked for again, patiently.
-pub const GROUP_NOT_FOUND_RETRY_FLOOR: Duration = Duration::from_secs(60);
 
 /// `status` of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +138,7 @@ pub struct Failure {
     /// For a person: what happened (with CAMS `Code`, `Message` and `RequestId` when there was
     /// a call) and what to do. Never contains a secret.
     pub message: String,
-    /// Bounded label for metrics: [`category`] of the reason.
+    /// Bounded label for metrics: one of [`Failure::categories`].
     pub category: &'static str,
     /// The operation that failed: `ValidateSpec`, `ResolveCredentials`, `ListChatGroup` or
     /// `UpdateChatGroup`.
@@ -142,62 +149,75 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of `action` with `reason`, its class and category derived from the reason.
-    pub fn new(
-        reason: Reason,
-        class: ErrorClass,
-        action: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    /// Every value [`Failure::category`] can take: the client's [`ERROR_CATEGORIES`] plus the
+    /// failures found without a CAMS call.
+    pub fn categories() -> Vec<&'static str> {
+        let mut all = ERROR_CATEGORIES.to_vec();
+        for own in [
+            CATEGORY_INVALID_SPEC,
+            CATEGORY_CREDENTIALS_MISSING,
+            CATEGORY_GROUP_NOT_FOUND,
+        ] {
+            if !all.contains(&own) {
+                all.push(own);
+            }
+        }
+        all
+    }
+
+    /// The spec breaks rules: terminal, no CAMS call.
+    pub fn invalid_spec(errors: &SpecErrors) -> Self {
         Failure {
-            reason,
-            class,
-            message: message.into(),
-            category: category(reason),
-            action,
+            reason: Reason::InvalidSpec,
+            class: ErrorClass::Terminal,
+            message: format!("{errors}. {}", hint(Reason::InvalidSpec)),
+            category: CATEGORY_INVALID_SPEC,
+            action: "ValidateSpec",
             retry_after: None,
         }
     }
 
-    /// The failure of a CAMS call, classified by [`classify`].
-    pub fn from_cams(err: &CamsError) -> Self {
-        let (reason, class) = classify(err);
-        let action = match err {
-            CamsError::Business { action, .. }
-            | CamsError::Gateway { action, .. }
-            | CamsError::InvalidBody { action, .. }
-            | CamsError::Transport { action, .. }
-            | CamsError::Timeout { action, .. }
-            | CamsError::InvalidRequest { action, .. } => *action,
-        };
-        let mut message = err.to_string();
-        if let CamsError::Business {
-            access_denied_detail: Some(detail),
-            ..
+    /// No usable credentials: terminal until a Secret changes, no CAMS call.
+    pub fn credentials(err: &CredentialsError) -> Self {
+        Failure {
+            reason: Reason::CredentialsMissing,
+            class: ErrorClass::Terminal,
+            message: format!("{err}. {}", hint(Reason::CredentialsMissing)),
+            category: CATEGORY_CREDENTIALS_MISSING,
+            action: "ResolveCredentials",
+            retry_after: None,
         }
-        | CamsError::Gateway {
-            access_denied_detail: Some(detail),
-            ..
-        } = err
-        {
+    }
+
+    /// The group is not in its space's listing: terminal, like the client's classification of
+    /// the group-not-found code (the engine still looks again at each resync).
+    pub fn group_not_found(what: String) -> Self {
+        Failure {
+            reason: Reason::GroupNotFound,
+            class: ErrorClass::Terminal,
+            message: format!("{what}. {}", hint(Reason::GroupNotFound)),
+            category: CATEGORY_GROUP_NOT_FOUND,
+            action: crate::cams::ACTION_LIST_CHAT_GROUP,
+            retry_after: None,
+        }
+    }
+
+    /// The failure of a CAMS call, classified by the error itself.
+    pub fn from_cams(err: &CamsError) -> Self {
+        let reason = err.reason();
+        let mut message = err.to_string();
+        if let Some(detail) = err.access_denied_detail() {
             message.push_str(&format!(" (AccessDeniedDetail: {detail})"));
         }
         message.push_str(". ");
         message.push_str(hint(reason));
-        let retry_after = match err {
-            CamsError::Gateway { retry_after, .. } => *retry_after,
-            _ => None,
-        };
-        let retry_after = if reason == Reason::GroupNotFound {
-            Some(retry_after.map_or(GROUP_NOT_FOUND_RETRY_FLOOR, |d| {
-                d.max(GROUP_NOT_FOUND_RETRY_FLOOR)
-            }))
-        } else {
-            retry_after
-        };
         Failure {
-            retry_after,
-            ..Failure::new(reason, class, action, message)
+            reason,
+            class: err.class(),
+            message,
+            category: err.category(),
+            action: err.action(),
+            retry_after: err.retry_after(),
         }
     }
 
@@ -232,7 +252,7 @@ pub fn hint(reason: Reason) -> &'static str {
             "Check spec.endpoint / spec.region (the endpoint must serve CAMS over HTTPS); retried when the spec changes."
         }
         Reason::GroupNotFound => {
-            "Check spec.custSpaceId, spec.businessNumber and spec.groupId; the group is looked for again every few minutes in case it is still being created."
+            "Check spec.custSpaceId, spec.businessNumber and spec.groupId; the group is looked for again at every resync in case it is still being created."
         }
         Reason::Synced
         | Reason::UpdateSucceeded
@@ -243,109 +263,6 @@ pub fn hint(reason: Reason) -> &'static str {
         | Reason::ChangesPending
         | Reason::Drifted
         | Reason::Paused => "",
-    }
-}
-
-/// Bounded metrics label of a reason (snake case).
-pub fn category(reason: Reason) -> &'static str {
-    match reason {
-        Reason::Synced => "synced",
-        Reason::UpdateSucceeded => "update_succeeded",
-        Reason::UpToDate => "up_to_date",
-        Reason::Observed => "observed",
-        Reason::Reconciling => "reconciling",
-        Reason::GroupTransitioning => "group_transitioning",
-        Reason::ChangesPending => "changes_pending",
-        Reason::Drifted => "drifted",
-        Reason::Paused => "paused",
-        Reason::InvalidSpec => "invalid_spec",
-        Reason::CredentialsMissing => "credentials_missing",
-        Reason::CredentialsInvalid => "credentials_invalid",
-        Reason::AccessDenied => "access_denied",
-        Reason::Throttled => "throttled",
-        Reason::CamsUnavailable => "cams_unavailable",
-        Reason::ClockSkew => "clock_skew",
-        Reason::CamsRejected => "cams_rejected",
-        Reason::EndpointInvalid => "endpoint_invalid",
-        Reason::GroupNotFound => "group_not_found",
-    }
-}
-
-/// The CAMS `Code` of an error, when a response carried one.
-pub fn error_code(err: &CamsError) -> Option<&str> {
-    match err {
-        CamsError::Business { code, .. } => Some(code),
-        CamsError::Gateway { code, .. } => code.as_deref(),
-        CamsError::InvalidBody { .. }
-        | CamsError::Transport { .. }
-        | CamsError::Timeout { .. }
-        | CamsError::InvalidRequest { .. } => None,
-    }
-}
-
-/// Maps a failed CAMS call to a reason and a class (DESIGN 4.4, `reference/cams-api.md` 3):
-///
-/// | `Code` / error | reason | class |
-/// |---|---|---|
-/// | `Throttling`, `Throttling.*`, HTTP 429 | `Throttled` | recoverable |
-/// | `ServiceUnavailable`, `InternalError`, `SignatureNonceUsed`, any 5xx, transport, timeout, a non-JSON 5xx body | `CamsUnavailable` | recoverable |
-/// | `InvalidTimeStamp.Expired` | `ClockSkew` | recoverable (backoff up to 5 min: the clock may be corrected) |
-/// | `SignatureDoesNotMatch`, `IncompleteSignature`, `InvalidAccessKeyId*`, `InvalidSecurityToken*` | `CredentialsInvalid` | terminal |
-/// | `Forbidden*`, `ActionUnauthorized`, `Authentication.NoAuth`, `NoPermission*` | `AccessDenied` | terminal |
-/// | `InvalidApi.NotFound`, `InvalidProtocol.NeedSsl`, a non-JSON body, a bad URL | `EndpointInvalid` | terminal |
-/// | `InvalidParameter.GroupNotExist` | `GroupNotFound` | recoverable, at most once a minute |
-/// | anything else (including unknown codes) | `CamsRejected` | terminal |
-pub fn classify(err: &CamsError) -> (Reason, ErrorClass) {
-    use ErrorClass::{Recoverable, Terminal};
-    let (http_status, code) = match err {
-        CamsError::Transport { .. } | CamsError::Timeout { .. } => {
-            return (Reason::CamsUnavailable, Recoverable);
-        }
-        CamsError::InvalidRequest { .. } => return (Reason::EndpointInvalid, Terminal),
-        CamsError::InvalidBody { http_status, .. } => {
-            return if *http_status >= 500 {
-                (Reason::CamsUnavailable, Recoverable)
-            } else {
-                (Reason::EndpointInvalid, Terminal)
-            };
-        }
-        CamsError::Business {
-            http_status, code, ..
-        } => (*http_status, Some(code.as_str())),
-        CamsError::Gateway {
-            http_status, code, ..
-        } => (*http_status, code.as_deref()),
-    };
-    let code = code.unwrap_or("");
-    let starts = |prefix: &str| code == prefix || code.starts_with(&format!("{prefix}."));
-    if starts("Throttling") || http_status == 429 {
-        (Reason::Throttled, Recoverable)
-    } else if code == "InvalidTimeStamp.Expired" {
-        (Reason::ClockSkew, Recoverable)
-    } else if code == "SignatureDoesNotMatch"
-        || code == "IncompleteSignature"
-        || starts("InvalidAccessKeyId")
-        || starts("InvalidSecurityToken")
-    {
-        (Reason::CredentialsInvalid, Terminal)
-    } else if code.starts_with("Forbidden")
-        || code == "ActionUnauthorized"
-        || code == "Authentication.NoAuth"
-        || code.starts_with("NoPermission")
-    {
-        (Reason::AccessDenied, Terminal)
-    } else if code == "InvalidApi.NotFound" || code == "InvalidProtocol.NeedSsl" {
-        (Reason::EndpointInvalid, Terminal)
-    } else if code == CODE_GROUP_NOT_FOUND {
-        (Reason::GroupNotFound, Recoverable)
-    } else if code == "ServiceUnavailable"
-        || code == "InternalError"
-        || code == "SignatureNonceUsed"
-        || http_status >= 500
-    {
-        (Reason::CamsUnavailable, Recoverable)
-    } else {
-        (Reason::CamsRejected, Terminal)
     }
 }
 
@@ -483,166 +400,6 @@ mod tests {
     }
 
     #[test]
-    fn classification_covers_every_class_in_the_reference() {
-        use ErrorClass::{Recoverable, Terminal};
-        let cases = [
-            (gateway(400, "Throttling"), Reason::Throttled, Recoverable),
-            (
-                gateway(503, "Throttling.User"),
-                Reason::Throttled,
-                Recoverable,
-            ),
-            (
-                gateway(400, "Throttling.Api"),
-                Reason::Throttled,
-                Recoverable,
-            ),
-            (
-                gateway(503, "ServiceUnavailable"),
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                gateway(500, "InternalError"),
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                gateway(502, "SomethingNew"),
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                gateway(400, "SignatureNonceUsed"),
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                gateway(400, "InvalidTimeStamp.Expired"),
-                Reason::ClockSkew,
-                Recoverable,
-            ),
-            (
-                gateway(400, "SignatureDoesNotMatch"),
-                Reason::CredentialsInvalid,
-                Terminal,
-            ),
-            (
-                gateway(400, "IncompleteSignature"),
-                Reason::CredentialsInvalid,
-                Terminal,
-            ),
-            (
-                gateway(404, "InvalidAccessKeyId.NotFound"),
-                Reason::CredentialsInvalid,
-                Terminal,
-            ),
-            (
-                gateway(400, "InvalidAccessKeyId.Inactive"),
-                Reason::CredentialsInvalid,
-                Terminal,
-            ),
-            (
-                gateway(400, "InvalidSecurityToken.Expired"),
-                Reason::CredentialsInvalid,
-                Terminal,
-            ),
-            (
-                gateway(403, "Forbidden.RAM"),
-                Reason::AccessDenied,
-                Terminal,
-            ),
-            (gateway(403, "Forbidden"), Reason::AccessDenied, Terminal),
-            (
-                gateway(403, "ActionUnauthorized"),
-                Reason::AccessDenied,
-                Terminal,
-            ),
-            (
-                business("Authentication.NoAuth"),
-                Reason::AccessDenied,
-                Terminal,
-            ),
-            (gateway(403, "NoPermission"), Reason::AccessDenied, Terminal),
-            (
-                gateway(404, "InvalidApi.NotFound"),
-                Reason::EndpointInvalid,
-                Terminal,
-            ),
-            (
-                gateway(404, "InvalidProtocol.NeedSsl"),
-                Reason::EndpointInvalid,
-                Terminal,
-            ),
-            (business("MissingParameter"), Reason::CamsRejected, Terminal),
-            (business("InvalidParameter"), Reason::CamsRejected, Terminal),
-            (
-                business("InvalidParameter.PageInvalid"),
-                Reason::CamsRejected,
-                Terminal,
-            ),
-            (business("Some.UnknownCode"), Reason::CamsRejected, Terminal),
-            (
-                business(CODE_GROUP_NOT_FOUND),
-                Reason::GroupNotFound,
-                Recoverable,
-            ),
-            (
-                CamsError::Timeout {
-                    action: "ListChatGroup",
-                    endpoint: "https://x/".to_owned(),
-                    timeout: Duration::from_secs(10),
-                },
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                CamsError::Transport {
-                    action: "ListChatGroup",
-                    endpoint: "https://x/".to_owned(),
-                    detail: "connection refused".to_owned(),
-                },
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                CamsError::InvalidBody {
-                    action: "ListChatGroup",
-                    http_status: 200,
-                    snippet: "<html>".to_owned(),
-                },
-                Reason::EndpointInvalid,
-                Terminal,
-            ),
-            (
-                CamsError::InvalidBody {
-                    action: "ListChatGroup",
-                    http_status: 502,
-                    snippet: "<html>Bad gateway".to_owned(),
-                },
-                Reason::CamsUnavailable,
-                Recoverable,
-            ),
-            (
-                CamsError::InvalidRequest {
-                    action: "ListChatGroup",
-                    detail: "bad URL".to_owned(),
-                },
-                Reason::EndpointInvalid,
-                Terminal,
-            ),
-        ];
-        for (err, reason, class) in cases {
-            assert_eq!(classify(&err), (reason, class), "{err}");
-        }
-        // "ThrottlingX" is not a throttling code.
-        assert_eq!(
-            classify(&business("ThrottlingX")),
-            (Reason::CamsRejected, Terminal)
-        );
-    }
-
-    #[test]
     fn failure_message_carries_code_message_request_id_and_a_hint() {
         let f = Failure::from_cams(&gateway(403, "Forbidden.RAM"));
         for part in [
@@ -659,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn throttling_keeps_retry_after_and_not_found_has_a_floor() {
+    fn throttling_keeps_retry_after() {
         let mut err = gateway(503, "Throttling.User");
         if let CamsError::Gateway { retry_after, .. } = &mut err {
             *retry_after = Some(Duration::from_millis(2000));
@@ -667,8 +424,30 @@ mod tests {
         let f = Failure::from_cams(&err);
         assert_eq!(f.retry_after, Some(Duration::from_secs(2)));
         assert_eq!(f.class, ErrorClass::Recoverable);
-        let f = Failure::from_cams(&business(CODE_GROUP_NOT_FOUND));
-        assert_eq!(f.retry_after, Some(GROUP_NOT_FOUND_RETRY_FLOOR));
+        let f = Failure::from_cams(&business(crate::cams::CODE_GROUP_NOT_FOUND));
+        assert_eq!(f.reason, Reason::GroupNotFound);
+        assert_eq!(f.category, CATEGORY_GROUP_NOT_FOUND);
+    }
+
+    #[test]
+    fn every_category_is_in_the_bounded_set() {
+        let all = Failure::categories();
+        let spec_errors = SpecErrors { errors: Vec::new() };
+        for failure in [
+            Failure::invalid_spec(&spec_errors),
+            Failure::credentials(&CredentialsError::NoneFound {
+                default_secret: crate::crd::DEFAULT_SECRET_NAME,
+            }),
+            Failure::group_not_found("group G not listed".to_owned()),
+            Failure::from_cams(&gateway(403, "Forbidden.RAM")),
+            Failure::from_cams(&business("Some.UnknownCode")),
+        ] {
+            assert!(all.contains(&failure.category), "{}", failure.category);
+        }
+        let mut unique = all.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
     }
 
     #[test]
