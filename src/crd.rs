@@ -56,6 +56,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2048;
     namespaced,
     status = "ChatGroupStatus",
     derive = "PartialEq",
+    doc = "A CAMS WhatsApp group kept in line with this spec by cams-operator.",
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
     printcolumn = r#"{"name":"GROUP","type":"string","jsonPath":".spec.groupId"}"#,
@@ -67,7 +68,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2048;
 pub struct ChatGroupSpec {
     /// ID of the CAMS customer space (ISV sub-account) that owns the business number, for
     /// example `cams-8f2k1x`. Required and immutable.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^\S+$"))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("custSpaceId is immutable"))]
     pub cust_space_id: String,
 
@@ -79,7 +80,7 @@ pub struct ChatGroupSpec {
 
     /// ID of the existing WhatsApp group in CAMS, for example `EA303XXXXX`. Required and
     /// immutable.
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^\S+$"))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("groupId is immutable"))]
     pub group_id: String,
 
@@ -134,7 +135,10 @@ pub struct ChatGroupSpec {
     /// How often the remote group is read again to detect drift, as a duration such as `30m`,
     /// `1h` or `12h`. At least `1m`.
     #[serde(default = "default_resync_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[schemars(
+        length(min = 2, max = 64),
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+    )]
     #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('1m')").message("resyncInterval must be at least 1m"))]
     pub resync_interval: String,
 }
@@ -200,23 +204,26 @@ pub struct CredentialsSpec {
     pub secret_ref: Option<SecretRef>,
     /// Key in the Secret holding the AccessKey ID. Default `accessKeyId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub access_key_id_key: Option<String>,
     /// Key in the Secret holding the AccessKey secret. Default `accessKeySecret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub access_key_secret_key: Option<String>,
     /// Key in the Secret holding an optional STS security token. Default `securityToken`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub security_token_key: Option<String>,
 }
 
 /// Reference to a Secret in the ChatGroup's own namespace.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 pub struct SecretRef {
-    /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the Secret (a DNS subdomain name, for example `cams-credentials`).
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
 }
 
@@ -517,4 +524,153 @@ impl ChatGroup {
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     use kube::CustomResourceExt;
     serde_yaml::to_string(&ChatGroup::crd())
+}
+
+/// Builders for `ChatGroup` fixtures, used by the tests, benchmarks and the demo.
+///
+/// `ChatGroup::test("support")` is a complete, valid object (namespace `default`, generation 1,
+/// space `cams-test`, number `8613800001234`, group `EA303SUPPORT`, nothing else set); the
+/// `with_*` methods change one thing each.
+mod fixtures {
+    use std::collections::BTreeMap;
+
+    use super::{
+        ChannelType, ChatGroup, ChatGroupSpec, ChatGroupStatus, CredentialsSpec, DriftPolicy,
+        ManagementPolicy, PAUSED_ANNOTATION, SecretRef, default_region, default_resync_interval,
+    };
+
+    impl ChatGroup {
+        /// A valid ChatGroup named `name` whose group ID is `EA303` followed by the name in
+        /// upper case without dashes.
+        pub fn test(name: &str) -> Self {
+            let group_id = format!("EA303{}", name.to_uppercase().replace(['-', '.'], ""));
+            let mut object = ChatGroup::new(
+                name,
+                ChatGroupSpec {
+                    cust_space_id: "cams-test".to_owned(),
+                    business_number: "8613800001234".to_owned(),
+                    group_id,
+                    channel_type: ChannelType::Whatsapp,
+                    subject: None,
+                    description: None,
+                    profile_picture_file: None,
+                    credentials: None,
+                    region: default_region(),
+                    endpoint: None,
+                    management_policy: ManagementPolicy::Manage,
+                    drift_policy: DriftPolicy::Enforce,
+                    resync_interval: default_resync_interval(),
+                },
+            );
+            object.metadata.namespace = Some("default".to_owned());
+            object.metadata.generation = Some(1);
+            object
+        }
+
+        /// Sets `spec.custSpaceId`.
+        pub fn with_cust_space_id(mut self, value: &str) -> Self {
+            value.clone_into(&mut self.spec.cust_space_id);
+            self
+        }
+
+        /// Sets `spec.businessNumber`.
+        pub fn with_business_number(mut self, value: &str) -> Self {
+            value.clone_into(&mut self.spec.business_number);
+            self
+        }
+
+        /// Sets `spec.groupId`.
+        pub fn with_group_id(mut self, value: &str) -> Self {
+            value.clone_into(&mut self.spec.group_id);
+            self
+        }
+
+        /// Sets `spec.subject`.
+        pub fn with_subject(mut self, value: &str) -> Self {
+            self.spec.subject = Some(value.to_owned());
+            self
+        }
+
+        /// Sets `spec.description`.
+        pub fn with_description(mut self, value: &str) -> Self {
+            self.spec.description = Some(value.to_owned());
+            self
+        }
+
+        /// Sets `spec.profilePictureFile`.
+        pub fn with_picture(mut self, value: &str) -> Self {
+            self.spec.profile_picture_file = Some(value.to_owned());
+            self
+        }
+
+        /// Sets `spec.endpoint`.
+        pub fn with_endpoint(mut self, value: &str) -> Self {
+            self.spec.endpoint = Some(value.to_owned());
+            self
+        }
+
+        /// Sets `spec.managementPolicy`.
+        pub fn with_management(mut self, value: ManagementPolicy) -> Self {
+            self.spec.management_policy = value;
+            self
+        }
+
+        /// Sets `spec.driftPolicy`.
+        pub fn with_drift(mut self, value: DriftPolicy) -> Self {
+            self.spec.drift_policy = value;
+            self
+        }
+
+        /// Sets `spec.resyncInterval`.
+        pub fn with_resync(mut self, value: &str) -> Self {
+            value.clone_into(&mut self.spec.resync_interval);
+            self
+        }
+
+        /// Sets `spec.credentials.secretRef.name`.
+        pub fn with_secret_ref(mut self, name: &str) -> Self {
+            self.spec
+                .credentials
+                .get_or_insert_with(CredentialsSpec::default)
+                .secret_ref = Some(SecretRef {
+                name: name.to_owned(),
+            });
+            self
+        }
+
+        /// Sets `spec.credentials` as a whole.
+        pub fn with_credentials(mut self, value: CredentialsSpec) -> Self {
+            self.spec.credentials = Some(value);
+            self
+        }
+
+        /// Sets `metadata.generation`.
+        pub fn with_generation(mut self, value: i64) -> Self {
+            self.metadata.generation = Some(value);
+            self
+        }
+
+        /// Sets `metadata.namespace`.
+        pub fn with_namespace(mut self, value: &str) -> Self {
+            self.metadata.namespace = Some(value.to_owned());
+            self
+        }
+
+        /// Sets or clears the pause annotation.
+        pub fn with_paused(mut self, paused: bool) -> Self {
+            let annotations = self.metadata.annotations.get_or_insert_with(BTreeMap::new);
+            if paused {
+                annotations.insert(PAUSED_ANNOTATION.to_owned(), "true".to_owned());
+            } else {
+                annotations.remove(PAUSED_ANNOTATION);
+            }
+            self
+        }
+
+        /// Sets `status`.
+        pub fn with_status(mut self, value: Option<ChatGroupStatus>) -> Self {
+            self.status = value;
+            self
+        }
+    }
 }

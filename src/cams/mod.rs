@@ -22,6 +22,7 @@ use std::time::Duration;
 use crate::crd::Reason;
 
 pub mod client;
+pub mod fake;
 pub mod sign;
 
 /// CAMS API version sent in `Version`.

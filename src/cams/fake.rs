@@ -1,0 +1,252 @@
+//! `FakeCams`: an in-memory [`CamsApi`] for unit tests of the reconcile engine.
+//!
+//! It keeps groups per (custSpaceId, businessNumber), applies `UpdateChatGroup` to them,
+//! answers `ListChatGroup` with paging, counts calls per action, records every update request,
+//! and fails calls on demand (a queue of scripted errors per action). It checks nothing about
+//! signatures: the CAMS simulator (`src/sim/`) is the faithful stand-in; this is the fast one.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_GROUP_NOT_FOUND, CODE_OK, CamsApi,
+    CamsError, ChatGroupItem, Credentials, Endpoint, GroupKey, ListChatGroupRequest,
+    ListChatGroupResponse, ResponseMeta, UpdateChatGroupRequest, UpdateChatGroupResponse,
+};
+
+#[derive(Default)]
+struct State {
+    /// (custSpaceId, businessNumber) -> GroupId -> item.
+    groups: BTreeMap<(String, String), BTreeMap<String, ChatGroupItem>>,
+    calls: HashMap<&'static str, usize>,
+    failures: HashMap<&'static str, VecDeque<CamsError>>,
+    always: HashMap<&'static str, CamsError>,
+    updates: Vec<UpdateChatGroupRequest>,
+    access_key_ids: Vec<String>,
+    next_request: u64,
+}
+
+/// In-memory CAMS. Cheap to create; share it by reference.
+#[derive(Default)]
+pub struct FakeCams {
+    state: Mutex<State>,
+    list_gate: Option<Arc<tokio::sync::Semaphore>>,
+    max_page_size: Option<u32>,
+}
+
+impl FakeCams {
+    /// An empty fake.
+    pub fn new() -> Self {
+        FakeCams::default()
+    }
+
+    /// Returns at most `size` items per `ListChatGroup` page, whatever was asked for (as a
+    /// service with a smaller page limit would).
+    pub fn with_max_page_size(mut self, size: u32) -> Self {
+        self.max_page_size = Some(size.max(1));
+        self
+    }
+
+    /// Makes every `ListChatGroup` page wait for (and consume) a permit of `gate`, so a test
+    /// can hold listings in flight while concurrent callers pile up.
+    pub fn with_list_gate(mut self, gate: Arc<tokio::sync::Semaphore>) -> Self {
+        self.list_gate = Some(gate);
+        self
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds or replaces the group `key` with status `ACTIVE` and the given subject.
+    pub fn add_group(&self, key: &GroupKey, subject: Option<&str>) {
+        self.put_group(
+            key,
+            ChatGroupItem {
+                group_id: Some(key.group_id.clone()),
+                business_number: Some(key.business_number.clone()),
+                subject: subject.map(str::to_owned),
+                group_status: Some("ACTIVE".to_owned()),
+                ..ChatGroupItem::default()
+            },
+        );
+    }
+
+    /// Adds or replaces the group `key` with `item` (its `group_id` is set from `key`).
+    pub fn put_group(&self, key: &GroupKey, mut item: ChatGroupItem) {
+        item.group_id = Some(key.group_id.clone());
+        self.state()
+            .groups
+            .entry((key.cust_space_id.clone(), key.business_number.clone()))
+            .or_default()
+            .insert(key.group_id.clone(), item);
+    }
+
+    /// Changes a group as someone editing it in WhatsApp would (no call is counted).
+    pub fn edit_group(&self, key: &GroupKey, edit: impl FnOnce(&mut ChatGroupItem)) {
+        let mut state = self.state();
+        if let Some(item) = state
+            .groups
+            .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
+            .and_then(|groups| groups.get_mut(&key.group_id))
+        {
+            edit(item);
+        }
+    }
+
+    /// The group `key`, as stored.
+    pub fn group(&self, key: &GroupKey) -> Option<ChatGroupItem> {
+        self.state()
+            .groups
+            .get(&(key.cust_space_id.clone(), key.business_number.clone()))
+            .and_then(|groups| groups.get(&key.group_id))
+            .cloned()
+    }
+
+    /// Fails the next call of `action` with `err` (queued: several calls fail in order).
+    pub fn fail_next(&self, action: &'static str, err: CamsError) {
+        self.state()
+            .failures
+            .entry(action)
+            .or_default()
+            .push_back(err);
+    }
+
+    /// Fails every call of `action` with `err` until [`FakeCams::heal`].
+    pub fn fail_always(&self, action: &'static str, err: CamsError) {
+        self.state().always.insert(action, err);
+    }
+
+    /// Stops failing calls.
+    pub fn heal(&self) {
+        let mut state = self.state();
+        state.always.clear();
+        state.failures.clear();
+    }
+
+    /// How many times `action` was called (failed calls included).
+    pub fn calls(&self, action: &str) -> usize {
+        self.state().calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// Every `UpdateChatGroup` request received, in order (failed ones included).
+    pub fn updates(&self) -> Vec<UpdateChatGroupRequest> {
+        self.state().updates.clone()
+    }
+
+    /// The AccessKey IDs of every call, in order.
+    pub fn access_key_ids(&self) -> Vec<String> {
+        self.state().access_key_ids.clone()
+    }
+
+    /// Counts the call and returns its request ID, or the scripted failure.
+    fn begin(
+        &self,
+        action: &'static str,
+        credentials: &Credentials,
+    ) -> Result<String, Box<CamsError>> {
+        let mut state = self.state();
+        *state.calls.entry(action).or_default() += 1;
+        state.access_key_ids.push(credentials.access_key_id.clone());
+        if let Some(err) = state.failures.get_mut(action).and_then(VecDeque::pop_front) {
+            return Err(Box::new(err));
+        }
+        if let Some(err) = state.always.get(action) {
+            return Err(Box::new(err.clone()));
+        }
+        state.next_request += 1;
+        Ok(format!("FAKE-{:08}", state.next_request))
+    }
+
+    fn meta(request_id: String) -> ResponseMeta {
+        ResponseMeta {
+            http_status: 200,
+            request_id: Some(request_id),
+            code: CODE_OK.to_owned(),
+            message: None,
+            success: Some(true),
+            access_denied_detail: None,
+        }
+    }
+}
+
+impl CamsApi for FakeCams {
+    async fn update_chat_group(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &UpdateChatGroupRequest,
+    ) -> Result<UpdateChatGroupResponse, CamsError> {
+        self.state().updates.push(request.clone());
+        let request_id = self
+            .begin(ACTION_UPDATE_CHAT_GROUP, credentials)
+            .map_err(|err| *err)?;
+        let mut state = self.state();
+        let key = &request.key;
+        let Some(item) = state
+            .groups
+            .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
+            .and_then(|groups| groups.get_mut(&key.group_id))
+        else {
+            return Err(CamsError::Business {
+                action: ACTION_UPDATE_CHAT_GROUP,
+                http_status: 200,
+                code: CODE_GROUP_NOT_FOUND.to_owned(),
+                message: Some(format!("group {} does not exist", key.group_id)),
+                request_id: Some(request_id),
+                success: Some(false),
+                access_denied_detail: None,
+            });
+        };
+        if let Some(subject) = &request.subject {
+            item.subject = Some(subject.clone());
+        }
+        if let Some(description) = &request.description {
+            item.description = Some(description.clone());
+        }
+        if let Some(picture) = &request.profile_picture_file {
+            item.profile_picture_file = Some(picture.clone());
+        }
+        Ok(UpdateChatGroupResponse {
+            meta: Self::meta(request_id),
+            result: Some(1),
+        })
+    }
+
+    async fn list_chat_group(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &ListChatGroupRequest,
+    ) -> Result<ListChatGroupResponse, CamsError> {
+        if let Some(gate) = &self.list_gate
+            && let Ok(permit) = gate.acquire().await
+        {
+            permit.forget();
+        }
+        let request_id = self
+            .begin(ACTION_LIST_CHAT_GROUP, credentials)
+            .map_err(|err| *err)?;
+        let state = self.state();
+        let all: Vec<ChatGroupItem> = state
+            .groups
+            .get(&(
+                request.cust_space_id.clone(),
+                request.business_number.clone(),
+            ))
+            .map(|groups| groups.values().cloned().collect())
+            .unwrap_or_default();
+        let asked = request.page_size.max(1) as usize;
+        let size = self
+            .max_page_size
+            .map_or(asked, |max| asked.min(max as usize));
+        let skip = (request.page_index.max(1) as usize - 1) * size;
+        Ok(ListChatGroupResponse {
+            meta: Self::meta(request_id),
+            total: Some(all.len() as u64),
+            groups: all.into_iter().skip(skip).take(size).collect(),
+        })
+    }
+}

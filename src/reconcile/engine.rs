@@ -1,0 +1,909 @@
+//! The reconcile pipeline (DESIGN 4.1), generic over [`CamsApi`]: used by the controller, by
+//! `cams-operator reconcile` and by `cams-operator demo`.
+//!
+//! One call of [`reconcile`] runs the steps in order and returns an [`Outcome`]: the complete
+//! new status, when to look again, and what happened (for events, metrics and exit codes). The
+//! caller resolves credentials (I/O against Secrets) and writes the status; the clock and the
+//! jitter are inputs, so the function is deterministic given the CAMS answers.
+//!
+//! # Outcomes by mode
+//! | situation | `Ready` | `Synced` | `Stalled` | requeue |
+//! |---|---|---|---|---|
+//! | paused annotation | `False`/`Paused` | `Unknown`/`Paused` | - | await a change |
+//! | invalid spec, missing credentials, terminal CAMS error | `False`/reason | `False`/reason | `True`/reason | await a change (group not found: resync) |
+//! | recoverable CAMS error | `False`/reason (kept `True` when a routine re-read of an in-line group fails) | `False`/reason | - | backoff |
+//! | `Manage`, group in line | `True`/`Synced` | `True`/`UpToDate` | - | resync |
+//! | `Manage`, written | `True`/`Synced` | `True`/`UpdateSucceeded` | - | confirmation read soon |
+//! | `Plan`, changes to make | `False`/`ChangesPending` | `True`/`ChangesPending` | - | resync |
+//! | drift under `Report` | `False`/`Drifted` | `True`/`Drifted` | - | resync |
+//! | `Observe` | `True`/`Observed` | `True`/`Observed` | - | resync |
+//! | group `...ING` (`Manage`, `Plan`) | `False`/`GroupTransitioning` | `True`/`GroupTransitioning` | - | 1 min |
+//!
+//! Drift under `Report` makes `Ready` `False`: `Ready` means "the group is in line with the
+//! spec", and it is not; the differences are in `status.pendingChanges`. `Observe` mode never
+//! compares, so it never lists pending changes.
+//!
+//! # When CAMS is read
+//! `ListChatGroup` (shared, see [`SharedLister`]) is called only when due: no status or a new
+//! generation; the last reconcile of this generation did not succeed (`Synced` is not `True`);
+//! the resync interval has passed since `status.observed.time`; a recoverable failure is being
+//! retried; the group was transitional; the last successful write is newer than the last read
+//! (the confirmation read); or, in `Manage` mode, the desired hash differs from
+//! `status.appliedHash`. When nothing is due, the previous verdict stands: no call is made and
+//! the status is returned unchanged, so planning (and any write) always works on a fresh read.
+//! A recoverable failure is not retried before `status.retry.nextAttemptTime` unless the
+//! generation changes, so status updates that re-trigger a reconcile cannot bypass the
+//! backoff.
+//!
+//! # Group not found
+//! A group missing from its space's listing is `GroupNotFound`, terminal like the client's
+//! classification of the group-not-found code (`Stalled=True`: someone must check the three
+//! keys). Unlike other terminal failures it is looked for again at every resync, because CAMS
+//! creates groups asynchronously and the group may still be on its way; that read is shared
+//! with the space's other objects.
+
+use std::time::Duration;
+
+use crate::cams::{
+    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, ErrorClass,
+    UpdateChatGroupResponse,
+};
+use crate::crd::condition::{READY, STALLED, SYNCED};
+use crate::crd::{
+    ChatGroup, ChatGroupStatus, LastRequest, ManagementPolicy, ObservedGroup, PAUSED_ANNOTATION,
+    Reason, RetryStatus, Time,
+};
+use crate::reconcile::credentials::CredentialsError;
+use crate::reconcile::observe::{SharedLister, observed_from_item};
+use crate::reconcile::plan::{
+    Field, FieldChange, Plan, WriteCause, applied_hash, confirming_own_write, is_transitional, plan,
+};
+use crate::reconcile::status::{
+    ConditionSpec, ConditionStatus, Failure, backoff, find_condition, merge_conditions, time_after,
+    with_jitter,
+};
+use crate::reconcile::validate::{ValidSpec, validate_with_endpoint};
+
+/// Shortest delay before the read that confirms a write (it is also never shorter than the
+/// lister's window, so the confirmation cannot reuse a listing made before the write).
+pub const CONFIRM_DELAY: Duration = Duration::from_secs(10);
+/// Delay before reading a transitional (`...ING`) group again.
+pub const TRANSITIONAL_RECHECK: Duration = Duration::from_secs(60);
+/// Shortest requeue delay after a success.
+const MIN_REQUEUE: Duration = Duration::from_secs(1);
+
+/// Everything one reconcile needs besides the CAMS client.
+pub struct Input<'a> {
+    /// The object: spec, `metadata.generation`, annotations and current status.
+    pub object: &'a ChatGroup,
+    /// Its credentials, resolved by the caller (see [`crate::reconcile::credentials`]).
+    pub credentials: Result<Credentials, CredentialsError>,
+    /// An endpoint URL overriding the spec's (`reconcile --endpoint`, the demo).
+    pub endpoint_override: Option<&'a str>,
+    /// The current time.
+    pub now: jiff::Timestamp,
+    /// Randomness for jitter, in `[0, 1)`.
+    pub jitter: f64,
+}
+
+/// When to reconcile the object again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// After this delay.
+    After(Duration),
+    /// Not by time: only when the object's generation or one of its Secrets changes.
+    AwaitChange,
+}
+
+/// A call of `UpdateChatGroup`, successful or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    /// The action, `UpdateChatGroup`.
+    pub action: &'static str,
+    /// CAMS `RequestId`, when a response arrived.
+    pub request_id: Option<String>,
+    /// CAMS `Code` (`OK` on success), or the failure kind when no response arrived.
+    pub code: String,
+    /// True when `Code` was `OK`.
+    pub success: bool,
+    /// The fields sent.
+    pub fields: Vec<Field>,
+    /// HTTP status, when a response arrived.
+    pub http_status: Option<u16>,
+    /// Why the write was made.
+    pub cause: WriteCause,
+}
+
+/// What one reconcile did and decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The complete new status.
+    pub status: ChatGroupStatus,
+    /// When to reconcile again.
+    pub requeue: Requeue,
+    /// The write made, if any.
+    pub write: Option<WriteRecord>,
+    /// The failure, if the reconcile failed.
+    pub failure: Option<Failure>,
+    /// True when CAMS was read (`ListChatGroup`, possibly a shared listing).
+    pub observed_remote: bool,
+    /// True when drift was found (written back under `Enforce`, reported under `Report`).
+    pub drift_found: bool,
+}
+
+impl Outcome {
+    /// True when the new status says `Ready=True`.
+    pub fn is_ready(&self) -> bool {
+        find_condition(Some(&self.status), READY).is_some_and(|c| c.status == "True")
+    }
+
+    /// The `Ready` condition's reason, if any.
+    pub fn ready_reason(&self) -> Option<&str> {
+        find_condition(Some(&self.status), READY).map(|c| c.reason.as_str())
+    }
+}
+
+/// The per-call context shared by the outcome builders.
+struct Ctx<'a> {
+    old: Option<&'a ChatGroupStatus>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+    now_time: Time,
+    jitter: f64,
+}
+
+impl Ctx<'_> {
+    fn new_generation(&self) -> bool {
+        self.old.and_then(|s| s.observed_generation) != self.generation
+    }
+
+    /// The old status (or an empty one) with this generation.
+    fn base(&self) -> ChatGroupStatus {
+        let mut status = self.old.cloned().unwrap_or_default();
+        status.observed_generation = self.generation;
+        status
+    }
+
+    fn conditions(&self, desired: &[ConditionSpec]) -> Vec<crate::crd::Condition> {
+        merge_conditions(
+            self.old.map_or(&[], |s| s.conditions.as_slice()),
+            desired,
+            self.generation,
+            self.now_time,
+        )
+    }
+}
+
+/// Runs one reconcile of `input.object` (see the module docs).
+pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLister) -> Outcome {
+    let Input {
+        object,
+        credentials,
+        endpoint_override,
+        now,
+        jitter,
+    } = input;
+    let ctx = Ctx {
+        old: object.status.as_ref(),
+        generation: object.metadata.generation,
+        now,
+        now_time: Time::from_timestamp(now),
+        jitter,
+    };
+
+    if object.is_paused() {
+        return paused(&ctx);
+    }
+    let valid = match validate_with_endpoint(&object.spec, endpoint_override) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            return failed(&ctx, None, Failure::invalid_spec(&errors), Step::default());
+        }
+    };
+    if let Some(wait) = retry_wait(&ctx) {
+        return waiting(&ctx, wait);
+    }
+    let credentials = match credentials {
+        Ok(credentials) => credentials,
+        Err(err) => {
+            return failed(
+                &ctx,
+                Some(&valid),
+                Failure::credentials(&err),
+                Step::default(),
+            );
+        }
+    };
+
+    let hash = applied_hash(&valid);
+    if !observe_due(&ctx, &valid, &hash) {
+        return no_news(&ctx, &valid);
+    }
+    let mut step = Step {
+        listed: true,
+        ..Step::default()
+    };
+    let observation = match lister
+        .find(
+            api,
+            &valid.endpoint,
+            &credentials,
+            valid.channel,
+            &valid.key,
+        )
+        .await
+    {
+        Ok(Some(item)) => observed_from_item(&item, now),
+        Ok(None) => {
+            let failure = Failure::group_not_found(format!(
+                "group {} was not found by ListChatGroup in space {} for business number {} at {}",
+                valid.key.group_id,
+                valid.key.cust_space_id,
+                valid.key.business_number,
+                valid.endpoint,
+            ));
+            return failed(&ctx, Some(&valid), failure, step);
+        }
+        Err(err) => return failed(&ctx, Some(&valid), Failure::from_cams(&err), step),
+    };
+    step.observed = Some(observation.clone());
+
+    if valid.management == ManagementPolicy::Observe {
+        return observed_only(&ctx, &valid, &observation, step);
+    }
+
+    let decision = plan(&valid, Some(&observation), ctx.old);
+    match decision {
+        Plan::InSync { .. } => in_sync(&ctx, &valid, &hash, step),
+        Plan::Update {
+            request,
+            changes,
+            cause,
+        } => {
+            if valid.management == ManagementPolicy::Plan {
+                return pending(&ctx, &valid, changes, cause, step);
+            }
+            step.drift_found = cause == WriteCause::Drift;
+            let fields: Vec<Field> = changes.iter().map(|c| c.field).collect();
+            let result = api
+                .update_chat_group(&valid.endpoint, &credentials, &request)
+                .await;
+            let confirm_after = CONFIRM_DELAY.max(lister.window() + MIN_REQUEUE);
+            written(
+                &ctx,
+                &valid,
+                &hash,
+                result,
+                fields,
+                cause,
+                confirm_after,
+                step,
+            )
+        }
+        Plan::Drifted { changes } => {
+            step.drift_found = true;
+            let message = format!(
+                "the group differs from the spec: {}; driftPolicy Report leaves it alone (see status.pendingChanges)",
+                describe_changes_with_values(&changes)
+            );
+            differs(&ctx, &valid, changes, message, step)
+        }
+        Plan::Unconfirmed { changes } => {
+            let request_id = ctx
+                .old
+                .and_then(|s| s.last_request.as_ref())
+                .and_then(|l| l.request_id.clone())
+                .unwrap_or_else(|| "none".to_owned());
+            let message = format!(
+                "CAMS accepted UpdateChatGroup (RequestId {request_id}) but reports different values: {}; it is written again at the next resync at the earliest",
+                describe_changes_with_values(&changes)
+            );
+            differs(&ctx, &valid, changes, message, step)
+        }
+        Plan::Transitional { group_status } => transitional(&ctx, &valid, &group_status, step),
+    }
+}
+
+/// What the CAMS steps did so far in this reconcile.
+#[derive(Default)]
+struct Step {
+    /// The group as read in this reconcile.
+    observed: Option<ObservedGroup>,
+    /// True when `ListChatGroup` was consulted (even if it failed or missed the group).
+    listed: bool,
+    /// True when drift was found.
+    drift_found: bool,
+    /// The write made.
+    write: Option<WriteRecord>,
+}
+
+/// `Some(delay)` while a recoverable failure of this generation waits for its next attempt.
+fn retry_wait(ctx: &Ctx<'_>) -> Option<Duration> {
+    if ctx.new_generation() {
+        return None;
+    }
+    let next = ctx.old?.retry.as_ref()?.next_attempt_time?;
+    let wait = ctx.now.duration_until(next.0);
+    let wait = Duration::try_from(wait).ok()?;
+    (!wait.is_zero()).then_some(wait)
+}
+
+fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
+    let Some(status) = ctx.old else {
+        return true;
+    };
+    let Some(observed) = &status.observed else {
+        return true;
+    };
+    let Some(seen_at) = observed.time else {
+        return true;
+    };
+    let resync_due = jiff::SignedDuration::try_from(valid.resync)
+        .ok()
+        .and_then(|d| seen_at.0.checked_add(d).ok())
+        .is_none_or(|due| ctx.now >= due);
+    let last_succeeded = find_condition(ctx.old, SYNCED)
+        .is_some_and(|c| c.status == "True" && c.observed_generation == ctx.generation);
+    ctx.new_generation()
+        || !last_succeeded
+        || status.retry.is_some()
+        || resync_due
+        || is_transitional(observed.group_status.as_deref())
+        || confirming_own_write(ctx.old)
+        || (valid.management == ManagementPolicy::Manage
+            && status.applied_hash.as_deref() != Some(hash))
+}
+
+/// Delay until the next read is due (resync after the last read), with jitter.
+fn resync_delay(ctx: &Ctx<'_>, valid: &ValidSpec, observed: Option<&ObservedGroup>) -> Duration {
+    let remaining = observed
+        .and_then(|o| o.time)
+        .and_then(|seen_at| {
+            let due = jiff::SignedDuration::try_from(valid.resync)
+                .ok()
+                .and_then(|d| seen_at.0.checked_add(d).ok())?;
+            Duration::try_from(ctx.now.duration_until(due)).ok()
+        })
+        .unwrap_or(valid.resync)
+        .min(valid.resync);
+    with_jitter(remaining.max(MIN_REQUEUE), ctx.jitter)
+}
+
+/// Nothing is due and the last reconcile of this generation succeeded: the same inputs give the
+/// same verdict, so the status stays as it is and the next read is scheduled.
+fn no_news(ctx: &Ctx<'_>, valid: &ValidSpec) -> Outcome {
+    let status = ctx.base();
+    Outcome {
+        requeue: Requeue::After(resync_delay(ctx, valid, status.observed.as_ref())),
+        status,
+        write: None,
+        failure: None,
+        observed_remote: false,
+        drift_found: false,
+    }
+}
+
+fn paused(ctx: &Ctx<'_>) -> Outcome {
+    let message = format!(
+        "the annotation {PAUSED_ANNOTATION} is \"true\": no CAMS calls are made until it is removed"
+    );
+    let mut status = ctx.base();
+    status.retry = None;
+    status.conditions = ctx.conditions(&[
+        ConditionSpec::new(READY, ConditionStatus::False, Reason::Paused, &message),
+        ConditionSpec::new(SYNCED, ConditionStatus::Unknown, Reason::Paused, &message),
+    ]);
+    Outcome {
+        status,
+        requeue: Requeue::AwaitChange,
+        write: None,
+        failure: None,
+        observed_remote: false,
+        drift_found: false,
+    }
+}
+
+/// A recoverable failure still waiting for `status.retry.nextAttemptTime`: nothing changes.
+fn waiting(ctx: &Ctx<'_>, wait: Duration) -> Outcome {
+    Outcome {
+        status: ctx.base(),
+        requeue: Requeue::After(wait),
+        write: None,
+        failure: None,
+        observed_remote: false,
+        drift_found: false,
+    }
+}
+
+fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step) -> Outcome {
+    let mut status = ctx.base();
+    if let Some(observed) = &step.observed {
+        status.observed = Some(observed.clone());
+    }
+    if let Some(write) = &step.write {
+        status.last_request = Some(last_request(write, ctx.now_time, Some(&failure)));
+    }
+    let (requeue, retry) = match failure.class {
+        // A group that is not there yet may be on its way (CAMS creates groups
+        // asynchronously): look again at the resync, like any read.
+        ErrorClass::Terminal if failure.reason == Reason::GroupNotFound => (
+            Requeue::After(with_jitter(
+                valid.map_or(crate::crd::MIN_RESYNC_INTERVAL, |v| v.resync),
+                ctx.jitter,
+            )),
+            None,
+        ),
+        ErrorClass::Terminal => (Requeue::AwaitChange, None),
+        ErrorClass::Recoverable => {
+            let previous = if ctx.new_generation() {
+                0
+            } else {
+                ctx.old
+                    .and_then(|s| s.retry.as_ref())
+                    .map_or(0, |r| r.attempts)
+            };
+            let attempts = previous.saturating_add(1);
+            let delay = backoff(attempts, ctx.jitter, failure.retry_after);
+            (
+                Requeue::After(delay),
+                Some(RetryStatus {
+                    attempts,
+                    next_attempt_time: Some(time_after(ctx.now, delay)),
+                }),
+            )
+        }
+    };
+    status.retry = retry;
+
+    // A routine re-read of a group known to be in line that fails transiently does not make
+    // the group "not ready": only Synced reports the failure.
+    let old_ready = find_condition(ctx.old, READY);
+    let keep_ready = failure.class == ErrorClass::Recoverable
+        && failure.action == ACTION_LIST_CHAT_GROUP
+        && !ctx.new_generation()
+        && old_ready.is_some_and(|c| c.status == "True")
+        && valid.is_some_and(|v| {
+            v.management == ManagementPolicy::Observe
+                || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
+        });
+    let ready = match old_ready.and_then(|c| parse_reason(&c.reason).map(|r| (r, c))) {
+        Some((reason, c)) if keep_ready => {
+            ConditionSpec::new(READY, ConditionStatus::True, reason, c.message.clone())
+        }
+        _ => ConditionSpec::new(
+            READY,
+            ConditionStatus::False,
+            failure.reason,
+            failure.message.clone(),
+        ),
+    };
+    let mut conditions = vec![
+        ready,
+        ConditionSpec::new(
+            SYNCED,
+            ConditionStatus::False,
+            failure.reason,
+            failure.message.clone(),
+        ),
+    ];
+    if failure.is_terminal() {
+        conditions.push(ConditionSpec::new(
+            STALLED,
+            ConditionStatus::True,
+            failure.reason,
+            failure.message.clone(),
+        ));
+    }
+    status.conditions = ctx.conditions(&conditions);
+    Outcome {
+        status,
+        requeue,
+        write: step.write,
+        failure: Some(failure),
+        observed_remote: step.listed,
+        drift_found: step.drift_found,
+    }
+}
+
+fn parse_reason(text: &str) -> Option<Reason> {
+    Reason::ALL.iter().copied().find(|r| r.as_str() == text)
+}
+
+/// A successful reconcile's status: `ready` and `synced` conditions, retry cleared, the read
+/// recorded.
+fn succeeded(
+    ctx: &Ctx<'_>,
+    step: &Step,
+    ready: (ConditionStatus, Reason, String),
+    synced: Reason,
+    synced_message: String,
+) -> ChatGroupStatus {
+    let mut status = ctx.base();
+    status.retry = None;
+    if let Some(observed) = &step.observed {
+        status.observed = Some(observed.clone());
+    }
+    status.conditions = ctx.conditions(&[
+        ConditionSpec::new(READY, ready.0, ready.1, ready.2),
+        ConditionSpec::new(SYNCED, ConditionStatus::True, synced, synced_message),
+    ]);
+    status
+}
+
+fn observed_only(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    observed: &ObservedGroup,
+    step: Step,
+) -> Outcome {
+    let group_status = observed.group_status.as_deref().unwrap_or("unknown");
+    let message = format!(
+        "managementPolicy Observe: the group was read (status {group_status}); nothing is compared or written"
+    );
+    let mut status = succeeded(
+        ctx,
+        &step,
+        (ConditionStatus::True, Reason::Observed, message.clone()),
+        Reason::Observed,
+        message,
+    );
+    status.pending_changes.clear();
+    Outcome {
+        status,
+        requeue: Requeue::After(resync_delay(ctx, valid, Some(observed))),
+        write: None,
+        failure: None,
+        observed_remote: step.listed,
+        drift_found: false,
+    }
+}
+
+fn in_sync(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str, step: Step) -> Outcome {
+    let message = "the group matches the spec".to_owned();
+    let mut status = succeeded(
+        ctx,
+        &step,
+        (ConditionStatus::True, Reason::Synced, message.clone()),
+        Reason::UpToDate,
+        message,
+    );
+    status.pending_changes.clear();
+    if valid.management == ManagementPolicy::Manage {
+        status.applied_hash = Some(hash.to_owned());
+    }
+    if step.observed.is_some() {
+        status.last_sync_time = Some(ctx.now_time);
+    }
+    Outcome {
+        requeue: Requeue::After(resync_delay(ctx, valid, status.observed.as_ref())),
+        status,
+        write: None,
+        failure: None,
+        observed_remote: step.listed,
+        drift_found: false,
+    }
+}
+
+fn pending(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    changes: Vec<FieldChange>,
+    cause: WriteCause,
+    step: Step,
+) -> Outcome {
+    let message = format!(
+        "managementPolicy Plan: UpdateChatGroup would set {}{}; see status.pendingChanges",
+        describe_fields(&changes),
+        if cause == WriteCause::Drift {
+            " (the group drifted)"
+        } else {
+            ""
+        }
+    );
+    let mut status = succeeded(
+        ctx,
+        &step,
+        (
+            ConditionStatus::False,
+            Reason::ChangesPending,
+            message.clone(),
+        ),
+        Reason::ChangesPending,
+        message,
+    );
+    status.pending_changes = changes.iter().map(FieldChange::to_pending).collect();
+    Outcome {
+        requeue: Requeue::After(resync_delay(ctx, valid, status.observed.as_ref())),
+        status,
+        write: None,
+        failure: None,
+        observed_remote: step.listed,
+        drift_found: cause == WriteCause::Drift,
+    }
+}
+
+fn differs(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    changes: Vec<FieldChange>,
+    message: String,
+    step: Step,
+) -> Outcome {
+    let mut status = succeeded(
+        ctx,
+        &step,
+        (ConditionStatus::False, Reason::Drifted, message.clone()),
+        Reason::Drifted,
+        message,
+    );
+    status.pending_changes = changes.iter().map(FieldChange::to_pending).collect();
+    Outcome {
+        requeue: Requeue::After(resync_delay(ctx, valid, status.observed.as_ref())),
+        status,
+        write: None,
+        failure: None,
+        observed_remote: step.listed,
+        drift_found: step.drift_found,
+    }
+}
+
+fn transitional(ctx: &Ctx<'_>, valid: &ValidSpec, group_status: &str, step: Step) -> Outcome {
+    let recheck = TRANSITIONAL_RECHECK.min(valid.resync);
+    let message = format!(
+        "CAMS reports the group as {group_status}; it is read again in {}s",
+        recheck.as_secs()
+    );
+    let mut status = succeeded(
+        ctx,
+        &step,
+        (
+            ConditionStatus::False,
+            Reason::GroupTransitioning,
+            message.clone(),
+        ),
+        Reason::GroupTransitioning,
+        message,
+    );
+    status.pending_changes.clear();
+    Outcome {
+        status,
+        requeue: Requeue::After(with_jitter(recheck, ctx.jitter)),
+        write: None,
+        failure: None,
+        observed_remote: step.listed,
+        drift_found: false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn written(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    hash: &str,
+    result: Result<UpdateChatGroupResponse, CamsError>,
+    fields: Vec<Field>,
+    cause: WriteCause,
+    confirm_after: Duration,
+    mut step: Step,
+) -> Outcome {
+    match result {
+        Ok(response) => {
+            let record = WriteRecord {
+                action: ACTION_UPDATE_CHAT_GROUP,
+                request_id: response.meta.request_id.clone(),
+                code: response.meta.code.clone(),
+                success: true,
+                fields,
+                http_status: Some(response.meta.http_status),
+                cause,
+            };
+            let request_id = record.request_id.as_deref().unwrap_or("none");
+            let message = format!(
+                "UpdateChatGroup set {}{} (RequestId {request_id})",
+                describe_field_names(&record.fields),
+                if cause == WriteCause::Drift {
+                    ", correcting drift"
+                } else {
+                    ""
+                }
+            );
+            let mut status = succeeded(
+                ctx,
+                &step,
+                (ConditionStatus::True, Reason::Synced, message.clone()),
+                Reason::UpdateSucceeded,
+                message,
+            );
+            let mut last = last_request(&record, ctx.now_time, None);
+            last.message = response.meta.message.clone();
+            last.success = response.meta.success;
+            last.result = response.result;
+            last.access_denied_detail = response.meta.access_denied_detail.clone();
+            status.last_request = Some(last);
+            status.applied_hash = Some(hash.to_owned());
+            status.last_sync_time = Some(ctx.now_time);
+            status.pending_changes.clear();
+            Outcome {
+                status,
+                requeue: Requeue::After(with_jitter(confirm_after, ctx.jitter)),
+                write: Some(record),
+                failure: None,
+                observed_remote: step.listed,
+                drift_found: step.drift_found,
+            }
+        }
+        Err(err) => {
+            let failure = Failure::from_cams(&err);
+            step.write = Some(WriteRecord {
+                action: ACTION_UPDATE_CHAT_GROUP,
+                request_id: err.request_id().map(str::to_owned),
+                code: err
+                    .code()
+                    .map_or_else(|| failure_kind(&err).to_owned(), str::to_owned),
+                success: false,
+                fields,
+                http_status: err.http_status(),
+                cause,
+            });
+            failed(ctx, Some(valid), failure, step)
+        }
+    }
+}
+
+fn last_request(record: &WriteRecord, now: Time, failure: Option<&Failure>) -> LastRequest {
+    LastRequest {
+        action: record.action.to_owned(),
+        request_id: record.request_id.clone(),
+        code: Some(record.code.clone()),
+        message: failure.map(|f| f.message.clone()),
+        success: Some(record.success),
+        result: None,
+        access_denied_detail: None,
+        http_status: record.http_status,
+        time: now,
+    }
+}
+
+/// `lastRequest.code` when no CAMS `Code` arrived.
+fn failure_kind(err: &CamsError) -> &'static str {
+    match err {
+        CamsError::Business { .. } | CamsError::Gateway { .. } => "NoCode",
+        CamsError::InvalidBody { .. } => "InvalidResponse",
+        CamsError::Transport { .. } => "ConnectionFailed",
+        CamsError::Timeout { .. } => "Timeout",
+        CamsError::InvalidRequest { .. } => "InvalidRequest",
+    }
+}
+
+fn describe_field_names(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_fields(changes: &[FieldChange]) -> String {
+    describe_field_names(&changes.iter().map(|c| c.field).collect::<Vec<_>>())
+}
+
+fn describe_changes_with_values(changes: &[FieldChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} is {} (spec: {:?})",
+                c.field.as_str(),
+                c.observed
+                    .as_deref()
+                    .map_or_else(|| "unset".to_owned(), |o| format!("{o:?}")),
+                c.desired
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Type of a Kubernetes Event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// `Normal`.
+    Normal,
+    /// `Warning`.
+    Warning,
+}
+
+impl EventType {
+    /// The string Kubernetes expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// An Event to publish about the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// Reason (from the closed set).
+    pub reason: Reason,
+    /// What the operator did: `UpdateChatGroup`, `ListChatGroup`, `ValidateSpec`,
+    /// `ResolveCredentials` or `Reconcile`.
+    pub action: &'static str,
+    /// Text for a person (carries the RequestId for CAMS calls).
+    pub note: String,
+}
+
+/// The Events an outcome deserves, given the status before it:
+/// - one per successful `UpdateChatGroup` (Normal, with the RequestId);
+/// - one per *change* of failure reason (Warning); a failure that persists across retries is
+///   not repeated, whether or not it came from a write;
+/// - one when drift is first reported or Plan-mode changes first become pending;
+/// - none for a quiet success.
+pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec> {
+    let mut events = Vec::new();
+    if let Some(write) = &outcome.write
+        && write.success
+    {
+        events.push(EventSpec {
+            type_: EventType::Normal,
+            reason: Reason::UpdateSucceeded,
+            action: write.action,
+            note: format!(
+                "UpdateChatGroup set {}{} (RequestId {})",
+                describe_field_names(&write.fields),
+                if write.cause == WriteCause::Drift {
+                    ", correcting drift"
+                } else {
+                    ""
+                },
+                write.request_id.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    let old_synced = find_condition(old, SYNCED);
+    if let Some(failure) = &outcome.failure {
+        let same_as_before =
+            old_synced.is_some_and(|c| c.status == "False" && c.reason == failure.reason.as_str());
+        if !same_as_before {
+            events.push(EventSpec {
+                type_: EventType::Warning,
+                reason: failure.reason,
+                action: failure.action,
+                note: failure.message.clone(),
+            });
+        }
+    }
+    let old_ready_reason = find_condition(old, READY).map(|c| c.reason.as_str());
+    if let Some(reason @ (Reason::Drifted | Reason::ChangesPending)) =
+        outcome.ready_reason().and_then(parse_reason)
+        && old_ready_reason != Some(reason.as_str())
+    {
+        let message = find_condition(Some(&outcome.status), READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        events.push(EventSpec {
+            type_: if reason == Reason::Drifted {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason,
+            action: "Reconcile",
+            note: message,
+        });
+    }
+    events
+}
+
+/// Whether the new status must be written: see [`crate::reconcile::status::status_changed`].
+pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> bool {
+    crate::reconcile::status::status_changed(old, new)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

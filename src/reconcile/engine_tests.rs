@@ -1,0 +1,745 @@
+//! Unit tests of the engine against `cams::fake::FakeCams`.
+
+use std::time::Duration;
+
+use super::*;
+use crate::cams::fake::FakeCams;
+use crate::cams::{ChatGroupItem, GroupKey, SecretString};
+use crate::crd::{DriftPolicy, ManagementPolicy};
+use crate::reconcile::credentials::CredentialsError;
+use crate::reconcile::validate::validate;
+
+const T0: i64 = 1_800_000_000;
+
+fn at(seconds: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(T0 + seconds).expect("valid time")
+}
+
+fn creds() -> Credentials {
+    Credentials {
+        access_key_id: "LTAIfake".to_owned(),
+        access_key_secret: SecretString::new("fake-secret-VALUE"),
+        security_token: None,
+    }
+}
+
+fn key_of(object: &ChatGroup) -> GroupKey {
+    GroupKey {
+        cust_space_id: object.spec.cust_space_id.clone(),
+        business_number: object.spec.business_number.clone(),
+        group_id: object.spec.group_id.clone(),
+    }
+}
+
+fn support() -> ChatGroup {
+    ChatGroup::test("support")
+        .with_subject("Support team")
+        .with_description("Questions about orders")
+}
+
+/// A fake CAMS holding `object`'s group with an old subject.
+fn cams_with(object: &ChatGroup) -> FakeCams {
+    let cams = FakeCams::new();
+    cams.add_group(&key_of(object), Some("Old subject"));
+    cams
+}
+
+async fn run(cams: &FakeCams, object: &ChatGroup, now: jiff::Timestamp) -> Outcome {
+    let lister = SharedLister::new(Duration::ZERO);
+    reconcile(
+        Input {
+            object,
+            credentials: Ok(creds()),
+            endpoint_override: None,
+            now,
+            jitter: 0.0,
+        },
+        cams,
+        &lister,
+    )
+    .await
+}
+
+/// Reconciles and stores the new status in `object`, like the controller does.
+async fn step(cams: &FakeCams, object: &mut ChatGroup, now: jiff::Timestamp) -> Outcome {
+    let outcome = run(cams, object, now).await;
+    object.status = Some(outcome.status.clone());
+    outcome
+}
+
+fn delay(outcome: &Outcome) -> Duration {
+    match outcome.requeue {
+        Requeue::After(d) => d,
+        Requeue::AwaitChange => panic!("expected a timed requeue, got {outcome:?}"),
+    }
+}
+
+fn condition<'a>(outcome: &'a Outcome, type_: &str) -> Option<&'a crate::crd::Condition> {
+    find_condition(Some(&outcome.status), type_)
+}
+
+fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
+    condition(outcome, type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+        .unwrap_or_default()
+}
+
+fn pair(status: &str, reason: &str) -> (String, String) {
+    (status.to_owned(), reason.to_owned())
+}
+
+fn gateway(code: &str, http_status: u16, retry_after: Option<Duration>) -> CamsError {
+    CamsError::Gateway {
+        action: ACTION_UPDATE_CHAT_GROUP,
+        http_status,
+        code: Some(code.to_owned()),
+        message: Some(format!("{code} from the fake")),
+        request_id: Some("FAKE-GW-1".to_owned()),
+        host_id: None,
+        recommend: None,
+        access_denied_detail: None,
+        retry_after,
+    }
+}
+
+fn list_gateway(code: &str, http_status: u16, retry_after: Option<Duration>) -> CamsError {
+    match gateway(code, http_status, retry_after) {
+        CamsError::Gateway {
+            http_status,
+            code,
+            message,
+            request_id,
+            retry_after,
+            ..
+        } => CamsError::Gateway {
+            action: ACTION_LIST_CHAT_GROUP,
+            http_status,
+            code,
+            message,
+            request_id,
+            host_id: None,
+            recommend: None,
+            access_denied_detail: None,
+            retry_after,
+        },
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn manage_writes_once_then_never_again() {
+    let mut object = support();
+    let cams = cams_with(&object);
+
+    let first = step(&cams, &mut object, at(0)).await;
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+    let write = first.write.as_ref().expect("a write");
+    assert!(write.success);
+    assert_eq!(write.fields, [Field::Subject, Field::Description]);
+    assert_eq!(cond(&first, READY), pair("True", "Synced"));
+    assert_eq!(cond(&first, SYNCED), pair("True", "UpdateSucceeded"));
+    assert!(condition(&first, STALLED).is_none());
+    let last = first.status.last_request.as_ref().expect("lastRequest");
+    assert_eq!(last.code.as_deref(), Some("OK"));
+    assert_eq!(last.request_id, write.request_id);
+    assert_eq!(last.result, Some(1));
+    assert_eq!(
+        first.status.applied_hash,
+        Some(applied_hash(&validate(&object.spec).expect("valid")))
+    );
+    assert_eq!(first.status.observed_generation, Some(1));
+    assert!(first.observed_remote);
+    assert_eq!(
+        cams.group(&key_of(&object))
+            .and_then(|g| g.subject)
+            .as_deref(),
+        Some("Support team")
+    );
+    let confirm_after = delay(&first);
+    assert!(confirm_after >= CONFIRM_DELAY);
+
+    // The confirmation read: no write.
+    let second = step(&cams, &mut object, at(10)).await;
+    assert!(second.observed_remote);
+    assert!(second.write.is_none());
+    assert_eq!(cond(&second, SYNCED), pair("True", "UpToDate"));
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+
+    // Re-triggered before the resync (a status update, an operator restart): no call at all,
+    // and nothing to patch.
+    for seconds in [11, 60, 1800] {
+        let again = run(&cams, &object, at(seconds)).await;
+        assert!(!again.observed_remote);
+        assert!(!status_changed(object.status.as_ref(), &again.status));
+        assert!(events(object.status.as_ref(), &again).is_empty());
+        let remaining = delay(&again);
+        assert!(remaining <= Duration::from_secs(3600), "{remaining:?}");
+    }
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+
+    // The resync reads again and still writes nothing.
+    let resync = step(&cams, &mut object, at(10 + 3600)).await;
+    assert!(resync.observed_remote);
+    assert!(resync.write.is_none());
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3);
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+}
+
+#[tokio::test]
+async fn a_new_generation_is_read_and_written() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    step(&cams, &mut object, at(0)).await;
+    step(&cams, &mut object, at(10)).await;
+    object = object.with_subject("Support, 24/7").with_generation(2);
+    let outcome = step(&cams, &mut object, at(20)).await;
+    assert!(outcome.observed_remote);
+    let write = outcome.write.as_ref().expect("a write");
+    assert_eq!(write.fields, [Field::Subject]);
+    assert_eq!(write.cause, WriteCause::SpecChanged);
+    assert_eq!(outcome.status.observed_generation, Some(2));
+    assert!(
+        outcome
+            .status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(2))
+    );
+    assert_eq!(
+        cams.updates()[1].description,
+        None,
+        "unchanged field not sent"
+    );
+}
+
+#[tokio::test]
+async fn matching_group_is_adopted_without_a_write() {
+    let mut object = support();
+    let cams = FakeCams::new();
+    cams.put_group(
+        &key_of(&object),
+        ChatGroupItem {
+            subject: Some("Support team".to_owned()),
+            description: Some("Questions about orders".to_owned()),
+            group_status: Some("ACTIVE".to_owned()),
+            ..ChatGroupItem::default()
+        },
+    );
+    let outcome = step(&cams, &mut object, at(0)).await;
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 0);
+    assert_eq!(cond(&outcome, READY), pair("True", "Synced"));
+    assert!(outcome.status.applied_hash.is_some());
+    assert!(
+        outcome.status.last_request.is_none(),
+        "lastRequest is for writes only"
+    );
+    assert_eq!(
+        outcome.status.last_sync_time,
+        Some(Time::from_timestamp(at(0)))
+    );
+}
+
+#[tokio::test]
+async fn plan_never_writes_and_lists_pending_changes() {
+    let mut object = support().with_management(ManagementPolicy::Plan);
+    let cams = cams_with(&object);
+    for seconds in [0, 3600, 7200] {
+        let outcome = step(&cams, &mut object, at(seconds)).await;
+        assert_eq!(cond(&outcome, READY), pair("False", "ChangesPending"));
+        assert_eq!(cond(&outcome, SYNCED), pair("True", "ChangesPending"));
+        assert!(outcome.write.is_none());
+        let pending = &outcome.status.pending_changes;
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].field, "subject");
+        assert_eq!(pending[0].observed.as_deref(), Some("Old subject"));
+        assert_eq!(pending[0].desired.as_deref(), Some("Support team"));
+        assert_eq!(pending[1].field, "description");
+        assert_eq!(pending[1].observed, None);
+        assert_eq!(outcome.status.applied_hash, None);
+    }
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 0);
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3, "one read per resync");
+
+    // Switching to Manage applies exactly the pending changes.
+    object = object
+        .with_management(ManagementPolicy::Manage)
+        .with_generation(2);
+    let outcome = step(&cams, &mut object, at(7300)).await;
+    assert_eq!(
+        outcome.write.map(|w| w.fields),
+        Some(vec![Field::Subject, Field::Description])
+    );
+    assert!(outcome.status.pending_changes.is_empty());
+}
+
+#[tokio::test]
+async fn observe_never_writes() {
+    let mut object = support().with_management(ManagementPolicy::Observe);
+    let cams = cams_with(&object);
+    for seconds in [0, 10, 3600] {
+        let outcome = step(&cams, &mut object, at(seconds)).await;
+        assert_eq!(cond(&outcome, READY), pair("True", "Observed"));
+        assert!(outcome.status.pending_changes.is_empty());
+        assert_eq!(
+            outcome
+                .status
+                .observed
+                .as_ref()
+                .and_then(|o| o.subject.as_deref()),
+            Some("Old subject")
+        );
+    }
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 0);
+    assert_eq!(
+        cams.calls(ACTION_LIST_CHAT_GROUP),
+        2,
+        "t=0 and the resync at t=3600"
+    );
+}
+
+/// Converges `object` (write + confirmation), then edits the group's subject in the fake.
+async fn converged_then_drifted(object: &mut ChatGroup, cams: &FakeCams) {
+    step(cams, object, at(0)).await;
+    step(cams, object, at(10)).await;
+    cams.edit_group(&key_of(object), |g| {
+        g.subject = Some("Renamed in WhatsApp".to_owned());
+    });
+}
+
+#[tokio::test]
+async fn drift_is_rewritten_once_under_enforce() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    converged_then_drifted(&mut object, &cams).await;
+    let before = object.status.clone();
+    let outcome = step(&cams, &mut object, at(3700)).await;
+    assert!(outcome.drift_found);
+    let write = outcome.write.as_ref().expect("drift corrected");
+    assert_eq!(write.cause, WriteCause::Drift);
+    assert_eq!(write.fields, [Field::Subject]);
+    let events = events(before.as_ref(), &outcome);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].reason, Reason::UpdateSucceeded);
+    assert!(
+        events[0]
+            .note
+            .contains(write.request_id.as_deref().expect("request id"))
+    );
+    step(&cams, &mut object, at(3710)).await;
+    step(&cams, &mut object, at(3710 + 3600)).await;
+    assert_eq!(
+        cams.calls(ACTION_UPDATE_CHAT_GROUP),
+        2,
+        "initial write + one correction"
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reported_under_report() {
+    let mut object = support().with_drift(DriftPolicy::Report);
+    let cams = cams_with(&object);
+    converged_then_drifted(&mut object, &cams).await;
+    let before = object.status.clone();
+    let outcome = step(&cams, &mut object, at(3700)).await;
+    assert!(outcome.drift_found);
+    assert!(outcome.write.is_none());
+    assert_eq!(cond(&outcome, READY), pair("False", "Drifted"));
+    assert_eq!(cond(&outcome, SYNCED), pair("True", "Drifted"));
+    assert!(condition(&outcome, STALLED).is_none());
+    let pending = &outcome.status.pending_changes;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].observed.as_deref(), Some("Renamed in WhatsApp"));
+    let first_events = events(before.as_ref(), &outcome);
+    assert_eq!(first_events.len(), 1);
+    assert_eq!(first_events[0].reason, Reason::Drifted);
+    assert_eq!(first_events[0].type_, EventType::Warning);
+
+    // Still drifted at the next resync: same status, no new event, no write.
+    let before = object.status.clone();
+    let again = step(&cams, &mut object, at(3700 + 3600)).await;
+    assert!(events(before.as_ref(), &again).is_empty());
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+
+    // Fixing the group in WhatsApp makes it Ready again.
+    cams.edit_group(&key_of(&object), |g| {
+        g.subject = Some("Support team".to_owned())
+    });
+    let fixed = step(&cams, &mut object, at(3700 + 7200)).await;
+    assert_eq!(cond(&fixed, READY), pair("True", "Synced"));
+    assert!(fixed.status.pending_changes.is_empty());
+}
+
+#[tokio::test]
+async fn drift_is_left_alone_under_ignore() {
+    let mut object = support().with_drift(DriftPolicy::Ignore);
+    let cams = cams_with(&object);
+    converged_then_drifted(&mut object, &cams).await;
+    let outcome = step(&cams, &mut object, at(3700)).await;
+    assert!(!outcome.drift_found);
+    assert!(outcome.write.is_none());
+    assert_eq!(cond(&outcome, READY), pair("True", "Synced"));
+    assert!(outcome.status.pending_changes.is_empty());
+    assert_eq!(
+        outcome
+            .status
+            .observed
+            .as_ref()
+            .and_then(|o| o.subject.as_deref()),
+        Some("Renamed in WhatsApp"),
+        "the observation is still recorded"
+    );
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+}
+
+#[tokio::test]
+async fn a_value_cams_stores_differently_is_not_rewritten_in_a_loop() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    step(&cams, &mut object, at(0)).await;
+    // CAMS "normalises" what was just written.
+    cams.edit_group(&key_of(&object), |g| {
+        g.subject = Some("SUPPORT TEAM".to_owned())
+    });
+    let confirm = step(&cams, &mut object, at(10)).await;
+    assert!(confirm.write.is_none());
+    assert_eq!(cond(&confirm, READY), pair("False", "Drifted"));
+    let message = &condition(&confirm, READY).expect("ready").message;
+    assert!(
+        message.contains("CAMS accepted UpdateChatGroup"),
+        "{message}"
+    );
+    // Within the resync interval nothing is called again.
+    let quiet = step(&cams, &mut object, at(600)).await;
+    assert!(!quiet.observed_remote);
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+    // At the resync it is enforced again, once.
+    step(&cams, &mut object, at(10 + 3600)).await;
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 2);
+}
+
+#[tokio::test]
+async fn terminal_error_is_not_retried() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.fail_always(
+        ACTION_UPDATE_CHAT_GROUP,
+        gateway("Forbidden.RAM", 403, None),
+    );
+    let before = object.status.clone();
+    let outcome = step(&cams, &mut object, at(0)).await;
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    let failure = outcome.failure.as_ref().expect("failure");
+    assert_eq!(failure.reason, Reason::AccessDenied);
+    assert_eq!(failure.class, ErrorClass::Terminal);
+    assert_eq!(failure.category, "access_denied");
+    assert_eq!(cond(&outcome, READY), pair("False", "AccessDenied"));
+    assert_eq!(cond(&outcome, SYNCED), pair("False", "AccessDenied"));
+    assert_eq!(cond(&outcome, STALLED), pair("True", "AccessDenied"));
+    assert!(outcome.status.retry.is_none());
+    let last = outcome.status.last_request.as_ref().expect("lastRequest");
+    assert_eq!(last.code.as_deref(), Some("Forbidden.RAM"));
+    assert_eq!(last.request_id.as_deref(), Some("FAKE-GW-1"));
+    assert_eq!(last.success, Some(false));
+    assert_eq!(last.http_status, Some(403));
+    let message = &condition(&outcome, READY).expect("ready").message;
+    for part in ["Forbidden.RAM", "from the fake", "FAKE-GW-1"] {
+        assert!(message.contains(part), "{message}");
+    }
+    let first = events(before.as_ref(), &outcome);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].type_, first[0].reason),
+        (EventType::Warning, Reason::AccessDenied)
+    );
+    assert_eq!(first[0].action, ACTION_UPDATE_CHAT_GROUP);
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
+
+    // The same failure again (after a Secret change, say) is not a new Event.
+    let before = object.status.clone();
+    let again = step(&cams, &mut object, at(30)).await;
+    assert!(events(before.as_ref(), &again).is_empty());
+}
+
+#[tokio::test]
+async fn throttling_is_recoverable_and_carries_the_retry_after() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.fail_next(
+        ACTION_LIST_CHAT_GROUP,
+        list_gateway("Throttling.User", 503, Some(Duration::from_secs(7))),
+    );
+    let outcome = step(&cams, &mut object, at(0)).await;
+    let failure = outcome.failure.as_ref().expect("failure");
+    assert_eq!(failure.reason, Reason::Throttled);
+    assert_eq!(failure.class, ErrorClass::Recoverable);
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
+    assert_eq!(
+        delay(&outcome),
+        Duration::from_secs(7),
+        "retry-after beats the 1 s backoff"
+    );
+    assert!(condition(&outcome, STALLED).is_none());
+    assert_eq!(cond(&outcome, SYNCED), pair("False", "Throttled"));
+    let retry = outcome.status.retry.as_ref().expect("retry");
+    assert_eq!(retry.attempts, 1);
+    assert_eq!(retry.next_attempt_time, Some(Time::from_timestamp(at(7))));
+    assert!(outcome.status.last_request.is_none(), "no write was made");
+
+    // Triggered again before the next attempt is due: no call.
+    let early = run(&cams, &object, at(3)).await;
+    assert!(!early.observed_remote);
+    assert_eq!(early.requeue, Requeue::After(Duration::from_secs(4)));
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+
+    // Due: it succeeds and the retry state is cleared.
+    let done = step(&cams, &mut object, at(7)).await;
+    assert!(done.failure.is_none());
+    assert!(done.status.retry.is_none());
+    assert_eq!(cond(&done, READY), pair("True", "Synced"));
+}
+
+#[tokio::test]
+async fn backoff_grows_from_status_attempts() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.fail_always(
+        ACTION_LIST_CHAT_GROUP,
+        list_gateway("ServiceUnavailable", 503, None),
+    );
+    let mut now = 0;
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let outcome = step(&cams, &mut object, at(now)).await;
+        assert_eq!(
+            outcome.failure.as_ref().map(|f| f.reason),
+            Some(Reason::CamsUnavailable)
+        );
+        let d = delay(&outcome);
+        delays.push(d.as_secs());
+        now += i64::try_from(d.as_secs()).expect("small");
+    }
+    assert_eq!(delays, [1, 2, 4, 8, 16]);
+    assert_eq!(
+        object
+            .status
+            .as_ref()
+            .and_then(|s| s.retry.as_ref())
+            .map(|r| r.attempts),
+        Some(5)
+    );
+    // One Warning for the first failure only.
+    cams.heal();
+    let outcome = step(&cams, &mut object, at(now)).await;
+    assert!(outcome.status.retry.is_none());
+}
+
+#[tokio::test]
+async fn failed_routine_read_keeps_ready() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    step(&cams, &mut object, at(0)).await;
+    let confirmed = step(&cams, &mut object, at(10)).await;
+    let ready_since = condition(&confirmed, READY)
+        .expect("ready")
+        .last_transition_time;
+    cams.fail_next(
+        ACTION_LIST_CHAT_GROUP,
+        list_gateway("InternalError", 500, None),
+    );
+    let outcome = step(&cams, &mut object, at(3700)).await;
+    assert_eq!(cond(&outcome, READY), pair("True", "Synced"));
+    assert_eq!(
+        condition(&outcome, READY)
+            .expect("ready")
+            .last_transition_time,
+        ready_since
+    );
+    assert_eq!(cond(&outcome, SYNCED), pair("False", "CamsUnavailable"));
+}
+
+#[tokio::test]
+async fn write_timeout_is_recorded_and_retried_after_reading_again() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.fail_next(
+        ACTION_UPDATE_CHAT_GROUP,
+        CamsError::Timeout {
+            action: ACTION_UPDATE_CHAT_GROUP,
+            endpoint: "https://cams.ap-southeast-1.aliyuncs.com/".to_owned(),
+            timeout: Duration::from_secs(10),
+        },
+    );
+    let outcome = step(&cams, &mut object, at(0)).await;
+    let last = outcome.status.last_request.as_ref().expect("lastRequest");
+    assert_eq!(last.code.as_deref(), Some("Timeout"));
+    assert_eq!(last.success, Some(false));
+    assert_eq!(cond(&outcome, READY), pair("False", "CamsUnavailable"));
+    let retry = step(&cams, &mut object, at(1)).await;
+    assert!(retry.observed_remote);
+    assert!(retry.write.as_ref().is_some_and(|w| w.success));
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+}
+
+#[tokio::test]
+async fn paused_makes_no_calls() {
+    let mut object = support().with_paused(true);
+    let cams = cams_with(&object);
+    let outcome = step(&cams, &mut object, at(0)).await;
+    assert_eq!(
+        cams.calls(ACTION_LIST_CHAT_GROUP) + cams.calls(ACTION_UPDATE_CHAT_GROUP),
+        0
+    );
+    assert_eq!(cond(&outcome, READY), pair("False", "Paused"));
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    assert!(outcome.failure.is_none());
+    assert!(events(None, &outcome).is_empty());
+}
+
+#[tokio::test]
+async fn invalid_spec_is_terminal_and_makes_no_calls() {
+    let mut object = support().with_business_number("+86 138");
+    let cams = cams_with(&object);
+    let outcome = step(&cams, &mut object, at(0)).await;
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 0);
+    assert_eq!(cond(&outcome, STALLED), pair("True", "InvalidSpec"));
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    let message = &condition(&outcome, READY).expect("ready").message;
+    assert!(message.contains("spec.businessNumber"), "{message}");
+    assert_eq!(outcome.failure.map(|f| f.action), Some("ValidateSpec"));
+}
+
+#[tokio::test]
+async fn missing_credentials_make_no_calls() {
+    let object = support();
+    let cams = cams_with(&object);
+    let lister = SharedLister::new(Duration::ZERO);
+    let outcome = reconcile(
+        Input {
+            object: &object,
+            credentials: Err(CredentialsError::NoneFound {
+                default_secret: crate::crd::DEFAULT_SECRET_NAME,
+            }),
+            endpoint_override: None,
+            now: at(0),
+            jitter: 0.0,
+        },
+        &cams,
+        &lister,
+    )
+    .await;
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 0);
+    assert_eq!(cond(&outcome, READY), pair("False", "CredentialsMissing"));
+    assert_eq!(cond(&outcome, STALLED), pair("True", "CredentialsMissing"));
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    assert!(
+        !outcome.status.conditions[0]
+            .message
+            .contains("fake-secret-VALUE")
+    );
+}
+
+#[tokio::test]
+async fn missing_group_is_terminal_but_looked_for_at_each_resync() {
+    let mut object = support();
+    let cams = FakeCams::new();
+    let outcome = step(&cams, &mut object, at(0)).await;
+    let failure = outcome.failure.as_ref().expect("failure");
+    assert_eq!(failure.reason, Reason::GroupNotFound);
+    assert_eq!(failure.class, ErrorClass::Terminal);
+    assert_eq!(failure.category, "group_not_found");
+    assert_eq!(cond(&outcome, STALLED), pair("True", "GroupNotFound"));
+    assert!(outcome.status.retry.is_none());
+    assert_eq!(delay(&outcome), Duration::from_secs(3600));
+    assert!(
+        failure.message.contains("EA303SUPPORT"),
+        "{}",
+        failure.message
+    );
+    // It appears: the next look finds and writes it, and the object is no longer stalled.
+    cams.add_group(&key_of(&object), None);
+    let found = step(&cams, &mut object, at(3600)).await;
+    assert!(found.write.as_ref().is_some_and(|w| w.success));
+    assert!(condition(&found, STALLED).is_none());
+}
+
+#[tokio::test]
+async fn transitional_group_is_read_again_later_without_writing() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.edit_group(&key_of(&object), |g| {
+        g.group_status = Some("UPDATING".to_owned())
+    });
+    let outcome = step(&cams, &mut object, at(0)).await;
+    assert!(outcome.write.is_none());
+    assert_eq!(cond(&outcome, READY), pair("False", "GroupTransitioning"));
+    assert_eq!(delay(&outcome), TRANSITIONAL_RECHECK);
+    cams.edit_group(&key_of(&object), |g| {
+        g.group_status = Some("ACTIVE".to_owned())
+    });
+    let later = step(&cams, &mut object, at(60)).await;
+    assert!(later.write.is_some_and(|w| w.success));
+}
+
+#[tokio::test]
+async fn success_requeues_at_the_resync_with_bounded_jitter() {
+    let mut object = support().with_resync("10m");
+    let cams = cams_with(&object);
+    step(&cams, &mut object, at(0)).await;
+    let lister = SharedLister::new(Duration::ZERO);
+    let outcome = reconcile(
+        Input {
+            object: &object,
+            credentials: Ok(creds()),
+            endpoint_override: None,
+            now: at(10),
+            jitter: 0.999,
+        },
+        &cams,
+        &lister,
+    )
+    .await;
+    let d = delay(&outcome);
+    assert!(
+        d >= Duration::from_secs(600) && d <= Duration::from_secs(660),
+        "{d:?}"
+    );
+}
+
+#[tokio::test]
+async fn endpoint_override_is_used_and_hashed() {
+    let object = support();
+    let cams = cams_with(&object);
+    let lister = SharedLister::new(Duration::ZERO);
+    let outcome = reconcile(
+        Input {
+            object: &object,
+            credentials: Ok(creds()),
+            endpoint_override: Some("http://127.0.0.1:9/"),
+            now: at(0),
+            jitter: 0.0,
+        },
+        &cams,
+        &lister,
+    )
+    .await;
+    let with_override =
+        validate_with_endpoint(&object.spec, Some("http://127.0.0.1:9/")).expect("valid");
+    assert_eq!(
+        outcome.status.applied_hash,
+        Some(applied_hash(&with_override))
+    );
+}
+
+#[test]
+fn events_for_a_quiet_success_are_empty() {
+    let status = ChatGroupStatus::default();
+    let outcome = Outcome {
+        status: status.clone(),
+        requeue: Requeue::After(Duration::from_secs(1)),
+        write: None,
+        failure: None,
+        observed_remote: true,
+        drift_found: false,
+    };
+    assert!(events(Some(&status), &outcome).is_empty());
+}

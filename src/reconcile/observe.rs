@@ -1,0 +1,448 @@
+//! Step 3 of the pipeline: read the remote group (thin I/O).
+//!
+//! CAMS has no "get one group" call: a group is found by walking `ListChatGroup` pages for its
+//! space and business number and filtering by `GroupId`. Doing that per object would cost
+//! 1,000 listings for 1,000 groups of one space, so [`SharedLister`] shares one walk per
+//! (endpoint, AccessKey ID, custSpaceId, businessNumber, channel) between every caller:
+//! - callers that arrive while a walk for the same space is in flight wait for it and use its
+//!   result (single flight), success or failure;
+//! - a finished walk's result is reused by callers that arrive within `window` of the walk's
+//!   start (5 s in the controller; 0 for one-shot use).
+//!
+//! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
+//! the whole space so that every object of the space can be answered from it.
+//!
+//! The reuse window is measured from the walk's *start*, so a caller that needs a listing
+//! newer than its own write (the confirmation read) gets one by waiting longer than `window`
+//! after the write.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::cams::{
+    CamsApi, CamsError, ChatGroupItem, Credentials, Endpoint, GroupKey, ListChatGroupRequest,
+};
+use crate::crd::{ChannelType, ObservedGroup, Time};
+
+/// Page size of `ListChatGroup` walks.
+pub const LIST_PAGE_SIZE: u32 = 50;
+/// Most pages one walk reads (a guard against a service that never stops paging):
+/// 50,000 groups at the default page size.
+pub const MAX_LIST_PAGES: u32 = 1000;
+/// Reuse window of the controller's shared listings.
+pub const DEFAULT_LIST_WINDOW: Duration = Duration::from_secs(5);
+
+/// Identifies one listing: same endpoint, same identity, same space, same number, same channel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SpaceKey {
+    endpoint: String,
+    access_key_id: String,
+    cust_space_id: String,
+    business_number: String,
+    channel: &'static str,
+}
+
+/// A finished walk: every group of the space by `GroupId`, or the error that ended it.
+type WalkResult = Result<Arc<HashMap<String, ChatGroupItem>>, CamsError>;
+
+struct Walk {
+    started: Instant,
+    finished: Instant,
+    result: WalkResult,
+}
+
+#[derive(Default)]
+struct Slot {
+    last: tokio::sync::Mutex<Option<Walk>>,
+}
+
+/// Shares `ListChatGroup` walks between reconciles (see the module docs). Cheap to share
+/// behind an `Arc`; all methods take `&self`.
+pub struct SharedLister {
+    window: Duration,
+    page_size: u32,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    by_space: HashMap<SpaceKey, Arc<Slot>>,
+    last_sweep: Option<Instant>,
+}
+
+impl SharedLister {
+    /// A lister reusing results for `window` (0: only callers waiting on an in-flight walk
+    /// share it).
+    pub fn new(window: Duration) -> Self {
+        SharedLister {
+            window,
+            page_size: LIST_PAGE_SIZE,
+            slots: Mutex::new(Slots::default()),
+        }
+    }
+
+    /// The same lister with another page size (at least 1).
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The reuse window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Finds the group `key` in its space's listing, walking the listing unless a shared walk
+    /// can be used. `Ok(None)` when the listing does not contain the group.
+    pub async fn find<C: CamsApi>(
+        &self,
+        api: &C,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        channel: ChannelType,
+        key: &GroupKey,
+    ) -> Result<Option<ChatGroupItem>, CamsError> {
+        let arrived = Instant::now();
+        let space = SpaceKey {
+            endpoint: endpoint.as_str().to_owned(),
+            access_key_id: credentials.access_key_id.clone(),
+            cust_space_id: key.cust_space_id.clone(),
+            business_number: key.business_number.clone(),
+            channel: channel.as_str(),
+        };
+        let slot = {
+            let mut slots = self.slots();
+            self.sweep(&mut slots, arrived);
+            Arc::clone(slots.by_space.entry(space).or_default())
+        };
+        let mut last = slot.last.lock().await;
+        let reusable = last.as_ref().is_some_and(|walk| {
+            walk.finished >= arrived || arrived.duration_since(walk.started) < self.window
+        });
+        if !reusable {
+            let started = Instant::now();
+            let result = self.walk(api, endpoint, credentials, channel, key).await;
+            *last = Some(Walk {
+                started,
+                finished: Instant::now(),
+                result,
+            });
+        }
+        match last.as_ref().map(|walk| &walk.result) {
+            Some(Ok(groups)) => Ok(groups.get(&key.group_id).cloned()),
+            Some(Err(err)) => Err(err.clone()),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops slots nobody uses whose walk is older than the window, at most once a window.
+    fn sweep(&self, slots: &mut Slots, now: Instant) {
+        let period = self.window.max(Duration::from_secs(1));
+        if slots
+            .last_sweep
+            .is_some_and(|at| now.duration_since(at) < period)
+        {
+            return;
+        }
+        slots.last_sweep = Some(now);
+        let window = self.window;
+        slots.by_space.retain(|_, slot| {
+            if Arc::strong_count(slot) > 1 {
+                return true;
+            }
+            match slot.last.try_lock() {
+                Ok(last) => last
+                    .as_ref()
+                    .is_some_and(|walk| now.duration_since(walk.started) < window),
+                Err(_) => true,
+            }
+        });
+    }
+
+    async fn walk<C: CamsApi>(
+        &self,
+        api: &C,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        channel: ChannelType,
+        key: &GroupKey,
+    ) -> WalkResult {
+        let mut groups = HashMap::new();
+        let mut seen: u64 = 0;
+        for page_index in 1..=MAX_LIST_PAGES {
+            let request = ListChatGroupRequest {
+                cust_space_id: key.cust_space_id.clone(),
+                business_number: key.business_number.clone(),
+                channel_type: Some(channel.as_str().to_owned()),
+                group_status: None,
+                subject: None,
+                page_index,
+                page_size: self.page_size,
+            };
+            let page = api.list_chat_group(endpoint, credentials, &request).await?;
+            let count = page.groups.len();
+            seen += count as u64;
+            for item in page.groups {
+                if let Some(id) = item.group_id.clone() {
+                    groups.insert(id, item);
+                }
+            }
+            // With `Data.Total`, page until that many items were listed (the service may
+            // return smaller pages than asked for); without it, until a short page.
+            let last = match page.total {
+                Some(total) => seen >= total || count == 0,
+                None => count < self.page_size as usize,
+            };
+            if last {
+                break;
+            }
+        }
+        Ok(Arc::new(groups))
+    }
+}
+
+/// A listed group as `status.observed`, read at `now`. Empty strings are kept out (CAMS's
+/// "not set").
+pub fn observed_from_item(item: &ChatGroupItem, now: jiff::Timestamp) -> ObservedGroup {
+    let keep = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    ObservedGroup {
+        subject: keep(&item.subject),
+        description: keep(&item.description),
+        profile_picture_file: keep(&item.profile_picture_file),
+        group_status: keep(&item.group_status),
+        time: Some(Time::from_timestamp(now)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cams::fake::FakeCams;
+    use crate::cams::{ACTION_LIST_CHAT_GROUP, SecretString};
+
+    fn creds(id: &str) -> Credentials {
+        Credentials {
+            access_key_id: id.to_owned(),
+            access_key_secret: SecretString::new("secret"),
+            security_token: None,
+        }
+    }
+
+    fn key(space: &str, group: &str) -> GroupKey {
+        GroupKey {
+            cust_space_id: space.to_owned(),
+            business_number: "8613800001234".to_owned(),
+            group_id: group.to_owned(),
+        }
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint::from_url("http://127.0.0.1:1/")
+    }
+
+    #[tokio::test]
+    async fn walks_every_page_and_filters_by_group_id() {
+        let cams = FakeCams::new();
+        for i in 0..7 {
+            cams.add_group(&key("s", &format!("G{i}")), Some(&format!("group {i}")));
+        }
+        let lister = SharedLister::new(Duration::ZERO).with_page_size(3);
+        let found = lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("a"),
+                ChannelType::Whatsapp,
+                &key("s", "G6"),
+            )
+            .await
+            .expect("listed");
+        assert_eq!(found.and_then(|g| g.subject).as_deref(), Some("group 6"));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3, "pages of 3, 3 and 1");
+        let missing = lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("a"),
+                ChannelType::Whatsapp,
+                &key("s", "NOPE"),
+            )
+            .await
+            .expect("listed");
+        assert_eq!(missing, None);
+        assert_eq!(
+            cams.calls(ACTION_LIST_CHAT_GROUP),
+            6,
+            "window 0: walked again"
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_smaller_than_asked_for_are_followed_to_the_total() {
+        let cams = FakeCams::new().with_max_page_size(2);
+        for i in 0..5 {
+            cams.add_group(&key("s", &format!("G{i}")), None);
+        }
+        let lister = SharedLister::new(Duration::ZERO).with_page_size(50);
+        let found = lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("a"),
+                ChannelType::Whatsapp,
+                &key("s", "G4"),
+            )
+            .await
+            .expect("listed");
+        assert!(found.is_some());
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3);
+    }
+
+    #[tokio::test]
+    async fn results_are_shared_within_the_window_per_space_and_identity() {
+        let cams = FakeCams::new();
+        for i in 0..5 {
+            cams.add_group(&key("s", &format!("G{i}")), None);
+        }
+        cams.add_group(&key("t", "G0"), None);
+        let lister = SharedLister::new(Duration::from_secs(3600));
+        for i in 0..5 {
+            let found = lister
+                .find(
+                    &cams,
+                    &endpoint(),
+                    &creds("a"),
+                    ChannelType::Whatsapp,
+                    &key("s", &format!("G{i}")),
+                )
+                .await
+                .expect("listed");
+            assert!(found.is_some());
+        }
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+        lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("a"),
+                ChannelType::Whatsapp,
+                &key("t", "G0"),
+            )
+            .await
+            .expect("listed");
+        lister
+            .find(
+                &cams,
+                &endpoint(),
+                &creds("b"),
+                ChannelType::Whatsapp,
+                &key("s", "G0"),
+            )
+            .await
+            .expect("listed");
+        assert_eq!(
+            cams.calls(ACTION_LIST_CHAT_GROUP),
+            3,
+            "other space, other identity"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_one_walk_even_with_no_window() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let cams = Arc::new(FakeCams::new().with_list_gate(Arc::clone(&gate)));
+        for i in 0..20 {
+            cams.add_group(&key("s", &format!("G{i}")), None);
+        }
+        let lister = Arc::new(SharedLister::new(Duration::ZERO));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let cams = Arc::clone(&cams);
+                let lister = Arc::clone(&lister);
+                tokio::spawn(async move {
+                    lister
+                        .find(
+                            &*cams,
+                            &endpoint(),
+                            &creds("a"),
+                            ChannelType::Whatsapp,
+                            &key("s", &format!("G{i}")),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        // Hold the first walk until all 20 callers hold the space's slot (the map's reference
+        // plus one per caller), then let it finish.
+        loop {
+            let waiting = lister
+                .slots()
+                .by_space
+                .values()
+                .next()
+                .map_or(0, Arc::strong_count);
+            if waiting == 21 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(100);
+        for task in tasks {
+            let found = task.await.expect("task").expect("listed");
+            assert!(found.is_some());
+        }
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_shared_too() {
+        let cams = FakeCams::new();
+        cams.add_group(&key("s", "G0"), None);
+        cams.fail_next(
+            ACTION_LIST_CHAT_GROUP,
+            CamsError::Transport {
+                action: ACTION_LIST_CHAT_GROUP,
+                endpoint: "http://127.0.0.1:1/".to_owned(),
+                detail: "connection refused".to_owned(),
+            },
+        );
+        let lister = SharedLister::new(Duration::from_secs(3600));
+        for _ in 0..3 {
+            let err = lister
+                .find(
+                    &cams,
+                    &endpoint(),
+                    &creds("a"),
+                    ChannelType::Whatsapp,
+                    &key("s", "G0"),
+                )
+                .await;
+            assert!(matches!(err, Err(CamsError::Transport { .. })));
+        }
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+    }
+
+    #[test]
+    fn observed_drops_empty_strings() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+        let o = observed_from_item(
+            &ChatGroupItem {
+                subject: Some("S".to_owned()),
+                description: Some(String::new()),
+                group_status: Some("ACTIVE".to_owned()),
+                ..ChatGroupItem::default()
+            },
+            now,
+        );
+        assert_eq!(o.subject.as_deref(), Some("S"));
+        assert_eq!(o.description, None);
+        assert_eq!(o.time, Some(Time::from_timestamp(now)));
+    }
+}

@@ -1,0 +1,506 @@
+//! Step 6 and 7 building blocks (pure): conditions, failure classification, backoff, and the
+//! "did anything change" test that lets the controller skip a status patch.
+//!
+//! # Conditions (kstatus-compatible)
+//! - `Ready`: the group is in line with the spec (in `Observe` mode: it was read).
+//! - `Synced`: the last reconcile finished without error.
+//! - `Stalled`: present, `True`, only after a terminal failure; omitted otherwise, so
+//!   `kubectl wait --for=condition=Ready`, Flux and kpt tell "still working" from "stuck".
+//!
+//! Every condition carries `observedGeneration`; `lastTransitionTime` is kept when a
+//! condition's `status` does not change.
+//!
+//! # Failure classes
+//! A failed CAMS call is classified by the client's error type, the single source of truth
+//! ([`CamsError::class`], [`CamsError::reason`], [`CamsError::category`],
+//! [`CamsError::retry_after`]); [`Failure`] adds the failures found without a CAMS error
+//! (invalid spec, missing credentials, a group missing from its listing) and a hint on what to
+//! do. Recoverable failures are retried with [`backoff`]; terminal ones wait for a change of
+//! the object's generation or of its Secret.
+
+use std::time::Duration;
+
+use crate::cams::{CamsError, ERROR_CATEGORIES, ErrorClass};
+use crate::crd::{ChatGroupStatus, Condition, Reason, Time};
+use crate::reconcile::credentials::CredentialsError;
+use crate::reconcile::validate::SpecErrors;
+
+/// Metrics label of an invalid spec.
+pub const CATEGORY_INVALID_SPEC: &str = "invalid_spec";
+/// Metrics label of missing or malformed credentials.
+pub const CATEGORY_CREDENTIALS_MISSING: &str = "credentials_missing";
+/// Metrics label of a group missing from its space's listing (the same label the client gives
+/// `UpdateChatGroup`'s group-not-found code).
+pub const CATEGORY_GROUP_NOT_FOUND: &str = "group_not_found";
+
+/// First retry delay after a recoverable failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay after recoverable failures (before jitter).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Largest fraction added to a delay as jitter (0.1 = up to +10%).
+pub const JITTER_FRACTION: f64 = 0.1;
+
+/// `status` of a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    /// `True`.
+    True,
+    /// `False`.
+    False,
+    /// `Unknown`.
+    Unknown,
+}
+
+impl ConditionStatus {
+    /// The string written to the condition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+/// A condition to set (without the times and generation filled in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionSpec {
+    /// `Ready`, `Synced` or `Stalled` (see [`crate::crd::condition`]).
+    pub type_: &'static str,
+    /// Status.
+    pub status: ConditionStatus,
+    /// Reason.
+    pub reason: Reason,
+    /// Message for a person.
+    pub message: String,
+}
+
+impl ConditionSpec {
+    /// A condition of `type_`.
+    pub fn new(
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: Reason,
+        message: impl Into<String>,
+    ) -> Self {
+        ConditionSpec {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The new condition list: exactly `desired`, in that order, each with `generation`, keeping
+/// the old `lastTransitionTime` of a condition whose status did not change.
+pub fn merge_conditions(
+    old: &[Condition],
+    desired: &[ConditionSpec],
+    generation: Option<i64>,
+    now: Time,
+) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|want| {
+            let status = want.status.as_str();
+            let last_transition_time = old
+                .iter()
+                .find(|c| c.type_ == want.type_ && c.status == status)
+                .map_or(now, |c| c.last_transition_time);
+            Condition {
+                type_: want.type_.to_owned(),
+                status: status.to_owned(),
+                reason: want.reason.as_str().to_owned(),
+                message: want.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// The condition of `type_` in `status`, if any.
+pub fn find_condition<'a>(
+    status: Option<&'a ChatGroupStatus>,
+    type_: &str,
+) -> Option<&'a Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// A failed reconcile: what went wrong, whether retrying helps, and how to say it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Condition and Event reason.
+    pub reason: Reason,
+    /// Recoverable (retried with backoff) or terminal (waits for a change).
+    pub class: ErrorClass,
+    /// For a person: what happened (with CAMS `Code`, `Message` and `RequestId` when there was
+    /// a call) and what to do. Never contains a secret.
+    pub message: String,
+    /// Bounded label for metrics: one of [`Failure::categories`].
+    pub category: &'static str,
+    /// The operation that failed: `ValidateSpec`, `ResolveCredentials`, `ListChatGroup` or
+    /// `UpdateChatGroup`.
+    pub action: &'static str,
+    /// Shortest delay before a retry, when the service asked for one (throttling `TimeLeft`)
+    /// or the reason has a floor.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// Every value [`Failure::category`] can take: the client's [`ERROR_CATEGORIES`] plus the
+    /// failures found without a CAMS call.
+    pub fn categories() -> Vec<&'static str> {
+        let mut all = ERROR_CATEGORIES.to_vec();
+        for own in [
+            CATEGORY_INVALID_SPEC,
+            CATEGORY_CREDENTIALS_MISSING,
+            CATEGORY_GROUP_NOT_FOUND,
+        ] {
+            if !all.contains(&own) {
+                all.push(own);
+            }
+        }
+        all
+    }
+
+    /// The spec breaks rules: terminal, no CAMS call.
+    pub fn invalid_spec(errors: &SpecErrors) -> Self {
+        Failure {
+            reason: Reason::InvalidSpec,
+            class: ErrorClass::Terminal,
+            message: format!("{errors}. {}", hint(Reason::InvalidSpec)),
+            category: CATEGORY_INVALID_SPEC,
+            action: "ValidateSpec",
+            retry_after: None,
+        }
+    }
+
+    /// No usable credentials: terminal until a Secret changes, no CAMS call.
+    pub fn credentials(err: &CredentialsError) -> Self {
+        Failure {
+            reason: Reason::CredentialsMissing,
+            class: ErrorClass::Terminal,
+            message: format!("{err}. {}", hint(Reason::CredentialsMissing)),
+            category: CATEGORY_CREDENTIALS_MISSING,
+            action: "ResolveCredentials",
+            retry_after: None,
+        }
+    }
+
+    /// The group is not in its space's listing: terminal, like the client's classification of
+    /// the group-not-found code (the engine still looks again at each resync).
+    pub fn group_not_found(what: String) -> Self {
+        Failure {
+            reason: Reason::GroupNotFound,
+            class: ErrorClass::Terminal,
+            message: format!("{what}. {}", hint(Reason::GroupNotFound)),
+            category: CATEGORY_GROUP_NOT_FOUND,
+            action: crate::cams::ACTION_LIST_CHAT_GROUP,
+            retry_after: None,
+        }
+    }
+
+    /// The failure of a CAMS call, classified by the error itself.
+    pub fn from_cams(err: &CamsError) -> Self {
+        let reason = err.reason();
+        let mut message = err.to_string();
+        if let Some(detail) = err.access_denied_detail() {
+            message.push_str(&format!(" (AccessDeniedDetail: {detail})"));
+        }
+        message.push_str(". ");
+        message.push_str(hint(reason));
+        Failure {
+            reason,
+            class: err.class(),
+            message,
+            category: err.category(),
+            action: err.action(),
+            retry_after: err.retry_after(),
+        }
+    }
+
+    /// True for terminal failures (`Stalled=True`).
+    pub fn is_terminal(&self) -> bool {
+        self.class == ErrorClass::Terminal
+    }
+}
+
+/// What the user can do about a reason, appended to failure messages.
+pub fn hint(reason: Reason) -> &'static str {
+    match reason {
+        Reason::InvalidSpec => "Fix the named fields; nothing is sent to CAMS until then.",
+        Reason::CredentialsMissing => {
+            "Create or fix the Secret; the object is reconciled again when it changes."
+        }
+        Reason::CredentialsInvalid => {
+            "Check the AccessKey ID and secret (and STS token) in the Secret; retried when the Secret changes."
+        }
+        Reason::AccessDenied => {
+            "Grant the RAM actions cams:ListChatGroup and cams:UpdateChatGroup to the AccessKey's identity, and make sure the account is allowlisted for CAMS group APIs; retried when the spec or Secret changes."
+        }
+        Reason::Throttled => "CAMS throttled the request; retried after the delay it asked for.",
+        Reason::CamsUnavailable => "Retried with exponential backoff.",
+        Reason::ClockSkew => {
+            "The operator's clock differs from CAMS's by more than 15 minutes; fix the node's time synchronisation. Retried with backoff."
+        }
+        Reason::CamsRejected => {
+            "CAMS rejected the request; check the Code and Message, fix the spec, and the object is retried when it changes."
+        }
+        Reason::EndpointInvalid => {
+            "Check spec.endpoint / spec.region (the endpoint must serve CAMS over HTTPS); retried when the spec changes."
+        }
+        Reason::GroupNotFound => {
+            "Check spec.custSpaceId, spec.businessNumber and spec.groupId; the group is looked for again at every resync in case it is still being created."
+        }
+        Reason::Synced
+        | Reason::UpdateSucceeded
+        | Reason::UpToDate
+        | Reason::Observed
+        | Reason::Reconciling
+        | Reason::GroupTransitioning
+        | Reason::ChangesPending
+        | Reason::Drifted
+        | Reason::Paused => "",
+    }
+}
+
+/// The delay before retry number `attempts` (1 for the first retry): 1 s doubling up to
+/// 5 min, plus up to 10% jitter (`jitter` in `[0, 1)`), and never less than `floor` (the
+/// service's retry-after).
+pub fn backoff(attempts: u32, jitter: f64, floor: Option<Duration>) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(16);
+    let base = BACKOFF_BASE
+        .saturating_mul(1u32 << exponent)
+        .min(BACKOFF_MAX);
+    let delay = with_jitter(base, jitter);
+    floor.map_or(delay, |f| delay.max(f))
+}
+
+/// `delay` stretched by up to [`JITTER_FRACTION`] (`jitter` in `[0, 1)`; clamped).
+pub fn with_jitter(delay: Duration, jitter: f64) -> Duration {
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    delay.mul_f64(1.0 + JITTER_FRACTION * jitter)
+}
+
+/// `now + delay` as a status time (saturating at the far future instead of failing).
+pub fn time_after(now: jiff::Timestamp, delay: Duration) -> Time {
+    let later = jiff::SignedDuration::try_from(delay)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    Time::from_timestamp(later)
+}
+
+/// Whether `new` says anything `old` does not, so the controller must patch `/status`.
+///
+/// Only condition `lastTransitionTime`s are ignored (they are kept while a condition's status
+/// does not change anyway). `observed.time` and `lastSyncTime` are **not** ignored: they record
+/// when the group was last read, which schedules the next read across operator restarts; they
+/// change only when CAMS was actually read, at most once per resync interval.
+pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> bool {
+    let Some(old) = old else {
+        return true;
+    };
+    let strip = |s: &ChatGroupStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time::default();
+        }
+        s
+    };
+    strip(old) != strip(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::condition::{READY, STALLED, SYNCED};
+
+    fn at(second: i64) -> Time {
+        Time(jiff::Timestamp::from_second(1_800_000_000 + second).expect("valid time"))
+    }
+
+    fn gateway(http_status: u16, code: &str) -> CamsError {
+        CamsError::Gateway {
+            action: "UpdateChatGroup",
+            http_status,
+            code: Some(code.to_owned()),
+            message: Some("message from CAMS".to_owned()),
+            request_id: Some("REQ-1".to_owned()),
+            host_id: None,
+            recommend: None,
+            access_denied_detail: None,
+            retry_after: None,
+        }
+    }
+
+    fn business(code: &str) -> CamsError {
+        CamsError::Business {
+            action: "UpdateChatGroup",
+            http_status: 200,
+            code: code.to_owned(),
+            message: Some("business message".to_owned()),
+            request_id: Some("REQ-2".to_owned()),
+            success: Some(false),
+            access_denied_detail: None,
+        }
+    }
+
+    #[test]
+    fn conditions_keep_transition_time_when_status_is_unchanged() {
+        let first = merge_conditions(
+            &[],
+            &[
+                ConditionSpec::new(READY, ConditionStatus::False, Reason::Throttled, "a"),
+                ConditionSpec::new(SYNCED, ConditionStatus::False, Reason::Throttled, "a"),
+            ],
+            Some(1),
+            at(0),
+        );
+        assert!(first.iter().all(|c| c.last_transition_time == at(0)));
+        let second = merge_conditions(
+            &first,
+            &[
+                ConditionSpec::new(READY, ConditionStatus::False, Reason::CamsUnavailable, "b"),
+                ConditionSpec::new(SYNCED, ConditionStatus::True, Reason::UpToDate, "c"),
+            ],
+            Some(2),
+            at(10),
+        );
+        assert_eq!(second[0].last_transition_time, at(0), "Ready stayed False");
+        assert_eq!(second[0].reason, "CamsUnavailable");
+        assert_eq!(second[1].last_transition_time, at(10), "Synced flipped");
+        assert!(second.iter().all(|c| c.observed_generation == Some(2)));
+        // A condition not desired any more is dropped.
+        let third = merge_conditions(
+            &[
+                first[0].clone(),
+                Condition {
+                    type_: STALLED.to_owned(),
+                    ..first[0].clone()
+                },
+            ],
+            &[ConditionSpec::new(
+                READY,
+                ConditionStatus::True,
+                Reason::Synced,
+                "",
+            )],
+            Some(2),
+            at(20),
+        );
+        assert_eq!(third.len(), 1);
+        assert_eq!(third[0].status, "True");
+    }
+
+    #[test]
+    fn failure_message_carries_code_message_request_id_and_a_hint() {
+        let f = Failure::from_cams(&gateway(403, "Forbidden.RAM"));
+        for part in [
+            "Forbidden.RAM",
+            "message from CAMS",
+            "REQ-1",
+            "cams:UpdateChatGroup",
+        ] {
+            assert!(f.message.contains(part), "{}", f.message);
+        }
+        assert_eq!(f.action, "UpdateChatGroup");
+        assert_eq!(f.category, "access_denied");
+        assert!(f.is_terminal());
+    }
+
+    #[test]
+    fn throttling_keeps_retry_after() {
+        let mut err = gateway(503, "Throttling.User");
+        if let CamsError::Gateway { retry_after, .. } = &mut err {
+            *retry_after = Some(Duration::from_millis(2000));
+        }
+        let f = Failure::from_cams(&err);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(f.class, ErrorClass::Recoverable);
+        let f = Failure::from_cams(&business(crate::cams::CODE_GROUP_NOT_FOUND));
+        assert_eq!(f.reason, Reason::GroupNotFound);
+        assert_eq!(f.category, CATEGORY_GROUP_NOT_FOUND);
+    }
+
+    #[test]
+    fn every_category_is_in_the_bounded_set() {
+        let all = Failure::categories();
+        let spec_errors = SpecErrors { errors: Vec::new() };
+        for failure in [
+            Failure::invalid_spec(&spec_errors),
+            Failure::credentials(&CredentialsError::NoneFound {
+                default_secret: crate::crd::DEFAULT_SECRET_NAME,
+            }),
+            Failure::group_not_found("group G not listed".to_owned()),
+            Failure::from_cams(&gateway(403, "Forbidden.RAM")),
+            Failure::from_cams(&business("Some.UnknownCode")),
+        ] {
+            assert!(all.contains(&failure.category), "{}", failure.category);
+        }
+        let mut unique = all.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_honours_the_floor() {
+        let secs: Vec<u64> = (1..=12).map(|n| backoff(n, 0.0, None).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(backoff(u32::MAX, 0.0, None), BACKOFF_MAX);
+        let jittered = backoff(3, 0.999, None);
+        assert!(jittered > Duration::from_secs(4) && jittered < Duration::from_secs_f64(4.4));
+        assert_eq!(
+            backoff(1, 0.0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(backoff(1, f64::NAN, None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn status_changed_ignores_only_transition_times() {
+        let status = ChatGroupStatus {
+            observed_generation: Some(1),
+            conditions: merge_conditions(
+                &[],
+                &[ConditionSpec::new(
+                    READY,
+                    ConditionStatus::True,
+                    Reason::Synced,
+                    "ok",
+                )],
+                Some(1),
+                at(0),
+            ),
+            ..ChatGroupStatus::default()
+        };
+        assert!(status_changed(None, &status));
+        assert!(!status_changed(Some(&status), &status.clone()));
+        let mut later = status.clone();
+        later.conditions[0].last_transition_time = at(5);
+        assert!(!status_changed(Some(&status), &later));
+        let mut read = status.clone();
+        read.last_sync_time = Some(at(5));
+        assert!(status_changed(Some(&status), &read), "a read is recorded");
+        let mut other = status.clone();
+        other.conditions[0].message = "different".to_owned();
+        assert!(status_changed(Some(&status), &other));
+    }
+
+    #[test]
+    fn time_after_saturates() {
+        let now = jiff::Timestamp::from_second(0).expect("epoch");
+        assert_eq!(time_after(now, Duration::from_secs(5)).0.as_second(), 5);
+        assert_eq!(
+            time_after(now, Duration::MAX).0.as_second(),
+            jiff::Timestamp::MAX.as_second()
+        );
+    }
+}

@@ -1,0 +1,703 @@
+//! Step 1 of the pipeline: check a `ChatGroupSpec` and normalise it into a [`ValidSpec`].
+//!
+//! The CRD schema already enforces most rules when the API server admits an object; this check
+//! repeats them (plus the ones a schema cannot express) so that the operator never acts on an
+//! object that slipped past an older CRD, and so that `cams-operator reconcile` gives the same
+//! answers without a cluster. Every problem is reported at once, each naming the field and what
+//! is allowed.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::cams::{Endpoint, GroupKey};
+use crate::crd::{
+    ChannelType, ChatGroupSpec, DriftPolicy, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
+    MIN_RESYNC_INTERVAL, ManagementPolicy,
+};
+use crate::reconcile::credentials::CredentialSource;
+
+/// Longest accepted `custSpaceId`, in characters (as in the CRD schema).
+const MAX_CUST_SPACE_ID_CHARS: usize = 64;
+/// Longest accepted `businessNumber`, in digits (as in the CRD schema).
+const MAX_BUSINESS_NUMBER_CHARS: usize = 32;
+/// Longest accepted `groupId`, in characters (as in the CRD schema).
+const MAX_GROUP_ID_CHARS: usize = 128;
+/// Longest accepted URL (`profilePictureFile`, `endpoint`), in characters.
+const MAX_URL_CHARS: usize = 2048;
+/// Longest accepted `region`, in characters.
+const MAX_REGION_CHARS: usize = 64;
+/// Longest Secret name or Secret key, in characters (a DNS subdomain name).
+const MAX_SECRET_NAME_CHARS: usize = 253;
+/// Longest duration Kubernetes' CEL `duration()` accepts (Go's `time.Duration`, `i64`
+/// nanoseconds).
+const MAX_DURATION_NANOS: u128 = i64::MAX as u128;
+
+/// The checked, normalised desired state of one ChatGroup: everything the rest of the pipeline
+/// needs, with defaults applied and empty optional strings turned into `None` (never sent).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidSpec {
+    /// The three keys addressing the group.
+    pub key: GroupKey,
+    /// Messaging channel.
+    pub channel: ChannelType,
+    /// Desired subject; `None` leaves the group's subject alone.
+    pub subject: Option<String>,
+    /// Desired description; `None` leaves the group's description alone.
+    pub description: Option<String>,
+    /// Desired picture URL; `None` leaves the group's picture alone.
+    pub profile_picture_file: Option<String>,
+    /// Where CAMS requests go: `spec.endpoint` when set, else the region's public endpoint.
+    pub endpoint: Endpoint,
+    /// `spec.managementPolicy`.
+    pub management: ManagementPolicy,
+    /// `spec.driftPolicy`.
+    pub drift: DriftPolicy,
+    /// `spec.resyncInterval`, parsed.
+    pub resync: Duration,
+    /// Where the credentials come from (first choice; see [`crate::reconcile::credentials`]).
+    pub credentials: CredentialSource,
+}
+
+/// One broken rule: the field (as a path such as `spec.subject`) and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field, for example `spec.businessNumber`.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every problem found in a spec. `Display` joins them with `; `.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid spec: {}", join(.errors))]
+pub struct SpecErrors {
+    /// The problems, in field order.
+    pub errors: Vec<FieldError>,
+}
+
+fn join(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl SpecErrors {
+    /// Bounded label for metrics.
+    pub fn category(&self) -> &'static str {
+        "invalid_spec"
+    }
+    /// Always false: nothing changes until the spec does.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+    /// The fields named, for tests and messages.
+    pub fn fields(&self) -> Vec<&str> {
+        self.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+}
+
+/// Checks `spec` and returns the normalised desired state, or every problem found.
+pub fn validate(spec: &ChatGroupSpec) -> Result<ValidSpec, SpecErrors> {
+    validate_with_endpoint(spec, None)
+}
+
+/// As [`validate`], with an endpoint URL that overrides `spec.endpoint` and `spec.region` (the
+/// `--endpoint` flag of `cams-operator reconcile`); a bad override is reported as `--endpoint`.
+pub fn validate_with_endpoint(
+    spec: &ChatGroupSpec,
+    endpoint_override: Option<&str>,
+) -> Result<ValidSpec, SpecErrors> {
+    // Destructured in full so that a new spec field cannot be forgotten here.
+    let ChatGroupSpec {
+        cust_space_id,
+        business_number,
+        group_id,
+        channel_type,
+        subject,
+        description,
+        profile_picture_file,
+        credentials,
+        region,
+        endpoint,
+        management_policy,
+        drift_policy,
+        resync_interval,
+    } = spec;
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, problem: String| {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            problem,
+        });
+    };
+
+    check_id(
+        &mut fail,
+        "spec.custSpaceId",
+        cust_space_id,
+        MAX_CUST_SPACE_ID_CHARS,
+    );
+    if business_number.is_empty()
+        || business_number.len() > MAX_BUSINESS_NUMBER_CHARS
+        || !business_number.bytes().all(|b| b.is_ascii_digit())
+    {
+        fail(
+            "spec.businessNumber",
+            format!(
+                "must be 1 to {MAX_BUSINESS_NUMBER_CHARS} digits (country code first, no `+` or spaces), got {business_number:?}"
+            ),
+        );
+    }
+    check_id(&mut fail, "spec.groupId", group_id, MAX_GROUP_ID_CHARS);
+
+    let subject = non_empty(subject);
+    if let Some(s) = subject {
+        let n = s.chars().count();
+        if n > MAX_SUBJECT_CHARS {
+            fail(
+                "spec.subject",
+                format!("must be 1 to {MAX_SUBJECT_CHARS} characters, got {n}"),
+            );
+        }
+    }
+    let description = non_empty(description);
+    if let Some(d) = description {
+        let n = d.chars().count();
+        if n > MAX_DESCRIPTION_CHARS {
+            fail(
+                "spec.description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters, got {n}"),
+            );
+        }
+    }
+    let picture = non_empty(profile_picture_file);
+    if let Some(p) = picture
+        && let Err(problem) = check_url(p, &["https"])
+    {
+        fail(
+            "spec.profilePictureFile",
+            format!(
+                "must be an https:// URL of a square JPEG (at most 5 MB, at least 192x192 pixels): {problem}"
+            ),
+        );
+    }
+
+    let region_ok = !region.is_empty()
+        && region.len() <= MAX_REGION_CHARS
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_ok {
+        fail(
+            "spec.region",
+            format!(
+                "must be an Alibaba Cloud region ID of lower-case letters, digits and `-` (for example `ap-southeast-1`), got {region:?}"
+            ),
+        );
+    }
+    let mut chosen_endpoint = None;
+    if let Some(url) = endpoint {
+        match check_url(url, &["https", "http"]) {
+            Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
+            Err(problem) => fail(
+                "spec.endpoint",
+                format!("must be an http:// or https:// URL of a CAMS endpoint: {problem}"),
+            ),
+        }
+    }
+    if let Some(url) = endpoint_override {
+        match check_url(url, &["https", "http"]) {
+            Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
+            Err(problem) => fail(
+                "--endpoint",
+                format!("must be an http:// or https:// URL of a CAMS endpoint: {problem}"),
+            ),
+        }
+    }
+
+    let resync = match parse_duration(resync_interval) {
+        Ok(d) if d < MIN_RESYNC_INTERVAL => {
+            fail(
+                "spec.resyncInterval",
+                format!("must be at least 1m, got {resync_interval:?}"),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(problem) => {
+            fail(
+                "spec.resyncInterval",
+                format!(
+                    "must be a duration such as `30m`, `1h` or `1h30m` (units ns, us, ms, s, m, h) of at least 1m: {problem}"
+                ),
+            );
+            None
+        }
+    };
+
+    let source = CredentialSource::from_spec(credentials.as_ref());
+    if let Some(creds) = credentials {
+        if let Some(secret_ref) = &creds.secret_ref
+            && !is_dns_subdomain(&secret_ref.name)
+        {
+            fail(
+                "spec.credentials.secretRef.name",
+                format!(
+                    "must be a Secret name (lower-case letters, digits, `-` and `.`, at most 253 characters), got {:?}",
+                    secret_ref.name
+                ),
+            );
+        }
+        for (field, key) in [
+            ("spec.credentials.accessKeyIdKey", &creds.access_key_id_key),
+            (
+                "spec.credentials.accessKeySecretKey",
+                &creds.access_key_secret_key,
+            ),
+            (
+                "spec.credentials.securityTokenKey",
+                &creds.security_token_key,
+            ),
+        ] {
+            if let Some(key) = key
+                && !is_secret_key(key)
+            {
+                fail(
+                    field,
+                    format!(
+                        "must be a Secret key (letters, digits, `-`, `_` and `.`, at most 253 characters), got {key:?}"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(keys) = source.keys()
+        && (keys.access_key_id == keys.access_key_secret
+            || keys.access_key_id == keys.security_token
+            || keys.access_key_secret == keys.security_token)
+    {
+        fail(
+            "spec.credentials",
+            format!(
+                "accessKeyIdKey, accessKeySecretKey and securityTokenKey must name three different keys, got {:?}, {:?} and {:?}",
+                keys.access_key_id, keys.access_key_secret, keys.security_token
+            ),
+        );
+    }
+
+    match resync {
+        Some(resync) if errors.is_empty() => Ok(ValidSpec {
+            key: GroupKey {
+                cust_space_id: cust_space_id.clone(),
+                business_number: business_number.clone(),
+                group_id: group_id.clone(),
+            },
+            channel: *channel_type,
+            subject: subject.map(str::to_owned),
+            description: description.map(str::to_owned),
+            profile_picture_file: picture.map(str::to_owned),
+            endpoint: chosen_endpoint.unwrap_or_else(|| Endpoint::for_region(region)),
+            management: *management_policy,
+            drift: *drift_policy,
+            resync,
+            credentials: source,
+        }),
+        _ => Err(SpecErrors { errors }),
+    }
+}
+
+/// `Some("")` and `None` both mean "not set": an empty string is never sent to CAMS.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+fn check_id(fail: &mut impl FnMut(&str, String), field: &str, value: &str, max: usize) {
+    let n = value.chars().count();
+    if n == 0 || n > max || value.chars().any(char::is_whitespace) {
+        fail(
+            field,
+            format!("must be 1 to {max} characters without spaces, got {value:?}"),
+        );
+    }
+}
+
+/// Checks that `url` is an absolute URL with one of `schemes` and a host, without spaces, a
+/// query or a fragment.
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err(format!("longer than {MAX_URL_CHARS} characters"));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{url:?} has no scheme"));
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!("scheme {scheme:?} is not allowed"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} contains spaces"));
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SECRET_NAME_CHARS
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn is_secret_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_SECRET_NAME_CHARS
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Parses a duration in the form Kubernetes' CEL `duration()` and Go's `time.ParseDuration`
+/// accept and the CRD pattern allows: one or more `<number>[.<fraction>]<unit>` with units
+/// `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, for example `90s`, `1h30m` or `1.5h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.is_empty() {
+        return Err("empty".to_owned());
+    }
+    let mut total: u128 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if int_len == 0 {
+            return Err(format!("expected a number at {rest:?}"));
+        }
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(after_dot) => {
+                let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+                if frac_len == 0 {
+                    return Err(format!("expected digits after `.` in {text:?}"));
+                }
+                after_dot.split_at(frac_len)
+            }
+            None => ("", after),
+        };
+        let (unit_nanos, after) = [
+            ("ns", 1u128),
+            ("us", 1_000),
+            ("µs", 1_000),
+            ("ms", 1_000_000),
+            ("s", 1_000_000_000),
+            ("m", 60_000_000_000),
+            ("h", 3_600_000_000_000),
+        ]
+        .iter()
+        .find_map(|(unit, nanos)| after.strip_prefix(unit).map(|a| (*nanos, a)))
+        .ok_or_else(|| format!("missing or unknown unit in {text:?}"))?;
+        let int: u128 = int_part
+            .parse()
+            .map_err(|_| format!("number too large in {text:?}"))?;
+        let mut nanos = int
+            .checked_mul(unit_nanos)
+            .ok_or_else(|| format!("{text:?} is too long"))?;
+        // The fraction, truncated to whole nanoseconds like Go does.
+        let mut scale = unit_nanos;
+        for digit in frac_part.bytes().take(20) {
+            scale /= 10;
+            nanos += u128::from(digit - b'0') * scale;
+        }
+        total = total
+            .checked_add(nanos)
+            .filter(|t| *t <= MAX_DURATION_NANOS)
+            .ok_or_else(|| format!("{text:?} is too long"))?;
+        rest = after;
+    }
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| format!("{text:?} is too long"))?;
+    let sub = u32::try_from(total % 1_000_000_000).map_err(|_| format!("{text:?} is too long"))?;
+    Ok(Duration::new(secs, sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ChatGroup, CredentialsSpec, SecretRef};
+
+    fn spec() -> ChatGroupSpec {
+        ChatGroup::test("support").spec
+    }
+
+    fn only_field(spec: &ChatGroupSpec) -> SpecErrors {
+        let err = validate(spec).expect_err("the spec should be rejected");
+        assert_eq!(err.errors.len(), 1, "{err}");
+        err
+    }
+
+    #[test]
+    fn minimal_spec_gets_defaults() {
+        let valid = validate(&spec()).expect("valid");
+        assert_eq!(valid.key.group_id, "EA303SUPPORT");
+        assert_eq!(
+            valid.endpoint.as_str(),
+            "https://cams.ap-southeast-1.aliyuncs.com/"
+        );
+        assert_eq!(valid.resync, Duration::from_secs(3600));
+        assert_eq!(valid.management, ManagementPolicy::Manage);
+        assert_eq!(valid.drift, DriftPolicy::Enforce);
+        assert_eq!(valid.subject, None);
+        assert!(matches!(
+            valid.credentials,
+            CredentialSource::NamespaceDefault { .. }
+        ));
+    }
+
+    #[test]
+    fn empty_optional_strings_become_none() {
+        let mut s = spec();
+        s.subject = Some(String::new());
+        s.description = Some(String::new());
+        s.profile_picture_file = Some(String::new());
+        let valid = validate(&s).expect("valid");
+        assert_eq!(
+            (valid.subject, valid.description, valid.profile_picture_file),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn each_key_rule_names_its_field() {
+        for (field, mutate) in [
+            (
+                "spec.custSpaceId",
+                Box::new(|s: &mut ChatGroupSpec| s.cust_space_id.clear()) as Box<dyn Fn(&mut _)>,
+            ),
+            (
+                "spec.custSpaceId",
+                Box::new(|s: &mut ChatGroupSpec| s.cust_space_id = "cams 1".into()),
+            ),
+            (
+                "spec.custSpaceId",
+                Box::new(|s: &mut ChatGroupSpec| s.cust_space_id = "c".repeat(65)),
+            ),
+            (
+                "spec.businessNumber",
+                Box::new(|s: &mut ChatGroupSpec| s.business_number = "+8613800001234".into()),
+            ),
+            (
+                "spec.businessNumber",
+                Box::new(|s: &mut ChatGroupSpec| s.business_number.clear()),
+            ),
+            (
+                "spec.businessNumber",
+                Box::new(|s: &mut ChatGroupSpec| s.business_number = "1".repeat(33)),
+            ),
+            (
+                "spec.groupId",
+                Box::new(|s: &mut ChatGroupSpec| s.group_id.clear()),
+            ),
+            (
+                "spec.groupId",
+                Box::new(|s: &mut ChatGroupSpec| s.group_id = "G".repeat(129)),
+            ),
+        ] {
+            let mut s = spec();
+            mutate(&mut s);
+            let err = only_field(&s);
+            assert_eq!(err.fields(), [field], "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn subject_limit_counts_characters_not_bytes() {
+        let mut s = spec();
+        s.subject = Some("é".repeat(128));
+        assert!(validate(&s).is_ok());
+        s.subject = Some("é".repeat(129));
+        let err = only_field(&s);
+        assert_eq!(err.fields(), ["spec.subject"]);
+        assert!(
+            err.to_string().contains("1 to 128 characters, got 129"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn description_limit() {
+        let mut s = spec();
+        s.description = Some("d".repeat(2048));
+        assert!(validate(&s).is_ok());
+        s.description = Some("d".repeat(2049));
+        let err = only_field(&s);
+        assert_eq!(err.fields(), ["spec.description"]);
+        assert!(err.to_string().contains("at most 2048"), "{err}");
+    }
+
+    #[test]
+    fn picture_must_be_https() {
+        for bad in [
+            "http://cdn.example.com/a.jpg",
+            "cdn.example.com/a.jpg",
+            "https://",
+            "https://cdn.example.com/a b.jpg",
+        ] {
+            let mut s = spec();
+            s.profile_picture_file = Some(bad.to_owned());
+            let err = only_field(&s);
+            assert_eq!(err.fields(), ["spec.profilePictureFile"], "{bad}");
+            assert!(err.to_string().contains("https://"), "{err}");
+        }
+        let mut s = spec();
+        s.profile_picture_file = Some("https://cdn.example.com/a.jpg".to_owned());
+        assert!(validate(&s).is_ok());
+    }
+
+    #[test]
+    fn region_and_endpoint() {
+        let mut s = spec();
+        s.region = "AP_SOUTHEAST".to_owned();
+        assert_eq!(only_field(&s).fields(), ["spec.region"]);
+
+        let mut s = spec();
+        s.region = "cn-hangzhou".to_owned();
+        let valid = validate(&s).expect("valid");
+        assert_eq!(
+            valid.endpoint.as_str(),
+            "https://cams.cn-hangzhou.aliyuncs.com/"
+        );
+
+        s.endpoint = Some("http://127.0.0.1:8787/".to_owned());
+        let valid = validate(&s).expect("valid");
+        assert_eq!(valid.endpoint.as_str(), "http://127.0.0.1:8787/");
+
+        s.endpoint = Some("ftp://example.com".to_owned());
+        assert_eq!(only_field(&s).fields(), ["spec.endpoint"]);
+    }
+
+    #[test]
+    fn endpoint_override_wins_and_is_checked() {
+        let s = spec().clone();
+        let valid = validate_with_endpoint(&s, Some("http://127.0.0.1:1/")).expect("valid");
+        assert_eq!(valid.endpoint.as_str(), "http://127.0.0.1:1/");
+        let err = validate_with_endpoint(&s, Some("127.0.0.1:1")).expect_err("bad override");
+        assert_eq!(err.fields(), ["--endpoint"]);
+    }
+
+    #[test]
+    fn resync_interval_rules() {
+        for (text, secs) in [
+            ("1m", 60),
+            ("1h", 3600),
+            ("1h30m", 5400),
+            ("1.5h", 5400),
+            ("90s", 90),
+            ("60000ms", 60),
+        ] {
+            let mut s = spec();
+            s.resync_interval = text.to_owned();
+            assert_eq!(
+                validate(&s).expect(text).resync,
+                Duration::from_secs(secs),
+                "{text}"
+            );
+        }
+        for bad in ["30s", "59s", "1", "h", "1d", "", "-1h", "1.h", "10000000h"] {
+            let mut s = spec();
+            s.resync_interval = bad.to_owned();
+            let err = only_field(&s);
+            assert_eq!(err.fields(), ["spec.resyncInterval"], "{bad}");
+            assert!(err.to_string().contains("1m"), "{err}");
+        }
+    }
+
+    #[test]
+    fn duration_parser_matches_go() {
+        assert_eq!(parse_duration("1µs"), Ok(Duration::from_micros(1)));
+        assert_eq!(parse_duration("1us"), Ok(Duration::from_micros(1)));
+        assert_eq!(parse_duration("2ms"), Ok(Duration::from_millis(2)));
+        assert_eq!(parse_duration("1m1ms"), Ok(Duration::from_millis(60_001)));
+        assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
+        assert!(
+            parse_duration("2562048h").is_err(),
+            "beyond Go's int64 nanoseconds"
+        );
+        assert!(parse_duration("2562047h").is_ok());
+    }
+
+    #[test]
+    fn credentials_rules() {
+        let mut s = spec();
+        s.credentials = Some(CredentialsSpec {
+            secret_ref: Some(SecretRef {
+                name: "Bad_Name".to_owned(),
+            }),
+            access_key_id_key: Some("id key".to_owned()),
+            ..CredentialsSpec::default()
+        });
+        let err = validate(&s).expect_err("invalid");
+        assert_eq!(
+            err.fields(),
+            [
+                "spec.credentials.secretRef.name",
+                "spec.credentials.accessKeyIdKey"
+            ]
+        );
+
+        let mut s = spec();
+        s.credentials = Some(CredentialsSpec {
+            access_key_id_key: Some("key".to_owned()),
+            access_key_secret_key: Some("key".to_owned()),
+            ..CredentialsSpec::default()
+        });
+        assert_eq!(only_field(&s).fields(), ["spec.credentials"]);
+
+        let mut s = spec();
+        s.credentials = Some(CredentialsSpec {
+            secret_ref: Some(SecretRef {
+                name: "team-a.cams".to_owned(),
+            }),
+            access_key_id_key: Some("AK_ID".to_owned()),
+            ..CredentialsSpec::default()
+        });
+        let valid = validate(&s).expect("valid");
+        assert!(
+            matches!(&valid.credentials, CredentialSource::SecretRef { name, keys } if name == "team-a.cams" && keys.access_key_id == "AK_ID")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut s = spec();
+        s.cust_space_id.clear();
+        s.business_number = "abc".to_owned();
+        s.subject = Some("s".repeat(200));
+        s.resync_interval = "10s".to_owned();
+        let err = validate(&s).expect_err("invalid");
+        assert_eq!(
+            err.fields(),
+            [
+                "spec.custSpaceId",
+                "spec.businessNumber",
+                "spec.subject",
+                "spec.resyncInterval"
+            ]
+        );
+        assert_eq!(err.to_string().matches("; ").count(), 3, "{err}");
+        assert!(!err.is_retryable());
+    }
+}
