@@ -18,6 +18,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller against the cluster in the kubeconfig (or in-cluster).
+    Run(RunArgs),
     /// Print the ChatGroup CustomResourceDefinition as YAML.
     Crd,
     /// Run the CAMS simulator (a local stand-in for Alibaba Cloud CAMS) until Ctrl-C or SIGTERM.

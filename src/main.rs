@@ -19,6 +19,27 @@ fn main() -> ExitCode {
             }
         },
         Command::Sim(args) => run_sim(&args),
+        Command::Run(args) => run_operator(args),
+    }
+}
+
+/// `cams-operator run`: the controller until SIGTERM.
+fn run_operator(args: cams_operator::cli::RunArgs) -> ExitCode {
+    cams_operator::telemetry::init(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cams_operator::controller::command::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "cams-operator stopped");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -61,26 +61,20 @@ pub struct ActionLabels {
 /// Labels of reconcile outcomes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
-    /// `success`, `failure` or `skipped` (paused, backing off, awaiting a change).
-    pub result: ReconcileResult,
+    /// `success` or `failure`.
+    pub result: &'static str,
 }
+
+/// `result` label of a reconcile that finished without error.
+pub const RESULT_SUCCESS: &str = "success";
+/// `result` label of a reconcile that failed (recoverable or terminal).
+pub const RESULT_FAILURE: &str = "failure";
 
 /// Labels of reconcile failures.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     /// Error category (bounded; see `docs/operations.md`).
     pub category: &'static str,
-}
-
-/// Outcome of one reconcile, for the `result` label.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum ReconcileResult {
-    /// Finished without error.
-    #[prometheus(rename = "success")]
-    Success,
-    /// Finished with an error (recoverable or terminal).
-    #[prometheus(rename = "failure")]
-    Failure,
 }
 
 /// All metrics of the operator, registered in one [`Registry`].

@@ -10,6 +10,7 @@
 //! status is written with one server-side apply patch to `/status` under the `cams-operator`
 //! field manager, and only when something other than timestamps changed.
 
+pub mod command;
 pub mod events;
 pub mod flow;
 pub mod leader;
@@ -33,7 +34,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::admin::Readiness;
 use crate::cams::{CamsApi, Credentials};
 use crate::crd::{API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, FIELD_MANAGER, KIND, PLURAL};
-use crate::metrics::{ErrorLabels, Metrics, ReconcileLabels, ReconcileResult};
+use crate::metrics::{ErrorLabels, Metrics, RESULT_FAILURE, RESULT_SUCCESS, ReconcileLabels};
 use crate::reconcile::credentials;
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
 use crate::reconcile::observe::SharedLister;
@@ -115,6 +116,84 @@ struct InputFingerprint {
     secret_versions: Vec<(String, Option<String>)>,
 }
 
+/// The controller's clock. Real time in production; tests and benchmarks may compress time
+/// (`scale` simulated seconds per real second) so that resync intervals of minutes pass in
+/// seconds: the reconcile core sees the simulated time, and requeue delays and the listing
+/// window are converted back to real time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin_real: std::time::Instant,
+    origin: jiff::Timestamp,
+    scale: f64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::real()
+    }
+}
+
+impl Clock {
+    /// Wall-clock time.
+    pub fn real() -> Self {
+        Clock::scaled(1.0)
+    }
+
+    /// Time running `scale` times faster than the wall clock, starting now.
+    pub fn scaled(scale: f64) -> Self {
+        let scale = if scale.is_finite() && scale >= 1.0 { scale } else { 1.0 };
+        Clock {
+            origin_real: std::time::Instant::now(),
+            origin: jiff::Timestamp::now(),
+            scale,
+        }
+    }
+
+    /// The current (possibly simulated) time.
+    pub fn now(&self) -> jiff::Timestamp {
+        if self.scale == 1.0 {
+            return jiff::Timestamp::now();
+        }
+        let elapsed = self.origin_real.elapsed().mul_f64(self.scale);
+        jiff::SignedDuration::try_from(elapsed)
+            .ok()
+            .and_then(|d| self.origin.checked_add(d).ok())
+            .unwrap_or_else(jiff::Timestamp::now)
+    }
+
+    /// The real duration of a simulated `delay`.
+    pub fn to_real(&self, delay: Duration) -> Duration {
+        delay.div_f64(self.scale)
+    }
+}
+
+/// Settings of a [`Context`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Global CAMS request budget, requests per second.
+    pub cams_qps: f64,
+    /// Most CAMS calls in flight.
+    pub concurrency: usize,
+    /// How long one ListChatGroup walk of a space is shared.
+    pub list_share_window: Duration,
+    /// The operator's own credentials, the last step of credential resolution.
+    pub operator_credentials: Option<Credentials>,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cams_qps: 5.0,
+            concurrency: 4,
+            list_share_window: DEFAULT_LIST_SHARE_WINDOW,
+            operator_credentials: None,
+            clock: Clock::real(),
+        }
+    }
+}
+
 /// Shared state of every reconcile.
 pub struct Context<C> {
     client: Client,
@@ -122,27 +201,28 @@ pub struct Context<C> {
     lister: SharedLister,
     metrics: Metrics,
     operator_credentials: Option<Credentials>,
+    clock: Clock,
     terminal: Mutex<HashMap<ObjectRef<DynamicObject>, InputFingerprint>>,
     instance: String,
 }
 
 impl<C: CamsApi> Context<C> {
-    /// Context for `run`: `cams` is wrapped in the global budget (`qps`, `concurrency`).
-    pub fn new(
-        client: Client,
-        cams: C,
-        qps: f64,
-        concurrency: usize,
-        metrics: Metrics,
-        operator_credentials: Option<Credentials>,
-        list_share_window: Duration,
-    ) -> Self {
+    /// A context whose CAMS calls go through `cams`, behind the global budget of `settings`.
+    pub fn new(client: Client, cams: C, metrics: Metrics, settings: Settings) -> Self {
+        let Settings {
+            cams_qps,
+            concurrency,
+            list_share_window,
+            operator_credentials,
+            clock,
+        } = settings;
         Context {
             client,
-            cams: Guarded::new(cams, qps, concurrency, metrics.clone()),
-            lister: SharedLister::new(list_share_window),
+            cams: Guarded::new(cams, cams_qps, concurrency, metrics.clone()),
+            lister: SharedLister::new(clock.to_real(list_share_window)),
             metrics,
             operator_credentials,
+            clock,
             terminal: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
@@ -153,6 +233,11 @@ impl<C: CamsApi> Context<C> {
     /// The metrics this context records.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The wrapped CAMS client.
+    pub fn cams(&self) -> &C {
+        self.cams.inner()
     }
 }
 
@@ -188,8 +273,7 @@ pub async fn run<C: CamsApi + 'static>(
                     if let Err(err) = result {
                         debug!(error = %err, "controller event");
                     }
-                })
-                .boxed(),
+                }),
         );
     }
     tokio::spawn(async move {
@@ -228,7 +312,7 @@ fn build_controller<C: CamsApi + 'static>(
     let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
-        .watches_with(secrets, resource, watcher::Config::default(), move |secret: Secret| {
+        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
             dependents_of_secret(&mapper_store, &secret)
         })
         .graceful_shutdown_on(async move {
@@ -278,21 +362,26 @@ async fn reconcile_entry<C: CamsApi + 'static>(
     );
     let span = info_span!("reconcile", object = %key);
     let started = tokio::time::Instant::now();
-    let result = reconcile(object, &ctx).instrument(span).await;
+    let result = reconcile_object(object, &ctx).instrument(span).await;
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
-    result
+    result.map(|requeue| match requeue {
+        Requeue::After(delay) => Action::requeue(ctx.clock.to_real(delay)),
+        Requeue::AwaitChange => Action::await_change(),
+    })
 }
 
-async fn reconcile<C: CamsApi + 'static>(
+/// One reconcile of one object: read its Secrets, run the reconcile core, write the status
+/// (only when more than timestamps changed) and the Events. Returns when to reconcile again.
+pub async fn reconcile_object<C: CamsApi>(
     object: Arc<DynamicObject>,
     ctx: &Context<C>,
-) -> Result<Action, Error> {
+) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::MissingKey)?;
     let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
     let object_ref = ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource());
-    let now = jiff::Timestamp::now();
+    let now = ctx.clock.now();
 
     let chatgroup = match parse_chatgroup(&object) {
         Ok(cg) => cg,
@@ -301,66 +390,38 @@ async fn reconcile<C: CamsApi + 'static>(
                 .data
                 .get("status")
                 .and_then(|s| serde_json::from_value::<ChatGroupStatus>(s.clone()).ok());
-            let outcome = engine::unparseable(object.meta().generation, old.as_ref(), &problem, now);
+            let outcome =
+                engine::unparseable(object.meta().generation, old.as_ref(), &problem, now);
             finish(ctx, &object, &namespace, &name, old.as_ref(), &outcome).await?;
-            return Ok(Action::await_change());
+            return Ok(outcome.requeue);
         }
     };
 
-    // Credentials: read the Secrets this object depends on.
-    let secret_names = credentials::secret_names(&chatgroup.spec);
-    let mut secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
-    let mut secret_versions = Vec::new();
-    let secret_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    for secret_name in &secret_names {
-        let secret = tokio::time::timeout(KUBE_CALL_TIMEOUT, secret_api.get_opt(secret_name))
-            .await
-            .map_err(|_| Error::Timeout {
-                operation: "reading a Secret",
-                timeout: KUBE_CALL_TIMEOUT,
-            })?
-            .map_err(|source| Error::ReadSecret {
-                namespace: namespace.clone(),
-                name: secret_name.clone(),
-                source,
-            })?;
-        secret_versions.push((
-            secret_name.clone(),
-            secret.as_ref().and_then(|s| s.resource_version()),
-        ));
-        if let Some(secret) = secret {
-            let data = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            secrets.insert(secret_name.clone(), data);
-        }
-    }
+    // A paused object makes no calls at all, not even Secret reads.
+    let (secrets, secret_versions) = if chatgroup.is_paused() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        read_secrets(ctx, &namespace, &credentials::secret_names(&chatgroup.spec)).await?
+    };
     let fingerprint = InputFingerprint {
         generation: chatgroup.metadata.generation,
         paused: chatgroup.is_paused(),
         secret_versions,
     };
-
-    // Terminal failures wait for a change of generation, pause state or Secret.
-    if let Ok(terminal) = ctx.terminal.lock() {
-        if terminal.get(&object_ref) == Some(&fingerprint) {
-            debug!("inputs unchanged since a terminal failure; waiting for a change");
-            return Ok(Action::await_change());
-        }
-    }
-    // A recoverable failure is retried at `status.retry.nextAttemptTime`, not sooner, even when
-    // a watch event (such as our own status patch) triggers a reconcile.
-    if let Some(wait) = engine::backoff_remaining(&chatgroup, now) {
-        debug!(?wait, "backing off after a recoverable failure");
-        return Ok(Action::requeue(wait));
+    // After a terminal failure nothing is retried until the generation, the pause annotation
+    // or a Secret changes: a watch event such as our own status patch does not count.
+    if ctx
+        .terminal
+        .lock()
+        .is_ok_and(|terminal| terminal.get(&object_ref) == Some(&fingerprint))
+    {
+        debug!("inputs unchanged since a terminal failure; waiting for a change");
+        return Ok(Requeue::AwaitChange);
     }
 
     let resolved = credentials::resolve(
         &chatgroup.spec,
-        &|name: &str| secrets.get(name).cloned(),
+        |name: &str| secrets.get(name).cloned(),
         ctx.operator_credentials.as_ref(),
     );
     let input = Input {
@@ -375,18 +436,51 @@ async fn reconcile<C: CamsApi + 'static>(
 
     if let Ok(mut terminal) = ctx.terminal.lock() {
         match outcome.requeue {
-            Requeue::AwaitChange => {
-                terminal.insert(object_ref, fingerprint);
-            }
-            Requeue::After(_) => {
-                terminal.remove(&object_ref);
-            }
+            Requeue::AwaitChange => terminal.insert(object_ref, fingerprint),
+            Requeue::After(_) => terminal.remove(&object_ref),
+        };
+    }
+    Ok(outcome.requeue)
+}
+
+/// Secret data by name (absent Secrets are left out) and each Secret's resourceVersion.
+type SecretReads = (
+    BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    Vec<(String, Option<String>)>,
+);
+
+async fn read_secrets<C>(
+    ctx: &Context<C>,
+    namespace: &str,
+    names: &[String],
+) -> Result<SecretReads, Error> {
+    let mut secrets = BTreeMap::new();
+    let mut versions = Vec::new();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    for name in names {
+        let secret = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get_opt(name))
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "reading a Secret",
+                timeout: KUBE_CALL_TIMEOUT,
+            })?
+            .map_err(|source| Error::ReadSecret {
+                namespace: namespace.to_owned(),
+                name: name.clone(),
+                source,
+            })?;
+        versions.push((name.clone(), secret.as_ref().and_then(|s| s.resource_version())));
+        if let Some(secret) = secret {
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            secrets.insert(name.clone(), data);
         }
     }
-    Ok(match outcome.requeue {
-        Requeue::After(delay) => Action::requeue(delay),
-        Requeue::AwaitChange => Action::await_change(),
-    })
+    Ok((secrets, versions))
 }
 
 /// Writes the status (when more than timestamps changed), publishes Events, records metrics.
@@ -399,9 +493,9 @@ async fn finish<C: CamsApi>(
     outcome: &Outcome,
 ) -> Result<(), Error> {
     let result = if outcome.failure.is_some() {
-        ReconcileResult::Failure
+        RESULT_FAILURE
     } else {
-        ReconcileResult::Success
+        RESULT_SUCCESS
     };
     ctx.metrics
         .reconciles

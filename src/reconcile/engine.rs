@@ -904,6 +904,36 @@ pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> b
     crate::reconcile::status::status_changed(old, new)
 }
 
+/// The outcome for an object that is not a ChatGroup at all (it does not parse, for example a
+/// field of the wrong type that schema validation could not catch): terminal `InvalidSpec`
+/// naming the offending field path, and no CAMS call.
+pub fn unparseable(
+    generation: Option<i64>,
+    old: Option<&ChatGroupStatus>,
+    problem: &str,
+    now: jiff::Timestamp,
+) -> Outcome {
+    let ctx = Ctx {
+        old,
+        generation,
+        now,
+        now_time: Time::from_timestamp(now),
+        jitter: 0.0,
+    };
+    let failure = Failure {
+        reason: Reason::InvalidSpec,
+        class: ErrorClass::Terminal,
+        message: format!(
+            "the object does not parse as a ChatGroup: {problem}. {}",
+            crate::reconcile::status::hint(Reason::InvalidSpec)
+        ),
+        category: crate::reconcile::status::CATEGORY_INVALID_SPEC,
+        action: "ValidateSpec",
+        retry_after: None,
+    };
+    failed(&ctx, None, failure, Step::default())
+}
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

@@ -1,0 +1,353 @@
+//! The controller against the Kubernetes API test server (`tests/support/kube_server`) and the
+//! CAMS simulator, both over real HTTP on loopback.
+//!
+//! `reconcile` drives one reconcile at a time (`controller::reconcile_object`) and checks the
+//! exact Kubernetes requests it made against named expectations, controller-rs style: a
+//! missing call and an extra call both fail, and every reconcile runs under a timeout.
+//! `scenarios` runs the real kube-rs `Controller` end to end.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
+use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
+use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
+use cams_operator::crd::{API_GROUP, API_VERSION, ChatGroupStatus, FIELD_MANAGER, KIND};
+use cams_operator::metrics::Metrics;
+use cams_operator::reconcile::engine::Requeue;
+use cams_operator::sim::{Group, RunningSim, Simulator};
+use kube::core::DynamicObject;
+use serde_json::{Value, json};
+use support::kube_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};
+
+const NS: &str = "support";
+const SPACE: &str = "cams-8f2k1x";
+const NUMBER: &str = "8613800001234";
+const KEY_ID: &str = "LTAI5tControllerTest";
+const KEY_SECRET: &str = "controller-test-secret-0123456789";
+const WRONG_SECRET: &str = "not-the-right-secret-9876543210";
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A test server, a simulator with `groups` (subject "Old subject"), and a Kubernetes client.
+struct Env {
+    api: TestApiServer,
+    client: kube::Client,
+    sim: RunningSim,
+}
+
+async fn env(groups: &[&str]) -> Env {
+    let mut builder = Simulator::builder().access_key(KEY_ID, KEY_SECRET);
+    for id in groups {
+        builder = builder.group(Group::new(SPACE, NUMBER, *id).subject("Old subject"));
+    }
+    let sim = builder.start().await.expect("simulator starts");
+    let (api, client) = TestApiServer::start().await;
+    Env { api, client, sim }
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn secret(name: &str, access_key_secret: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS},
+        "data": {"accessKeyId": b64(KEY_ID), "accessKeySecret": b64(access_key_secret)},
+    })
+}
+
+fn chatgroup(name: &str, group_id: &str, endpoint: &str) -> Value {
+    json!({
+        "apiVersion": format!("{API_GROUP}/{API_VERSION}"),
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "custSpaceId": SPACE,
+            "businessNumber": NUMBER,
+            "groupId": group_id,
+            "subject": "Support team",
+            "description": "Questions about orders",
+            "endpoint": endpoint,
+        },
+    })
+}
+
+fn context(env: &Env, clock: Clock) -> Context<HttpCams> {
+    let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
+    let settings = Settings {
+        cams_qps: 1000.0,
+        concurrency: 8,
+        clock,
+        ..Settings::default()
+    };
+    Context::new(env.client.clone(), cams, Metrics::new(), settings)
+}
+
+/// One reconcile of the stored object, as the controller would run it.
+async fn reconcile(env: &Env, ctx: &Context<HttpCams>, name: &str) -> Requeue {
+    let stored = env
+        .api
+        .get(&kinds::CHATGROUPS, NS, name)
+        .expect("object is stored");
+    let object: DynamicObject = serde_json::from_value(stored).expect("a dynamic object");
+    tokio::time::timeout(RECONCILE_TIMEOUT, reconcile_object(Arc::new(object), ctx))
+        .await
+        .expect("reconcile finished in time")
+        .expect("reconcile succeeded")
+}
+
+fn status_of(env: &Env, name: &str) -> ChatGroupStatus {
+    let stored = env
+        .api
+        .get(&kinds::CHATGROUPS, NS, name)
+        .expect("object is stored");
+    serde_json::from_value(stored["status"].clone()).expect("a status")
+}
+
+fn condition<'a>(status: &'a ChatGroupStatus, type_: &str) -> Option<&'a cams_operator::crd::Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// A named expectation about one Kubernetes request.
+struct Expect {
+    name: String,
+    matches: Box<dyn Fn(&RequestRecord) -> bool>,
+}
+
+fn get_secret(name: &'static str) -> Expect {
+    Expect {
+        name: format!("GET Secret {name}"),
+        matches: Box::new(move |r| {
+            r.is_for(&kinds::SECRETS) && r.kind == RequestKind::Get && r.name.as_deref() == Some(name)
+        }),
+    }
+}
+
+fn apply_status() -> Expect {
+    Expect {
+        name: "server-side apply of /status by cams-operator".into(),
+        matches: Box::new(|r| {
+            r.is_for(&kinds::CHATGROUPS)
+                && r.is_status_patch()
+                && matches!(&r.kind, RequestKind::Patch { patch_type: PatchType::Apply, .. })
+                && r.field_manager.as_deref() == Some(FIELD_MANAGER)
+        }),
+    }
+}
+
+fn create_event(reason: &'static str) -> Expect {
+    Expect {
+        name: format!("create Event {reason}"),
+        matches: Box::new(move |r| {
+            r.is_for(&kinds::EVENTS)
+                && r.kind == RequestKind::Create
+                && r.body.as_ref().and_then(|b| b["reason"].as_str()) == Some(reason)
+        }),
+    }
+}
+
+/// The requests logged since the last call equal `expected`, in order: a missing and an
+/// extra request both fail, naming what differed.
+fn assert_requests(env: &Env, expected: &[Expect]) {
+    let log = env.api.requests();
+    env.api.clear_log();
+    let describe = |r: &RequestRecord| format!("{} {}?{:?}", r.method, r.path, r.query);
+    for (i, want) in expected.iter().enumerate() {
+        match log.get(i) {
+            Some(got) if (want.matches)(got) => {}
+            Some(got) => panic!(
+                "request {i}: expected `{}`, got `{}`; all requests: {:#?}",
+                want.name,
+                describe(got),
+                log.iter().map(describe).collect::<Vec<_>>()
+            ),
+            None => panic!(
+                "missing request {i}: `{}`; all requests: {:#?}",
+                want.name,
+                log.iter().map(describe).collect::<Vec<_>>()
+            ),
+        }
+    }
+    if log.len() > expected.len() {
+        panic!(
+            "unexpected extra requests: {:#?}",
+            log[expected.len()..].iter().map(describe).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn cams_calls(env: &Env) -> (u64, u64) {
+    (
+        env.sim.call_count(ACTION_LIST_CHAT_GROUP),
+        env.sim.call_count(ACTION_UPDATE_CHAT_GROUP),
+    )
+}
+
+mod reconcile {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_reconcile_writes_once_and_records_the_request_id() {
+        let env = env(&["EA303A"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .expect("secret");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, chatgroup("team-a", "EA303A", &env.sim.url()))
+            .expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+
+        let requeue = reconcile(&env, &ctx, "team-a").await;
+
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                apply_status(),
+                create_event("UpdateSucceeded"),
+            ],
+        );
+        assert_eq!(cams_calls(&env), (1, 1), "one listing and one write");
+        let status = status_of(&env, "team-a");
+        assert_eq!(status.observed_generation, Some(1));
+        let ready = condition(&status, "Ready").expect("Ready");
+        assert_eq!(ready.status, "True", "{ready:?}");
+        let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
+        assert_eq!(
+            status.last_request.as_ref().and_then(|l| l.request_id.clone()),
+            Some(written[0].request_id.clone()),
+            "status carries the simulator's RequestId"
+        );
+        let group = env.sim.group(SPACE, NUMBER, "EA303A").expect("group");
+        assert_eq!(group.subject.as_deref(), Some("Support team"));
+        assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_object_makes_no_cams_call_and_no_status_patch() {
+        let env = env(&["EA303B"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .expect("secret");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, chatgroup("team-b", "EA303B", &env.sim.url()))
+            .expect("chatgroup");
+        // A clock 1000x faster than real time, so the confirmation read after the write is due
+        // after a few milliseconds rather than seconds.
+        let ctx = context(&env, Clock::scaled(1000.0));
+        reconcile(&env, &ctx, "team-b").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reconcile(&env, &ctx, "team-b").await; // confirms the write with one listing
+        assert_eq!(cams_calls(&env), (2, 1));
+        env.api.clear_log();
+
+        for _ in 0..3 {
+            reconcile(&env, &ctx, "team-b").await;
+            assert_requests(&env, &[get_secret("cams-credentials")]);
+        }
+        assert_eq!(cams_calls(&env), (2, 1), "no CAMS call for an unchanged object");
+    }
+
+    #[tokio::test]
+    async fn a_terminal_error_stalls_emits_an_event_and_is_not_retried() {
+        let env = env(&["EA303C"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", WRONG_SECRET))
+            .expect("secret");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, chatgroup("team-c", "EA303C", &env.sim.url()))
+            .expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+
+        let requeue = reconcile(&env, &ctx, "team-c").await;
+
+        assert_eq!(requeue, Requeue::AwaitChange);
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                apply_status(),
+                create_event("CredentialsInvalid"),
+            ],
+        );
+        let status = status_of(&env, "team-c");
+        let stalled = condition(&status, "Stalled").expect("Stalled");
+        assert_eq!(stalled.status, "True");
+        assert_eq!(stalled.reason, "CredentialsInvalid");
+        assert!(stalled.message.contains("SignatureDoesNotMatch"), "{}", stalled.message);
+        assert!(!serde_json::to_string(&status).unwrap_or_default().contains(WRONG_SECRET));
+        let calls = cams_calls(&env);
+
+        // Our own status patch triggers another reconcile: nothing is retried.
+        assert_eq!(reconcile(&env, &ctx, "team-c").await, Requeue::AwaitChange);
+        assert_requests(&env, &[get_secret("cams-credentials")]);
+        assert_eq!(cams_calls(&env), calls, "a terminal failure is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_secret_change_retries_after_a_terminal_failure() {
+        let env = env(&["EA303D"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", WRONG_SECRET))
+            .expect("secret");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, chatgroup("team-d", "EA303D", &env.sim.url()))
+            .expect("chatgroup");
+        let ctx = context(&env, Clock::real());
+        assert_eq!(reconcile(&env, &ctx, "team-d").await, Requeue::AwaitChange);
+
+        // Rotation: the Secret's resourceVersion changes, so the reconcile tries again.
+        env.api.put(&kinds::SECRETS, secret("cams-credentials", KEY_SECRET));
+        env.api.clear_log();
+        reconcile(&env, &ctx, "team-d").await;
+        let status = status_of(&env, "team-d");
+        assert_eq!(condition(&status, "Ready").map(|c| c.status.as_str()), Some("True"));
+        assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
+        assert_eq!(env.sim.call_count(ACTION_UPDATE_CHAT_GROUP), 1);
+    }
+
+    #[tokio::test]
+    async fn a_paused_object_makes_no_calls() {
+        let env = env(&["EA303E"]).await;
+        let mut object = chatgroup("team-e", "EA303E", &env.sim.url());
+        object["metadata"]["annotations"] = json!({"cams.chatapp.io/paused": "true"});
+        env.api.create(&kinds::CHATGROUPS, NS, object).expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+
+        assert_eq!(reconcile(&env, &ctx, "team-e").await, Requeue::AwaitChange);
+        assert_requests(&env, &[apply_status()]);
+        let status = status_of(&env, "team-e");
+        let ready = condition(&status, "Ready").expect("Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "Paused"));
+
+        reconcile(&env, &ctx, "team-e").await;
+        assert_requests(&env, &[]);
+        assert_eq!(cams_calls(&env), (0, 0), "a paused object makes no CAMS call");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_object_gets_invalid_spec_naming_the_field() {
+        let env = env(&[]).await;
+        let mut object = chatgroup("broken", "EA303F", &env.sim.url());
+        object["spec"]["businessNumber"] = json!(8613800001234u64);
+        env.api.create(&kinds::CHATGROUPS, NS, object).expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+
+        assert_eq!(reconcile(&env, &ctx, "broken").await, Requeue::AwaitChange);
+        assert_requests(&env, &[apply_status(), create_event("InvalidSpec")]);
+        let status = status_of(&env, "broken");
+        let stalled = condition(&status, "Stalled").expect("Stalled");
+        assert_eq!(stalled.reason, "InvalidSpec");
+        assert!(stalled.message.contains("spec.businessNumber"), "{}", stalled.message);
+        assert_eq!(cams_calls(&env), (0, 0));
+    }
+}
