@@ -2,13 +2,14 @@
 //! `ChatGroup` custom resources.
 //!
 //! Module map: [`crd`] (the resource and fixed names), [`cams`] (the CAMS API: signing, client,
-//! errors), [`reconcile`] (the reconcile pipeline), [`sim`] (the CAMS simulator used by tests,
+//! errors), [`reconcile`] (the reconcile pipeline), [`oneshot`] (`reconcile` and `demo` without a cluster), [`sim`] (the CAMS simulator used by tests,
 //! the demo and benchmarks), [`cli`] (the command line), [`rbac`] (the Kubernetes API access the
 //! operator needs, which the Helm chart grants).
 
 pub mod cams;
 pub mod cli;
 pub mod crd;
+pub mod oneshot;
 pub mod rbac;
 pub mod reconcile;
 pub mod sim;
