@@ -17,7 +17,7 @@ use cams_operator::crd::condition::{READY, STALLED, SYNCED};
 use cams_operator::crd::{ChatGroup, ChatGroupStatus, DriftPolicy, ManagementPolicy, Reason};
 use cams_operator::oneshot::{self, exit};
 use cams_operator::reconcile::engine::{Input, Outcome, Requeue, reconcile};
-use cams_operator::reconcile::observe::SharedLister;
+use cams_operator::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 use cams_operator::reconcile::status::find_condition;
 use cams_operator::sim::{ActionFaults, ForcedError, Group, RunningSim, Simulator};
 
@@ -194,6 +194,47 @@ mod write_rule {
         d.at(30).await;
         d.at(3630).await;
         assert_eq!(d.writes(), 2);
+    }
+
+    #[tokio::test]
+    async fn objects_of_one_space_share_listings_and_confirm_their_own_writes() {
+        let names = ["alpha", "bravo", "charlie"];
+        let objects: Vec<ChatGroup> = names.iter().map(|n| object(n)).collect();
+        let ids: Vec<&str> = objects.iter().map(|o| o.spec.group_id.as_str()).collect();
+        let sim = simulator(&ids).await;
+        let api = HttpCams::new(HttpCamsConfig::default()).expect("client");
+        let lister = SharedLister::new(DEFAULT_LIST_WINDOW);
+        let endpoint = sim.url();
+        let mut objects = objects;
+        for seconds in [0, 1, 10, 11, 3610] {
+            for object in &mut objects {
+                let outcome = reconcile(
+                    Input {
+                        object,
+                        credentials: Ok(credentials()),
+                        endpoint_override: Some(&endpoint),
+                        now: at(seconds),
+                        jitter: 0.0,
+                    },
+                    &api,
+                    &lister,
+                )
+                .await;
+                assert_eq!(cond(&outcome, READY), pair("True", "Synced"), "t={seconds}");
+                object.status = Some(outcome.status);
+            }
+        }
+        // t=0: one listing for the three, three writes; t=1: confirmation not due yet; t=10:
+        // one shared confirmation listing; t=11: nothing due; t=3610: one resync listing.
+        assert_eq!(sim.call_count(ACTION_UPDATE_CHAT_GROUP), 3);
+        assert_eq!(sim.call_count(ACTION_LIST_CHAT_GROUP), 3);
+        let synced =
+            |o: &ChatGroup| find_condition(o.status.as_ref(), SYNCED).map(|c| c.reason.clone());
+        assert!(
+            objects
+                .iter()
+                .all(|o| synced(o).as_deref() == Some("UpToDate"))
+        );
     }
 }
 
