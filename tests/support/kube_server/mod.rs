@@ -1,0 +1,653 @@
+//! An in-memory Kubernetes API server for the controller tests.
+//!
+//! # Why it exists
+//! No `kube-apiserver` can be installed on the machines that build this project (no registry
+//! they reach ships one, and there is no container engine), yet the controller has to be
+//! proven end to end against a real HTTP API with watches that break, objects that change
+//! under it, and an API that fails (DESIGN 8, "controller" layer). This server speaks the
+//! part of the Kubernetes REST protocol the operator uses, over real HTTP on 127.0.0.1, so an
+//! unmodified `kube::Client`, `kube::runtime::watcher` and `Controller` run against it. The
+//! real-cluster layer (`CAMS_E2E=1`) guards against its blind spots.
+//!
+//! # Use
+//! ```ignore
+//! mod support;
+//! use support::kube_server::{TestApiServer, kinds};
+//!
+//! let (server, client) = TestApiServer::start().await;
+//! let api: kube::Api<ChatGroup> = kube::Api::namespaced(client, "default");
+//! // ... drive the code under test, then:
+//! assert!(server.wait_for(|s| s.count(|r| r.is_status_patch()) == 1, Duration::from_secs(10)).await);
+//! ```
+//! The handle shuts the server down when dropped. It is `Send + Sync`: share it with
+//! `Arc` when a spawned task needs it. For the built binary, write
+//! [`TestApiServer::kubeconfig_yaml`] to a file and point `KUBECONFIG` at it.
+//!
+//! Test-side backdoors ([`TestApiServer::put`], [`TestApiServer::get`], ...) read and write
+//! the store directly (not logged, no faults) and emit the same watch events as the API.
+//!
+//! # What is emulated
+//! - Resources from a table of [`ResourceKind`]s ([`kinds::DEFAULT`]: ChatGroups with
+//!   `/status`, Secrets, `events.k8s.io/v1` and core `v1` Events, Leases), namespaced paths
+//!   (`/apis/G/V/namespaces/NS/PLURAL[/NAME[/status]]`, `/api/v1/...`) and the
+//!   all-namespaces collection (`/apis/G/V/PLURAL`). Any namespace name is accepted; no
+//!   Namespace objects exist. `/version` answers; every other path is a 404 `Status`.
+//! - One global resourceVersion counter; list responses carry it, objects carry the version
+//!   of their last change, and a write that changes nothing (managed-field timestamps aside)
+//!   neither bumps it nor emits a watch event.
+//! - list with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`),
+//!   `fieldSelector` (`metadata.name`, `metadata.namespace`; others are a 400, as for custom
+//!   resources), and `limit`/`continue` paging over a consistent snapshot.
+//!   `resourceVersion`/`resourceVersionMatch` are accepted and the latest state is served.
+//! - watch from a resourceVersion: chunked JSON lines of ADDED/MODIFIED/DELETED, replayed
+//!   from a bounded history; selector transitions appear as ADDED/DELETED; BOOKMARKs every
+//!   bookmark interval (1 s by default) when `allowWatchBookmarks=true`; an ERROR event with
+//!   410 Expired when the version is older than the history; `timeoutSeconds` ends the
+//!   stream; version `0` (or none) and `sendInitialEvents=true` start with ADDED events for
+//!   the current objects (the latter ending with the `k8s.io/initial-events-end` bookmark).
+//! - get, create (`generateName`, 409 AlreadyExists, uid, creationTimestamp,
+//!   `generation: 1`), replace (409 Conflict on a stale `metadata.resourceVersion`; custom
+//!   resources require one, 422 otherwise), merge patch, strategic merge patch (as a merge
+//!   patch for built-in kinds, 415 for custom resources), server-side apply (JSON or YAML
+//!   body, `fieldManager` required, `force`; creates a missing object), delete (409 on failed
+//!   preconditions), deletecollection, and `dryRun=All`.
+//! - The `/status` subresource: writes to it change only `.status`; writes to the object
+//!   ignore `.status`; status is dropped on create. `metadata.generation` moves only when
+//!   something outside `metadata` and `status` changes, and when deletion starts.
+//! - Finalizers: delete sets `deletionTimestamp` and keeps the object while finalizers
+//!   remain; the update that removes the last one is followed by its DELETED event.
+//! - Field ownership, simplified: `metadata.managedFields` records one entry per manager,
+//!   operation and subresource, with a `fieldsV1` set where lists are atomic. Apply removes
+//!   fields its manager applied before and omits now (unless another manager owns them), and
+//!   fails with 409 when it would change a field another manager owns, unless forced; updates
+//!   take ownership of the fields they change. A request without `fieldManager` is
+//!   recorded under its User-Agent's product name, or `unknown` (kube-rs sends none), so
+//!   an apply that changes fields created by a plain `Api::create` conflicts, as on a real
+//!   cluster: apply with `force()` or create with the same manager.
+//! - Metadata-only requests (`Accept: ...;as=PartialObjectMetadata`), as `metadata_watcher`
+//!   sends.
+//! - Faults: [`TestApiServer::close_watches`], [`TestApiServer::fail_next`],
+//!   [`TestApiServer::fail_for`], [`TestApiServer::slow_for`], [`TestApiServer::compact`],
+//!   [`TestApiServer::set_history_limit`]. Note that `kube::Client` retries 429, 503 and 504
+//!   itself (up to 15 times with backoff): inject 500 to make an error reach the caller.
+//!
+//! # What is not emulated
+//! Authentication, authorization (RBAC is checked by the chart tests instead), admission,
+//! OpenAPI/CEL validation and defaulting of the CRD schema (the controller must cope with
+//! invalid specs anyway), discovery, JSON patch (415), protobuf, table output, per-element
+//! ownership of list items (lists are atomic), graceful deletion periods, namespace
+//! lifecycle, garbage collection of owned objects, event TTLs, expiry of `continue` tokens,
+//! `resourceVersion` semantics on get and list (the latest state is served), and the shared
+//! storage of core and `events.k8s.io` Events (they are separate collections here).
+
+mod json;
+mod selector;
+mod server;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use kube::Resource;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+// Part of the public API even where a test binary does not name them.
+#[allow(unused_imports)]
+pub use server::{FaultEffect, FaultRule, RequestFilter};
+#[allow(unused_imports)]
+pub use store::{ApiError, PatchType, ResourceKind};
+
+use server::{Shared, lock};
+use store::Store;
+
+/// The resource table rows the server knows by default.
+pub mod kinds {
+    use super::ResourceKind;
+    use cams_operator::crd;
+
+    /// `cams.chatapp.io/v1alpha1` ChatGroups, with `/status`.
+    pub const CHATGROUPS: ResourceKind = ResourceKind {
+        group: crd::API_GROUP,
+        version: crd::API_VERSION,
+        kind: crd::KIND,
+        plural: crd::PLURAL,
+        namespaced: true,
+        status_subresource: true,
+        generation: true,
+        custom: true,
+    };
+
+    /// Core `v1` Secrets.
+    pub const SECRETS: ResourceKind = ResourceKind {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        namespaced: true,
+        status_subresource: false,
+        generation: false,
+        custom: false,
+    };
+
+    /// `events.k8s.io/v1` Events (what `kube::runtime::events::Recorder` writes).
+    pub const EVENTS: ResourceKind = ResourceKind {
+        group: "events.k8s.io",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        namespaced: true,
+        status_subresource: false,
+        generation: false,
+        custom: false,
+    };
+
+    /// Core `v1` Events (a separate collection from [`EVENTS`] here).
+    pub const CORE_EVENTS: ResourceKind = ResourceKind {
+        group: "",
+        ..EVENTS
+    };
+
+    /// `coordination.k8s.io/v1` Leases.
+    pub const LEASES: ResourceKind = ResourceKind {
+        group: "coordination.k8s.io",
+        version: "v1",
+        kind: "Lease",
+        plural: "leases",
+        namespaced: true,
+        status_subresource: false,
+        generation: false,
+        custom: false,
+    };
+
+    /// Everything served by [`super::TestApiServer::start`].
+    pub const DEFAULT: [ResourceKind; 5] = [CHATGROUPS, SECRETS, EVENTS, CORE_EVENTS, LEASES];
+}
+
+/// What a request asked for, from its method and path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `GET` on a collection.
+    List,
+    /// `GET` on a collection with `watch=true`.
+    Watch,
+    /// `GET` on an object (or its `/status`).
+    Get,
+    /// `POST` on a collection.
+    Create,
+    /// `PUT` on an object, or on a subresource (`Some("status")`).
+    Update {
+        /// `Some("status")` for `/status`.
+        subresource: Option<String>,
+    },
+    /// `PATCH` on an object, or on a subresource.
+    Patch {
+        /// From the `Content-Type`.
+        patch_type: PatchType,
+        /// `Some("status")` for `/status`.
+        subresource: Option<String>,
+    },
+    /// `DELETE` on an object.
+    Delete,
+    /// `DELETE` on a collection.
+    DeleteCollection,
+    /// Anything else (`/version`, unknown paths, unsupported methods).
+    Other,
+}
+
+/// One request as the server received it, in the order of the log.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: Method,
+    /// URL path.
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// `Content-Type` without parameters, lower-case.
+    pub content_type: Option<String>,
+    /// The `fieldManager` query parameter.
+    pub field_manager: Option<String>,
+    /// What the request asked for.
+    pub kind: RequestKind,
+    /// The resource kind addressed, when the path names one.
+    pub resource: Option<ResourceKind>,
+    /// The namespace in the path.
+    pub namespace: Option<String>,
+    /// The object name in the path.
+    pub name: Option<String>,
+    /// HTTP status code of the answer (for a watch, of its start).
+    pub status: u16,
+    /// The answer was an injected fault.
+    pub injected_fault: bool,
+    /// The body, parsed as JSON or YAML.
+    pub body: Option<Value>,
+}
+
+impl RequestRecord {
+    /// The value of a query parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True when the request addressed `kind`.
+    pub fn is_for(&self, kind: &ResourceKind) -> bool {
+        self.resource.as_ref() == Some(kind)
+    }
+
+    /// True for a request that may change state (create, update, patch, delete).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self.kind,
+            RequestKind::Create
+                | RequestKind::Update { .. }
+                | RequestKind::Patch { .. }
+                | RequestKind::Delete
+                | RequestKind::DeleteCollection
+        )
+    }
+
+    /// True for a `PATCH` of `/status` (any patch type).
+    pub fn is_status_patch(&self) -> bool {
+        matches!(&self.kind, RequestKind::Patch { subresource: Some(s), .. } if s == "status")
+    }
+}
+
+/// Configures a server before it starts.
+#[derive(Clone, Debug)]
+pub struct TestApiServerBuilder {
+    kinds: Vec<ResourceKind>,
+    history_limit: usize,
+    bookmark_interval: Duration,
+}
+
+impl Default for TestApiServerBuilder {
+    fn default() -> Self {
+        TestApiServerBuilder {
+            kinds: kinds::DEFAULT.to_vec(),
+            history_limit: 10_000,
+            bookmark_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl TestApiServerBuilder {
+    /// Serves one more kind of resource.
+    pub fn kind(mut self, kind: ResourceKind) -> Self {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// Keeps at most `limit` watch events (default 10,000); watches from older versions
+    /// get 410 Gone.
+    pub fn history_limit(mut self, limit: usize) -> Self {
+        self.history_limit = limit;
+        self
+    }
+
+    /// Time between two bookmarks on a watch that asked for them (default 1 s).
+    pub fn bookmark_interval(mut self, interval: Duration) -> Self {
+        self.bookmark_interval = interval;
+        self
+    }
+
+    /// Binds 127.0.0.1 on a free port and starts serving. Panics when it cannot bind.
+    pub async fn start(self) -> (TestApiServer, kube::Client) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the test API server to 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("read the test API server's address");
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new(self.kinds, self.history_limit)),
+            log: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            changes: watch::Sender::new(0),
+            close_watches: watch::Sender::new(0),
+            bookmark_interval: self.bookmark_interval,
+        });
+        let serving = shared.clone();
+        let task = tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) aborts every connection.
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let shared = serving.clone();
+                        connections.spawn(async move {
+                            let service = service_fn(move |req| server::handle(shared.clone(), req));
+                            // A connection error only ends that connection.
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        let server = TestApiServer { shared, addr, task };
+        let client = server.client();
+        (server, client)
+    }
+}
+
+/// A running test API server. Dropping it (or [`TestApiServer::shutdown`]) stops the server
+/// and ends every open connection.
+pub struct TestApiServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestApiServer {
+    /// Starts a server with the default resource table, and a client for it.
+    pub async fn start() -> (TestApiServer, kube::Client) {
+        TestApiServerBuilder::default().start().await
+    }
+
+    /// A builder for other resource tables, history limits or bookmark intervals.
+    pub fn builder() -> TestApiServerBuilder {
+        TestApiServerBuilder::default()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `kube::Config` for the server (plain HTTP, no authentication, namespace `default`).
+    pub fn config(&self) -> kube::Config {
+        kube::Config::new(self.url().parse().expect("the server URL is a valid URI"))
+    }
+
+    /// A kubeconfig file's YAML for the server (context `test`, namespace `default`, no
+    /// credentials): for running the built binary against it with `KUBECONFIG`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters:\n- name: test\n  cluster:\n    server: {}\n\
+             users:\n- name: test\n  user: {{}}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\n",
+            self.url()
+        )
+    }
+
+    /// A new client for the server.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config()).expect("build a kube::Client for the test API server")
+    }
+
+    /// Stops the server now (the same as dropping the handle).
+    pub fn shutdown(self) {}
+
+    fn kind_of<K: Resource<DynamicType = ()>>(&self) -> ResourceKind {
+        let store = lock(&self.shared.store);
+        let index = store
+            .kind_index(&K::group(&()), &K::version(&()), &K::plural(&()))
+            .unwrap_or_else(|| panic!("the test API server does not serve {}", K::plural(&())));
+        store.kinds[index]
+    }
+
+    fn index(&self, kind: &ResourceKind) -> usize {
+        lock(&self.shared.store)
+            .kind_index(kind.group, kind.version, kind.plural)
+            .unwrap_or_else(|| panic!("the test API server does not serve {}", kind.qualified()))
+    }
+
+    // ---- objects ----
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).resource_version()
+    }
+
+    /// One object as stored (namespace ignored for cluster-scoped kinds).
+    pub fn get(&self, kind: &ResourceKind, namespace: &str, name: &str) -> Option<Value> {
+        let k = self.index(kind);
+        lock(&self.shared.store).get(k, namespace, name).cloned()
+    }
+
+    /// One object, deserialized. Panics when it does not deserialize.
+    pub fn get_as<K: Resource<DynamicType = ()> + DeserializeOwned>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<K> {
+        self.get(&self.kind_of::<K>(), namespace, name).map(|v| {
+            serde_json::from_value(v)
+                .unwrap_or_else(|e| panic!("stored object does not deserialize: {e}"))
+        })
+    }
+
+    /// All objects of a kind, in one namespace or (with `None`) all.
+    pub fn list(&self, kind: &ResourceKind, namespace: Option<&str>) -> Vec<Value> {
+        let k = self.index(kind);
+        let filter = store::Filter {
+            namespace: namespace.map(str::to_owned),
+            ..Default::default()
+        };
+        lock(&self.shared.store).select(k, &filter)
+    }
+
+    /// All objects of a kind, deserialized.
+    pub fn list_as<K: Resource<DynamicType = ()> + DeserializeOwned>(
+        &self,
+        namespace: Option<&str>,
+    ) -> Vec<K> {
+        self.list(&self.kind_of::<K>(), namespace)
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(v)
+                    .unwrap_or_else(|e| panic!("stored object does not deserialize: {e}"))
+            })
+            .collect()
+    }
+
+    /// Stores an object exactly as given, status and all, creating or replacing it (no
+    /// precondition, no status isolation); the namespace comes from `metadata.namespace`
+    /// (default `default`). Emits the watch event. Panics when the object is malformed.
+    pub fn put(&self, kind: &ResourceKind, object: Value) -> Value {
+        let k = self.index(kind);
+        self.shared
+            .with_store(|s| s.put(k, object))
+            .unwrap_or_else(|e| panic!("put rejected: {}", e.message))
+    }
+
+    /// [`TestApiServer::put`] for a typed object.
+    pub fn put_as<K: Resource<DynamicType = ()> + Serialize + DeserializeOwned>(
+        &self,
+        object: &K,
+    ) -> K {
+        let value = serde_json::to_value(object).expect("serialize the object");
+        let stored = self.put(&self.kind_of::<K>(), value);
+        serde_json::from_value(stored).expect("stored object deserializes")
+    }
+
+    /// Creates an object as a `POST` would (status dropped for kinds with `/status`).
+    pub fn create(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        let k = self.index(kind);
+        let opts = store::WriteOptions {
+            manager: "test".into(),
+            manager_given: true,
+            force: false,
+            dry_run: false,
+        };
+        self.shared
+            .with_store(|s| s.create(k, namespace, object, &opts))
+    }
+
+    /// Deletes an object as a `DELETE` would (finalizers honoured).
+    pub fn delete(
+        &self,
+        kind: &ResourceKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let k = self.index(kind);
+        self.shared
+            .with_store(|s| s.delete(k, namespace, name, &Value::Null, false))
+    }
+
+    // ---- faults ----
+
+    /// Ends every open watch stream now (cleanly, as when the API server restarts or a
+    /// load balancer drops idle connections). Watchers reconnect from their last version.
+    pub fn close_watches(&self) {
+        self.shared.close_watches.send_modify(|n| *n += 1);
+    }
+
+    /// Answers the next `n` requests with `code` and a `Status` body.
+    pub fn fail_next(&self, n: u32, code: u16) {
+        self.add_fault(FaultRule {
+            filter: None,
+            remaining: Some(n),
+            until: None,
+            effect: FaultEffect::Fail(code),
+        });
+    }
+
+    /// Answers the next `n` requests that `filter` selects with `code`.
+    pub fn fail_next_matching(
+        &self,
+        n: u32,
+        code: u16,
+        filter: impl Fn(&RequestRecord) -> bool + Send + Sync + 'static,
+    ) {
+        self.add_fault(FaultRule {
+            filter: Some(Box::new(filter)),
+            remaining: Some(n),
+            until: None,
+            effect: FaultEffect::Fail(code),
+        });
+    }
+
+    /// Answers every request with `code` for `duration`.
+    pub fn fail_for(&self, duration: Duration, code: u16) {
+        self.add_fault(FaultRule {
+            filter: None,
+            remaining: None,
+            until: Some(Instant::now() + duration),
+            effect: FaultEffect::Fail(code),
+        });
+    }
+
+    /// Delays every request by `delay` for `duration`.
+    pub fn slow_for(&self, duration: Duration, delay: Duration) {
+        self.add_fault(FaultRule {
+            filter: None,
+            remaining: None,
+            until: Some(Instant::now() + duration),
+            effect: FaultEffect::Delay(delay),
+        });
+    }
+
+    /// Adds any fault rule.
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.shared.faults).push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Forgets the watch history: watches from any version issued so far get 410 Gone.
+    pub fn compact(&self) {
+        self.shared.with_store(Store::compact);
+    }
+
+    /// Keeps at most `limit` watch events from now on.
+    pub fn set_history_limit(&self, limit: usize) {
+        self.shared.with_store(|s| s.set_history_limit(limit));
+    }
+
+    // ---- request log ----
+
+    /// Every request so far (since the last [`TestApiServer::clear_log`]).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// How many logged requests satisfy `predicate`.
+    pub fn count(&self, predicate: impl Fn(&RequestRecord) -> bool) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| predicate(r))
+            .count()
+    }
+
+    /// Empties the request log.
+    pub fn clear_log(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    // ---- waiting ----
+
+    /// Waits until `predicate` holds, re-checking after every change to the store or the
+    /// request log. Returns false when `timeout` passes first.
+    pub async fn wait_for(
+        &self,
+        mut predicate: impl FnMut(&Self) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_value(|s| predicate(s).then_some(()), timeout)
+            .await
+            .is_some()
+    }
+
+    /// Waits until `f` returns a value, re-checking after every change to the store or the
+    /// request log. Returns `None` when `timeout` passes first.
+    pub async fn wait_for_value<T>(
+        &self,
+        mut f: impl FnMut(&Self) -> Option<T>,
+        timeout: Duration,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.shared.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if let Some(value) = f(self) {
+                return Some(value);
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return f(self);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return f(self),
+            }
+        }
+    }
+}
