@@ -22,6 +22,16 @@ pub enum Command {
     Run(RunArgs),
     /// Print the ChatGroup CustomResourceDefinition as YAML.
     Crd,
+    /// Reconcile one ChatGroup manifest once, without a cluster, and print its status as YAML.
+    ///
+    /// Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and
+    /// (for STS) ALIBABA_CLOUD_SECURITY_TOKEN. Exit codes: 0 Ready; 1 usage or I/O error;
+    /// 2 terminal failure; 3 recoverable failure; 4 not ready without failure (Plan changes
+    /// pending, drift reported, paused, group transitional).
+    Reconcile(ReconcileArgs),
+    /// Start the CAMS simulator on loopback, reconcile the bundled examples against it and
+    /// print the outcome: the no-cluster quick start.
+    Demo,
     /// Run the CAMS simulator (a local stand-in for Alibaba Cloud CAMS) until Ctrl-C or SIGTERM.
     Sim(SimArgs),
 }

@@ -18,6 +18,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Reconcile(args) => run_reconcile(&args),
+        Command::Demo => run_demo(),
         Command::Sim(args) => run_sim(&args),
         Command::Run(args) => run_operator(args),
     }
@@ -37,6 +39,57 @@ fn run_operator(args: cams_operator::cli::RunArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "cams-operator stopped");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        })
+}
+
+/// `cams-operator reconcile`: prints the status as YAML; the exit code is
+/// `cams_operator::oneshot::exit_code`.
+fn run_reconcile(args: &cams_operator::cli::ReconcileArgs) -> ExitCode {
+    use cams_operator::oneshot::{exit, exit_code, run_reconcile};
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(run_reconcile(args, |name| std::env::var(name).ok())) {
+        Ok((outcome, yaml)) => {
+            print!("{yaml}");
+            if let Some(failure) = &outcome.failure {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(exit_code(&outcome))
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+/// `cams-operator demo`.
+fn run_demo() -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(cams_operator::oneshot::run_demo()) {
+        Ok(report) => {
+            print!("{}", report.text);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }

@@ -31,9 +31,10 @@
 //! (the confirmation read); or, in `Manage` mode, the desired hash differs from
 //! `status.appliedHash`. When nothing is due, the previous verdict stands: no call is made and
 //! the status is returned unchanged, so planning (and any write) always works on a fresh read.
-//! A recoverable failure is not retried before `status.retry.nextAttemptTime` unless the
-//! generation changes, so status updates that re-trigger a reconcile cannot bypass the
-//! backoff.
+//! A recoverable failure is not retried before `status.retry.nextAttemptTime`, and a write is
+//! not confirmed before [`CONFIRM_DELAY`] has passed, unless the generation changes: a
+//! reconcile triggered early (for example by the operator's own status update) makes no call,
+//! returns the status unchanged and no failure, and asks to be requeued when the wait is over.
 //!
 //! # Group not found
 //! A group missing from its space's listing is `GroupNotFound`, terminal like the client's
@@ -200,7 +201,8 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             return failed(&ctx, None, Failure::invalid_spec(&errors), Step::default());
         }
     };
-    if let Some(wait) = retry_wait(&ctx) {
+    let confirm_after = CONFIRM_DELAY.max(lister.window() + MIN_REQUEUE);
+    if let Some(wait) = retry_wait(&ctx).or_else(|| confirm_wait(&ctx, confirm_after)) {
         return waiting(&ctx, wait);
     }
     let credentials = match credentials {
@@ -230,6 +232,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             &credentials,
             valid.channel,
             &valid.key,
+            now,
         )
         .await
     {
@@ -268,7 +271,6 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             let result = api
                 .update_chat_group(&valid.endpoint, &credentials, &request)
                 .await;
-            let confirm_after = CONFIRM_DELAY.max(lister.window() + MIN_REQUEUE);
             written(
                 &ctx,
                 &valid,
@@ -325,6 +327,21 @@ fn retry_wait(ctx: &Ctx<'_>) -> Option<Duration> {
     let next = ctx.old?.retry.as_ref()?.next_attempt_time?;
     let wait = ctx.now.duration_until(next.0);
     let wait = Duration::try_from(wait).ok()?;
+    (!wait.is_zero()).then_some(wait)
+}
+
+/// `Some(delay)` while the read confirming the last write is not due yet: a read right after
+/// the write could be served a shared listing made before it, and CAMS may apply the write
+/// with a delay.
+fn confirm_wait(ctx: &Ctx<'_>, confirm_after: Duration) -> Option<Duration> {
+    if ctx.new_generation() || !confirming_own_write(ctx.old) {
+        return None;
+    }
+    let written_at = ctx.old?.last_request.as_ref()?.time;
+    let due = jiff::SignedDuration::try_from(confirm_after)
+        .ok()
+        .and_then(|d| written_at.0.checked_add(d).ok())?;
+    let wait = Duration::try_from(ctx.now.duration_until(due)).ok()?;
     (!wait.is_zero()).then_some(wait)
 }
 
@@ -403,7 +420,8 @@ fn paused(ctx: &Ctx<'_>) -> Outcome {
     }
 }
 
-/// A recoverable failure still waiting for `status.retry.nextAttemptTime`: nothing changes.
+/// A recoverable failure still waiting for `status.retry.nextAttemptTime`, or a write waiting
+/// for its confirmation read: no call, the status stays as it is, and no failure is reported.
 fn waiting(ctx: &Ctx<'_>, wait: Duration) -> Outcome {
     Outcome {
         status: ctx.base(),

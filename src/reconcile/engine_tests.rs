@@ -158,6 +158,17 @@ async fn manage_writes_once_then_never_again() {
     let confirm_after = delay(&first);
     assert!(confirm_after >= CONFIRM_DELAY);
 
+    // Triggered again at once (by the status update itself): no call before the confirmation
+    // is due, and nothing to patch.
+    let early = run(&cams, &object, at(1)).await;
+    assert!(!early.observed_remote);
+    assert_eq!(
+        early.requeue,
+        Requeue::After(CONFIRM_DELAY - Duration::from_secs(1))
+    );
+    assert!(!status_changed(object.status.as_ref(), &early.status));
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+
     // The confirmation read: no write.
     let second = step(&cams, &mut object, at(10)).await;
     assert!(second.observed_remote);

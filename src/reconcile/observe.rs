@@ -7,7 +7,8 @@
 //! - callers that arrive while a walk for the same space is in flight wait for it and use its
 //!   result (single flight), success or failure;
 //! - a finished walk's result is reused by callers that arrive within `window` of the walk's
-//!   start (5 s in the controller; 0 for one-shot use).
+//!   start (5 s in the controller; 0 for one-shot use), measured on the caller's clock (the
+//!   `now` passed in, so tests with an injected clock see the same behaviour).
 //!
 //! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
 //! the whole space so that every object of the space can be answered from it.
@@ -47,7 +48,10 @@ struct SpaceKey {
 type WalkResult = Result<Arc<HashMap<String, ChatGroupItem>>, CamsError>;
 
 struct Walk {
-    started: Instant,
+    /// When the walk started, on the callers' clock.
+    started: jiff::Timestamp,
+    /// When the walk finished, on the monotonic clock (tells waiters it is the walk they
+    /// waited for).
     finished: Instant,
     result: WalkResult,
 }
@@ -68,7 +72,7 @@ pub struct SharedLister {
 #[derive(Default)]
 struct Slots {
     by_space: HashMap<SpaceKey, Arc<Slot>>,
-    last_sweep: Option<Instant>,
+    last_sweep: Option<jiff::Timestamp>,
 }
 
 impl SharedLister {
@@ -100,7 +104,8 @@ impl SharedLister {
     }
 
     /// Finds the group `key` in its space's listing, walking the listing unless a shared walk
-    /// can be used. `Ok(None)` when the listing does not contain the group.
+    /// can be used. `now` is the caller's clock. `Ok(None)` when the listing does not contain
+    /// the group.
     pub async fn find<C: CamsApi>(
         &self,
         api: &C,
@@ -108,6 +113,7 @@ impl SharedLister {
         credentials: &Credentials,
         channel: ChannelType,
         key: &GroupKey,
+        now: jiff::Timestamp,
     ) -> Result<Option<ChatGroupItem>, CamsError> {
         let arrived = Instant::now();
         let space = SpaceKey {
@@ -119,18 +125,17 @@ impl SharedLister {
         };
         let slot = {
             let mut slots = self.slots();
-            self.sweep(&mut slots, arrived);
+            self.sweep(&mut slots, now);
             Arc::clone(slots.by_space.entry(space).or_default())
         };
         let mut last = slot.last.lock().await;
-        let reusable = last.as_ref().is_some_and(|walk| {
-            walk.finished >= arrived || arrived.duration_since(walk.started) < self.window
-        });
+        let reusable = last
+            .as_ref()
+            .is_some_and(|walk| walk.finished >= arrived || age(walk.started, now) < self.window);
         if !reusable {
-            let started = Instant::now();
             let result = self.walk(api, endpoint, credentials, channel, key).await;
             *last = Some(Walk {
-                started,
+                started: now,
                 finished: Instant::now(),
                 result,
             });
@@ -143,12 +148,9 @@ impl SharedLister {
     }
 
     /// Drops slots nobody uses whose walk is older than the window, at most once a window.
-    fn sweep(&self, slots: &mut Slots, now: Instant) {
+    fn sweep(&self, slots: &mut Slots, now: jiff::Timestamp) {
         let period = self.window.max(Duration::from_secs(1));
-        if slots
-            .last_sweep
-            .is_some_and(|at| now.duration_since(at) < period)
-        {
+        if slots.last_sweep.is_some_and(|at| age(at, now) < period) {
             return;
         }
         slots.last_sweep = Some(now);
@@ -160,7 +162,7 @@ impl SharedLister {
             match slot.last.try_lock() {
                 Ok(last) => last
                     .as_ref()
-                    .is_some_and(|walk| now.duration_since(walk.started) < window),
+                    .is_some_and(|walk| age(walk.started, now) < window),
                 Err(_) => true,
             }
         });
@@ -208,6 +210,12 @@ impl SharedLister {
     }
 }
 
+/// How long before `now` `then` was; `Duration::MAX` when `then` is in the future (a clock
+/// that went backwards does not make an old walk look fresh).
+fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
+    Duration::try_from(then.duration_until(now)).unwrap_or(Duration::MAX)
+}
+
 /// A listed group as `status.observed`, read at `now`. Empty strings are kept out (CAMS's
 /// "not set").
 pub fn observed_from_item(item: &ChatGroupItem, now: jiff::Timestamp) -> ObservedGroup {
@@ -243,6 +251,10 @@ mod tests {
         }
     }
 
+    fn at(seconds: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000 + seconds).expect("valid time")
+    }
+
     fn endpoint() -> Endpoint {
         Endpoint::from_url("http://127.0.0.1:1/")
     }
@@ -261,6 +273,7 @@ mod tests {
                 &creds("a"),
                 ChannelType::Whatsapp,
                 &key("s", "G6"),
+                at(0),
             )
             .await
             .expect("listed");
@@ -273,6 +286,7 @@ mod tests {
                 &creds("a"),
                 ChannelType::Whatsapp,
                 &key("s", "NOPE"),
+                at(0),
             )
             .await
             .expect("listed");
@@ -298,6 +312,7 @@ mod tests {
                 &creds("a"),
                 ChannelType::Whatsapp,
                 &key("s", "G4"),
+                at(0),
             )
             .await
             .expect("listed");
@@ -313,7 +328,7 @@ mod tests {
         }
         cams.add_group(&key("t", "G0"), None);
         let lister = SharedLister::new(Duration::from_secs(3600));
-        for i in 0..5 {
+        for i in 0u8..5 {
             let found = lister
                 .find(
                     &cams,
@@ -321,12 +336,13 @@ mod tests {
                     &creds("a"),
                     ChannelType::Whatsapp,
                     &key("s", &format!("G{i}")),
+                    at(i64::from(i) * 899),
                 )
                 .await
                 .expect("listed");
             assert!(found.is_some());
         }
-        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1, "within the window");
         lister
             .find(
                 &cams,
@@ -334,6 +350,7 @@ mod tests {
                 &creds("a"),
                 ChannelType::Whatsapp,
                 &key("t", "G0"),
+                at(0),
             )
             .await
             .expect("listed");
@@ -344,6 +361,7 @@ mod tests {
                 &creds("b"),
                 ChannelType::Whatsapp,
                 &key("s", "G0"),
+                at(0),
             )
             .await
             .expect("listed");
@@ -374,6 +392,7 @@ mod tests {
                             &creds("a"),
                             ChannelType::Whatsapp,
                             &key("s", &format!("G{i}")),
+                            at(0),
                         )
                         .await
                 })
@@ -422,6 +441,7 @@ mod tests {
                     &creds("a"),
                     ChannelType::Whatsapp,
                     &key("s", "G0"),
+                    at(0),
                 )
                 .await;
             assert!(matches!(err, Err(CamsError::Transport { .. })));

@@ -143,6 +143,8 @@ pub struct Failure {
     /// The operation that failed: `ValidateSpec`, `ResolveCredentials`, `ListChatGroup` or
     /// `UpdateChatGroup`.
     pub action: &'static str,
+    /// The CAMS `Code`, when a response carried one.
+    pub code: Option<String>,
     /// Shortest delay before a retry, when the service asked for one (throttling `TimeLeft`)
     /// or the reason has a floor.
     pub retry_after: Option<Duration>,
@@ -173,6 +175,7 @@ impl Failure {
             message: format!("{errors}. {}", hint(Reason::InvalidSpec)),
             category: CATEGORY_INVALID_SPEC,
             action: "ValidateSpec",
+            code: None,
             retry_after: None,
         }
     }
@@ -185,6 +188,7 @@ impl Failure {
             message: format!("{err}. {}", hint(Reason::CredentialsMissing)),
             category: CATEGORY_CREDENTIALS_MISSING,
             action: "ResolveCredentials",
+            code: None,
             retry_after: None,
         }
     }
@@ -198,6 +202,7 @@ impl Failure {
             message: format!("{what}. {}", hint(Reason::GroupNotFound)),
             category: CATEGORY_GROUP_NOT_FOUND,
             action: crate::cams::ACTION_LIST_CHAT_GROUP,
+            code: None,
             retry_after: None,
         }
     }
@@ -217,6 +222,7 @@ impl Failure {
             message,
             category: err.category(),
             action: err.action(),
+            code: err.code().map(str::to_owned),
             retry_after: err.retry_after(),
         }
     }
