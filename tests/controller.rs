@@ -308,7 +308,7 @@ mod reconcile {
         env.api.clear_log();
         reconcile(&env, &ctx, "team-d").await;
         let status = status_of(&env, "team-d");
-        assert_eq!(condition(&status, "Ready").map(|c| c.status.as_str()), Some("True"));
+        assert_eq!(condition(&status, "Ready").map(|c| c.status.as_str()), Some("True"), "{status:#?}");
         assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
         assert_eq!(env.sim.call_count(ACTION_UPDATE_CHAT_GROUP), 1);
     }

@@ -947,6 +947,7 @@ pub fn unparseable(
         ),
         category: crate::reconcile::status::CATEGORY_INVALID_SPEC,
         action: "ValidateSpec",
+        code: None,
         retry_after: None,
     };
     failed(&ctx, None, failure, Step::default())

@@ -129,9 +129,17 @@ impl SharedLister {
             Arc::clone(slots.by_space.entry(space).or_default())
         };
         let mut last = slot.last.lock().await;
-        let reusable = last
-            .as_ref()
-            .is_some_and(|walk| walk.finished >= arrived || age(walk.started, now) < self.window);
+        // Callers that waited on the walk share its result, whatever it is. Later callers
+        // within the window reuse a success or a recoverable failure (one throttled walk does
+        // not turn into a burst of retries), but never a terminal one: a fixed Secret or
+        // permission must take effect at once.
+        let reusable = last.as_ref().is_some_and(|walk| {
+            let shareable = match &walk.result {
+                Ok(_) => true,
+                Err(err) => err.class() == crate::cams::ErrorClass::Recoverable,
+            };
+            walk.finished >= arrived || (shareable && age(walk.started, now) < self.window)
+        });
         if !reusable {
             let result = self.walk(api, endpoint, credentials, channel, key).await;
             *last = Some(Walk {
@@ -421,7 +429,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn errors_are_shared_too() {
+    async fn terminal_errors_are_not_reused_by_later_callers() {
+        let cams = FakeCams::new();
+        cams.add_group(&key("s", "G0"), None);
+        cams.fail_next(
+            ACTION_LIST_CHAT_GROUP,
+            CamsError::Gateway {
+                action: ACTION_LIST_CHAT_GROUP,
+                http_status: 400,
+                code: Some("SignatureDoesNotMatch".to_owned()),
+                message: None,
+                request_id: None,
+                host_id: None,
+                recommend: None,
+                access_denied_detail: None,
+                retry_after: None,
+            },
+        );
+        let lister = SharedLister::new(Duration::from_secs(3600));
+        let (endpoint, creds, key) = (endpoint(), creds("a"), key("s", "G0"));
+        let first = lister
+            .find(&cams, &endpoint, &creds, ChannelType::Whatsapp, &key, at(0))
+            .await;
+        assert!(matches!(first, Err(CamsError::Gateway { .. })));
+        // The Secret was fixed: the next caller lists again and finds the group.
+        let second = lister
+            .find(&cams, &endpoint, &creds, ChannelType::Whatsapp, &key, at(0))
+            .await;
+        assert!(matches!(second, Ok(Some(_))));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+    }
+
+    #[tokio::test]
+    async fn recoverable_errors_are_shared_within_the_window() {
         let cams = FakeCams::new();
         cams.add_group(&key("s", "G0"), None);
         cams.fail_next(
