@@ -61,11 +61,19 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: SocketAddr, readiness: Readiness, metrics: Metrics) -> Result<Self, Error> {
+    pub async fn bind(
+        addr: SocketAddr,
+        readiness: Readiness,
+        metrics: Metrics,
+    ) -> Result<Self, Error> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        Ok(AdminServer { listener, readiness, metrics })
+        Ok(AdminServer {
+            listener,
+            readiness,
+            metrics,
+        })
     }
 
     /// The bound address.
@@ -108,12 +116,18 @@ fn respond(path: &str, readiness: &Readiness, metrics: &Metrics) -> Response<Ful
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.encode(),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = http::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, value);
     }
     response
 }

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
 /// `cams-operator run`: the controller until SIGTERM.
 fn run_operator(args: cams_operator::cli::RunArgs) -> ExitCode {
     cams_operator::telemetry::init(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

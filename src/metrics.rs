@@ -116,10 +116,9 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let cams_requests = Family::<CallLabels, Counter>::default();
-        let cams_request_duration =
-            Family::<ActionLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.005, 2.0, 12))
-            });
+        let cams_request_duration = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
         let cams_throttled = Family::<ActionLabels, Counter>::default();
         let cams_writes = Counter::default();
         let cams_budget_wait = Histogram::new(exponential_buckets(0.001, 4.0, 10));

@@ -109,7 +109,10 @@ fn status_of(env: &Env, name: &str) -> ChatGroupStatus {
     serde_json::from_value(stored["status"].clone()).expect("a status")
 }
 
-fn condition<'a>(status: &'a ChatGroupStatus, type_: &str) -> Option<&'a cams_operator::crd::Condition> {
+fn condition<'a>(
+    status: &'a ChatGroupStatus,
+    type_: &str,
+) -> Option<&'a cams_operator::crd::Condition> {
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
@@ -123,7 +126,9 @@ fn get_secret(name: &'static str) -> Expect {
     Expect {
         name: format!("GET Secret {name}"),
         matches: Box::new(move |r| {
-            r.is_for(&kinds::SECRETS) && r.kind == RequestKind::Get && r.name.as_deref() == Some(name)
+            r.is_for(&kinds::SECRETS)
+                && r.kind == RequestKind::Get
+                && r.name.as_deref() == Some(name)
         }),
     }
 }
@@ -134,7 +139,13 @@ fn apply_status() -> Expect {
         matches: Box::new(|r| {
             r.is_for(&kinds::CHATGROUPS)
                 && r.is_status_patch()
-                && matches!(&r.kind, RequestKind::Patch { patch_type: PatchType::Apply, .. })
+                && matches!(
+                    &r.kind,
+                    RequestKind::Patch {
+                        patch_type: PatchType::Apply,
+                        ..
+                    }
+                )
                 && r.field_manager.as_deref() == Some(FIELD_MANAGER)
         }),
     }
@@ -176,7 +187,10 @@ fn assert_requests(env: &Env, expected: &[Expect]) {
     if log.len() > expected.len() {
         panic!(
             "unexpected extra requests: {:#?}",
-            log[expected.len()..].iter().map(describe).collect::<Vec<_>>()
+            log[expected.len()..]
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -198,7 +212,11 @@ mod reconcile {
             .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
             .expect("secret");
         env.api
-            .create(&kinds::CHATGROUPS, NS, chatgroup("team-a", "EA303A", &env.sim.url()))
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-a", "EA303A", &env.sim.url()),
+            )
             .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());
@@ -220,7 +238,10 @@ mod reconcile {
         assert_eq!(ready.status, "True", "{ready:?}");
         let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
         assert_eq!(
-            status.last_request.as_ref().and_then(|l| l.request_id.clone()),
+            status
+                .last_request
+                .as_ref()
+                .and_then(|l| l.request_id.clone()),
             Some(written[0].request_id.clone()),
             "status carries the simulator's RequestId"
         );
@@ -236,7 +257,11 @@ mod reconcile {
             .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
             .expect("secret");
         env.api
-            .create(&kinds::CHATGROUPS, NS, chatgroup("team-b", "EA303B", &env.sim.url()))
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-b", "EA303B", &env.sim.url()),
+            )
             .expect("chatgroup");
         // A clock 1000x faster than real time, so the confirmation read after the write is due
         // after a few milliseconds rather than seconds.
@@ -251,17 +276,29 @@ mod reconcile {
             reconcile(&env, &ctx, "team-b").await;
             assert_requests(&env, &[get_secret("cams-credentials")]);
         }
-        assert_eq!(cams_calls(&env), (2, 1), "no CAMS call for an unchanged object");
+        assert_eq!(
+            cams_calls(&env),
+            (2, 1),
+            "no CAMS call for an unchanged object"
+        );
     }
 
     #[tokio::test]
     async fn a_terminal_error_stalls_emits_an_event_and_is_not_retried() {
         let env = env(&["EA303C"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret("cams-credentials", WRONG_SECRET))
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret("cams-credentials", WRONG_SECRET),
+            )
             .expect("secret");
         env.api
-            .create(&kinds::CHATGROUPS, NS, chatgroup("team-c", "EA303C", &env.sim.url()))
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-c", "EA303C", &env.sim.url()),
+            )
             .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());
@@ -281,8 +318,16 @@ mod reconcile {
         let stalled = condition(&status, "Stalled").expect("Stalled");
         assert_eq!(stalled.status, "True");
         assert_eq!(stalled.reason, "CredentialsInvalid");
-        assert!(stalled.message.contains("SignatureDoesNotMatch"), "{}", stalled.message);
-        assert!(!serde_json::to_string(&status).unwrap_or_default().contains(WRONG_SECRET));
+        assert!(
+            stalled.message.contains("SignatureDoesNotMatch"),
+            "{}",
+            stalled.message
+        );
+        assert!(
+            !serde_json::to_string(&status)
+                .unwrap_or_default()
+                .contains(WRONG_SECRET)
+        );
         let calls = cams_calls(&env);
 
         // Our own status patch triggers another reconcile: nothing is retried.
@@ -295,20 +340,33 @@ mod reconcile {
     async fn a_secret_change_retries_after_a_terminal_failure() {
         let env = env(&["EA303D"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret("cams-credentials", WRONG_SECRET))
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret("cams-credentials", WRONG_SECRET),
+            )
             .expect("secret");
         env.api
-            .create(&kinds::CHATGROUPS, NS, chatgroup("team-d", "EA303D", &env.sim.url()))
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-d", "EA303D", &env.sim.url()),
+            )
             .expect("chatgroup");
         let ctx = context(&env, Clock::real());
         assert_eq!(reconcile(&env, &ctx, "team-d").await, Requeue::AwaitChange);
 
         // Rotation: the Secret's resourceVersion changes, so the reconcile tries again.
-        env.api.put(&kinds::SECRETS, secret("cams-credentials", KEY_SECRET));
+        env.api
+            .put(&kinds::SECRETS, secret("cams-credentials", KEY_SECRET));
         env.api.clear_log();
         reconcile(&env, &ctx, "team-d").await;
         let status = status_of(&env, "team-d");
-        assert_eq!(condition(&status, "Ready").map(|c| c.status.as_str()), Some("True"), "{status:#?}");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True"),
+            "{status:#?}"
+        );
         assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
         assert_eq!(env.sim.call_count(ACTION_UPDATE_CHAT_GROUP), 1);
     }
@@ -318,7 +376,9 @@ mod reconcile {
         let env = env(&["EA303E"]).await;
         let mut object = chatgroup("team-e", "EA303E", &env.sim.url());
         object["metadata"]["annotations"] = json!({"cams.chatapp.io/paused": "true"});
-        env.api.create(&kinds::CHATGROUPS, NS, object).expect("chatgroup");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, object)
+            .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());
 
@@ -326,11 +386,18 @@ mod reconcile {
         assert_requests(&env, &[apply_status()]);
         let status = status_of(&env, "team-e");
         let ready = condition(&status, "Ready").expect("Ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "Paused"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "Paused")
+        );
 
         reconcile(&env, &ctx, "team-e").await;
         assert_requests(&env, &[]);
-        assert_eq!(cams_calls(&env), (0, 0), "a paused object makes no CAMS call");
+        assert_eq!(
+            cams_calls(&env),
+            (0, 0),
+            "a paused object makes no CAMS call"
+        );
     }
 
     #[tokio::test]
@@ -338,7 +405,9 @@ mod reconcile {
         let env = env(&[]).await;
         let mut object = chatgroup("broken", "EA303F", &env.sim.url());
         object["spec"]["businessNumber"] = json!(8613800001234u64);
-        env.api.create(&kinds::CHATGROUPS, NS, object).expect("chatgroup");
+        env.api
+            .create(&kinds::CHATGROUPS, NS, object)
+            .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());
 
@@ -347,7 +416,11 @@ mod reconcile {
         let status = status_of(&env, "broken");
         let stalled = condition(&status, "Stalled").expect("Stalled");
         assert_eq!(stalled.reason, "InvalidSpec");
-        assert!(stalled.message.contains("spec.businessNumber"), "{}", stalled.message);
+        assert!(
+            stalled.message.contains("spec.businessNumber"),
+            "{}",
+            stalled.message
+        );
         assert_eq!(cams_calls(&env), (0, 0));
     }
 }

@@ -10,8 +10,8 @@ use tracing::{error, info};
 use crate::admin::{self, AdminServer, Readiness};
 use crate::cams::client::{HttpCams, HttpCamsConfig};
 use crate::cli::RunArgs;
-use crate::reconcile::credentials;
 use crate::metrics::Metrics;
+use crate::reconcile::credentials;
 
 use super::leader::{DEFAULT_LEASE_DURATION, LeaderConfig, LeaderElector};
 use super::{Clock, Context, Scope, Settings};
@@ -56,7 +56,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         )));
     }
     if concurrency == 0 {
-        return Err(Error::InvalidFlag("--concurrency must be at least 1".into()));
+        return Err(Error::InvalidFlag(
+            "--concurrency must be at least 1".into(),
+        ));
     }
 
     let metrics = Metrics::new();
@@ -71,7 +73,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     }
 
     let client = Client::try_default().await.map_err(Error::Kube)?;
-    let cams = HttpCams::new(HttpCamsConfig::default()).map_err(|e| Error::CamsClient(e.to_string()))?;
+    let cams =
+        HttpCams::new(HttpCamsConfig::default()).map_err(|e| Error::CamsClient(e.to_string()))?;
     let operator_credentials = credentials::operator_from_env(|name| std::env::var(name).ok())
         .map_err(|e| Error::InvalidFlag(e.to_string()))?;
     let settings = Settings {
@@ -81,7 +84,12 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         clock: time_scale_from_env().map_or_else(Clock::real, Clock::scaled),
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), cams, metrics.clone(), settings));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        cams,
+        metrics.clone(),
+        settings,
+    ));
     let scope = Scope {
         namespaces,
         selector,

@@ -18,7 +18,12 @@ use crate::reconcile::engine::{EventSpec, EventType};
 pub const MAX_NOTE_BYTES: usize = 1024;
 
 /// Builds the Event for `spec` about `object`.
-pub fn build(object: &DynamicObject, instance: &str, spec: &EventSpec, now: jiff::Timestamp) -> Event {
+pub fn build(
+    object: &DynamicObject,
+    instance: &str,
+    spec: &EventSpec,
+    now: jiff::Timestamp,
+) -> Event {
     let name = object.name_any();
     Event {
         metadata: ObjectMeta {

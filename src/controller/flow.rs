@@ -34,8 +34,16 @@ impl TokenBucket {
     /// A bucket refilled at `rate` per second (at least 0.01), starting full with `burst`
     /// tokens (at least 1).
     pub fn new(rate: f64, burst: f64) -> Self {
-        let rate = if rate.is_finite() { rate.max(0.01) } else { 0.01 };
-        let burst = if burst.is_finite() { burst.max(1.0) } else { 1.0 };
+        let rate = if rate.is_finite() {
+            rate.max(0.01)
+        } else {
+            0.01
+        };
+        let burst = if burst.is_finite() {
+            burst.max(1.0)
+        } else {
+            1.0
+        };
         TokenBucket {
             rate,
             burst,

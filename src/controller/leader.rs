@@ -36,7 +36,12 @@ pub struct LeaderConfig {
 
 impl LeaderConfig {
     /// Settings derived from one lease duration: renew every third, give up after two thirds.
-    pub fn new(lease_name: String, namespace: String, identity: String, lease_duration: Duration) -> Self {
+    pub fn new(
+        lease_name: String,
+        namespace: String,
+        identity: String,
+        lease_duration: Duration,
+    ) -> Self {
         LeaderConfig {
             lease_name,
             namespace,
@@ -229,7 +234,9 @@ fn expired(spec: &LeaseSpec, now: jiff::Timestamp, default_duration: Duration) -
     let Ok(duration) = jiff::SignedDuration::try_from(duration) else {
         return true;
     };
-    renewed.checked_add(duration).is_ok_and(|deadline| deadline < now)
+    renewed
+        .checked_add(duration)
+        .is_ok_and(|deadline| deadline < now)
 }
 
 #[cfg(test)]
@@ -259,7 +266,12 @@ mod tests {
 
     #[test]
     fn renew_deadline_is_shorter_than_the_lease() {
-        let config = LeaderConfig::new("l".into(), "ns".into(), "me".into(), Duration::from_secs(15));
+        let config = LeaderConfig::new(
+            "l".into(),
+            "ns".into(),
+            "me".into(),
+            Duration::from_secs(15),
+        );
         assert!(config.renew_deadline < config.lease_duration);
         assert!(config.renew_interval < config.renew_deadline);
     }

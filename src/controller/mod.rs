@@ -33,7 +33,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::admin::Readiness;
 use crate::cams::{CamsApi, Credentials};
-use crate::crd::{API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, FIELD_MANAGER, KIND, PLURAL};
+use crate::crd::{
+    API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, FIELD_MANAGER, KIND, PLURAL, Time,
+};
 use crate::metrics::{ErrorLabels, Metrics, RESULT_FAILURE, RESULT_SUCCESS, ReconcileLabels};
 use crate::reconcile::credentials;
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
@@ -141,7 +143,11 @@ impl Clock {
 
     /// Time running `scale` times faster than the wall clock, starting now.
     pub fn scaled(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale >= 1.0 { scale } else { 1.0 };
+        let scale = if scale.is_finite() && scale >= 1.0 {
+            scale
+        } else {
+            1.0
+        };
         Clock {
             origin_real: std::time::Instant::now(),
             origin: jiff::Timestamp::now(),
@@ -203,7 +209,16 @@ pub struct Context<C> {
     operator_credentials: Option<Credentials>,
     clock: Clock,
     terminal: Mutex<HashMap<ObjectRef<DynamicObject>, InputFingerprint>>,
+    last_reads: Mutex<HashMap<ObjectRef<DynamicObject>, LastRead>>,
     instance: String,
+}
+
+/// When an object's group was last read, kept in memory because a read that found nothing
+/// new is not written to the status (only timestamps would change).
+#[derive(Clone, Copy, Debug)]
+struct LastRead {
+    observed: Time,
+    synced: Option<Time>,
 }
 
 impl<C: CamsApi> Context<C> {
@@ -224,6 +239,7 @@ impl<C: CamsApi> Context<C> {
             operator_credentials,
             clock,
             terminal: Mutex::new(HashMap::new()),
+            last_reads: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
@@ -263,7 +279,8 @@ pub async fn run<C: CamsApi + 'static>(
     let mut stores = Vec::new();
     let mut controllers = Vec::new();
     for namespace in namespaces {
-        let (controller, store) = build_controller(&ctx, namespace.as_deref(), &scope, shutdown.clone());
+        let (controller, store) =
+            build_controller(&ctx, namespace.as_deref(), &scope, shutdown.clone());
         stores.push(store);
         let ctx = ctx.clone();
         controllers.push(
@@ -312,9 +329,11 @@ fn build_controller<C: CamsApi + 'static>(
     let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
-            dependents_of_secret(&mapper_store, &secret)
-        })
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| dependents_of_secret(&mapper_store, &secret),
+        )
         .graceful_shutdown_on(async move {
             let mut shutdown = shutdown;
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -323,7 +342,10 @@ fn build_controller<C: CamsApi + 'static>(
 }
 
 /// The ChatGroups in `store` that use `secret` (explicitly, or as the namespace default).
-fn dependents_of_secret(store: &Store<DynamicObject>, secret: &Secret) -> Vec<ObjectRef<DynamicObject>> {
+fn dependents_of_secret(
+    store: &Store<DynamicObject>,
+    secret: &Secret,
+) -> Vec<ObjectRef<DynamicObject>> {
     let namespace = secret.namespace();
     let name = secret.name_any();
     store
@@ -383,7 +405,7 @@ pub async fn reconcile_object<C: CamsApi>(
     let object_ref = ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource());
     let now = ctx.clock.now();
 
-    let chatgroup = match parse_chatgroup(&object) {
+    let mut chatgroup = match parse_chatgroup(&object) {
         Ok(cg) => cg,
         Err(problem) => {
             let old = object
@@ -424,6 +446,24 @@ pub async fn reconcile_object<C: CamsApi>(
         |name: &str| secrets.get(name).cloned(),
         ctx.operator_credentials.as_ref(),
     );
+    // The status as written lacks reads that found nothing new; the core schedules the next
+    // read from the latest one.
+    let written_status = chatgroup.status.clone();
+    if let Some(read) = ctx
+        .last_reads
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&object_ref).copied())
+    {
+        if let Some(observed) = chatgroup.status.as_mut().and_then(|s| s.observed.as_mut()) {
+            if observed.time.is_none_or(|t| t < read.observed) {
+                observed.time = Some(read.observed);
+                if let Some(status) = chatgroup.status.as_mut() {
+                    status.last_sync_time = read.synced.or(status.last_sync_time);
+                }
+            }
+        }
+    }
     let input = Input {
         object: &chatgroup,
         credentials: resolved,
@@ -432,7 +472,26 @@ pub async fn reconcile_object<C: CamsApi>(
         jitter: rand::random::<f64>(),
     };
     let outcome = engine::reconcile(input, &ctx.cams, &ctx.lister).await;
-    finish(ctx, &object, &namespace, &name, chatgroup.status.as_ref(), &outcome).await?;
+    finish(
+        ctx,
+        &object,
+        &namespace,
+        &name,
+        written_status.as_ref(),
+        &outcome,
+    )
+    .await?;
+    if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
+        if let Ok(mut reads) = ctx.last_reads.lock() {
+            reads.insert(
+                object_ref.clone(),
+                LastRead {
+                    observed,
+                    synced: outcome.status.last_sync_time,
+                },
+            );
+        }
+    }
 
     if let Ok(mut terminal) = ctx.terminal.lock() {
         match outcome.requeue {
@@ -469,7 +528,10 @@ async fn read_secrets<C>(
                 name: name.clone(),
                 source,
             })?;
-        versions.push((name.clone(), secret.as_ref().and_then(|s| s.resource_version())));
+        versions.push((
+            name.clone(),
+            secret.as_ref().and_then(|s| s.resource_version()),
+        ));
         if let Some(secret) = secret {
             let data = secret
                 .data
@@ -536,23 +598,30 @@ async fn patch_status<C>(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    tokio::time::timeout(KUBE_CALL_TIMEOUT, api.patch_status(name, &params, &Patch::Apply(&body)))
-        .await
-        .map_err(|_| Error::Timeout {
-            operation: "writing the status",
-            timeout: KUBE_CALL_TIMEOUT,
-        })?
-        .map_err(|source| Error::PatchStatus {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            source,
-        })?;
+    tokio::time::timeout(
+        KUBE_CALL_TIMEOUT,
+        api.patch_status(name, &params, &Patch::Apply(&body)),
+    )
+    .await
+    .map_err(|_| Error::Timeout {
+        operation: "writing the status",
+        timeout: KUBE_CALL_TIMEOUT,
+    })?
+    .map_err(|source| Error::PatchStatus {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    })?;
     ctx.metrics.status_patches.inc();
     debug!("status written");
     Ok(())
 }
 
-fn error_policy<C: CamsApi>(_object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context<C>>) -> Action {
+fn error_policy<C: CamsApi>(
+    _object: Arc<DynamicObject>,
+    error: &Error,
+    ctx: Arc<Context<C>>,
+) -> Action {
     ctx.metrics
         .reconcile_errors
         .get_or_create(&ErrorLabels {
@@ -568,7 +637,9 @@ fn error_policy<C: CamsApi>(_object: Arc<DynamicObject>, error: &Error, ctx: Arc
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = term.recv() => {},
                 _ = tokio::signal::ctrl_c() => {},

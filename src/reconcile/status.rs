@@ -305,10 +305,11 @@ pub fn time_after(now: jiff::Timestamp, delay: Duration) -> Time {
 
 /// Whether `new` says anything `old` does not, so the controller must patch `/status`.
 ///
-/// Only condition `lastTransitionTime`s are ignored (they are kept while a condition's status
-/// does not change anyway). `observed.time` and `lastSyncTime` are **not** ignored: they record
-/// when the group was last read, which schedules the next read across operator restarts; they
-/// change only when CAMS was actually read, at most once per resync interval.
+/// Timestamps alone never justify a write (DESIGN 4.1 step 6): condition
+/// `lastTransitionTime`s (kept anyway while a condition's status does not change),
+/// `lastSyncTime` and `observed.time`. A routine resync that finds nothing new therefore writes
+/// nothing; the controller remembers such reads in memory so they still schedule the next one
+/// (after a restart, the first read of each space is simply made again).
 pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> bool {
     let Some(old) = old else {
         return true;
@@ -318,6 +319,10 @@ pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> b
         for c in &mut s.conditions {
             c.last_transition_time = Time::default();
         }
+        s.last_sync_time = None;
+        if let Some(observed) = &mut s.observed {
+            observed.time = None;
+        }
         s
     };
     strip(old) != strip(new)
@@ -326,6 +331,7 @@ pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::ObservedGroup;
     use crate::crd::condition::{READY, STALLED, SYNCED};
 
     fn at(second: i64) -> Time {
@@ -471,7 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn status_changed_ignores_only_transition_times() {
+    fn status_changed_ignores_timestamps_only() {
         let status = ChatGroupStatus {
             observed_generation: Some(1),
             conditions: merge_conditions(
@@ -494,7 +500,30 @@ mod tests {
         assert!(!status_changed(Some(&status), &later));
         let mut read = status.clone();
         read.last_sync_time = Some(at(5));
-        assert!(status_changed(Some(&status), &read), "a read is recorded");
+        read.observed = Some(ObservedGroup {
+            time: Some(at(5)),
+            ..ObservedGroup::default()
+        });
+        let mut reread = read.clone();
+        reread.last_sync_time = Some(at(9));
+        reread.observed = Some(ObservedGroup {
+            time: Some(at(9)),
+            ..ObservedGroup::default()
+        });
+        assert!(
+            !status_changed(Some(&read), &reread),
+            "a read that found nothing new"
+        );
+        let mut news = reread.clone();
+        news.observed = Some(ObservedGroup {
+            subject: Some("edited".to_owned()),
+            time: Some(at(9)),
+            ..ObservedGroup::default()
+        });
+        assert!(
+            status_changed(Some(&read), &news),
+            "a read that found a change"
+        );
         let mut other = status.clone();
         other.conditions[0].message = "different".to_owned();
         assert!(status_changed(Some(&status), &other));
