@@ -11,24 +11,19 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
 use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
-use cams_operator::crd::{API_GROUP, API_VERSION, ChatGroupStatus, FIELD_MANAGER, KIND};
+use cams_operator::crd::{ChatGroupStatus, FIELD_MANAGER};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
 use cams_operator::sim::{Group, RunningSim, Simulator};
 use kube::core::DynamicObject;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET};
 use support::kube_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};
 
 const NS: &str = "support";
-const SPACE: &str = "cams-8f2k1x";
-const NUMBER: &str = "8613800001234";
-const KEY_ID: &str = "LTAI5tControllerTest";
-const KEY_SECRET: &str = "controller-test-secret-0123456789";
-const WRONG_SECRET: &str = "not-the-right-secret-9876543210";
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A test server, a simulator with `groups` (subject "Old subject"), and a Kubernetes client.
@@ -46,35 +41,6 @@ async fn env(groups: &[&str]) -> Env {
     let sim = builder.start().await.expect("simulator starts");
     let (api, client) = TestApiServer::start().await;
     Env { api, client, sim }
-}
-
-fn b64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-fn secret(name: &str, access_key_secret: &str) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": NS},
-        "data": {"accessKeyId": b64(KEY_ID), "accessKeySecret": b64(access_key_secret)},
-    })
-}
-
-fn chatgroup(name: &str, group_id: &str, endpoint: &str) -> Value {
-    json!({
-        "apiVersion": format!("{API_GROUP}/{API_VERSION}"),
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "custSpaceId": SPACE,
-            "businessNumber": NUMBER,
-            "groupId": group_id,
-            "subject": "Support team",
-            "description": "Questions about orders",
-            "endpoint": endpoint,
-        },
-    })
 }
 
 fn context(env: &Env, clock: Clock) -> Context<HttpCams> {
@@ -204,18 +170,19 @@ fn cams_calls(env: &Env) -> (u64, u64) {
 
 mod reconcile {
     use super::*;
+    use support::fixtures::{chatgroup, secret};
 
     #[tokio::test]
     async fn first_reconcile_writes_once_and_records_the_request_id() {
         let env = env(&["EA303A"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .create(&kinds::SECRETS, NS, secret(NS, "cams-credentials", KEY_SECRET))
             .expect("secret");
         env.api
             .create(
                 &kinds::CHATGROUPS,
                 NS,
-                chatgroup("team-a", "EA303A", &env.sim.url()),
+                chatgroup(NS, "team-a", "EA303A", &env.sim.url()),
             )
             .expect("chatgroup");
         env.api.clear_log();
@@ -254,13 +221,13 @@ mod reconcile {
     async fn an_unchanged_object_makes_no_cams_call_and_no_status_patch() {
         let env = env(&["EA303B"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .create(&kinds::SECRETS, NS, secret(NS, "cams-credentials", KEY_SECRET))
             .expect("secret");
         env.api
             .create(
                 &kinds::CHATGROUPS,
                 NS,
-                chatgroup("team-b", "EA303B", &env.sim.url()),
+                chatgroup(NS, "team-b", "EA303B", &env.sim.url()),
             )
             .expect("chatgroup");
         // A clock 1000x faster than real time, so the confirmation read after the write is due
@@ -290,14 +257,14 @@ mod reconcile {
             .create(
                 &kinds::SECRETS,
                 NS,
-                secret("cams-credentials", WRONG_SECRET),
+                secret(NS, "cams-credentials", WRONG_SECRET),
             )
             .expect("secret");
         env.api
             .create(
                 &kinds::CHATGROUPS,
                 NS,
-                chatgroup("team-c", "EA303C", &env.sim.url()),
+                chatgroup(NS, "team-c", "EA303C", &env.sim.url()),
             )
             .expect("chatgroup");
         env.api.clear_log();
@@ -343,14 +310,14 @@ mod reconcile {
             .create(
                 &kinds::SECRETS,
                 NS,
-                secret("cams-credentials", WRONG_SECRET),
+                secret(NS, "cams-credentials", WRONG_SECRET),
             )
             .expect("secret");
         env.api
             .create(
                 &kinds::CHATGROUPS,
                 NS,
-                chatgroup("team-d", "EA303D", &env.sim.url()),
+                chatgroup(NS, "team-d", "EA303D", &env.sim.url()),
             )
             .expect("chatgroup");
         let ctx = context(&env, Clock::real());
@@ -358,7 +325,7 @@ mod reconcile {
 
         // Rotation: the Secret's resourceVersion changes, so the reconcile tries again.
         env.api
-            .put(&kinds::SECRETS, secret("cams-credentials", KEY_SECRET));
+            .put(&kinds::SECRETS, secret(NS, "cams-credentials", KEY_SECRET));
         env.api.clear_log();
         reconcile(&env, &ctx, "team-d").await;
         let status = status_of(&env, "team-d");
@@ -374,7 +341,7 @@ mod reconcile {
     #[tokio::test]
     async fn a_paused_object_makes_no_calls() {
         let env = env(&["EA303E"]).await;
-        let mut object = chatgroup("team-e", "EA303E", &env.sim.url());
+        let mut object = chatgroup(NS, "team-e", "EA303E", &env.sim.url());
         object["metadata"]["annotations"] = json!({"cams.chatapp.io/paused": "true"});
         env.api
             .create(&kinds::CHATGROUPS, NS, object)
@@ -403,7 +370,7 @@ mod reconcile {
     #[tokio::test]
     async fn a_malformed_object_gets_invalid_spec_naming_the_field() {
         let env = env(&[]).await;
-        let mut object = chatgroup("broken", "EA303F", &env.sim.url());
+        let mut object = chatgroup(NS, "broken", "EA303F", &env.sim.url());
         object["spec"]["businessNumber"] = json!(8613800001234u64);
         env.api
             .create(&kinds::CHATGROUPS, NS, object)

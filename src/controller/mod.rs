@@ -48,6 +48,8 @@ use self::flow::Guarded;
 pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one ListChatGroup walk of a space is shared by all objects of that space.
 pub const DEFAULT_LIST_SHARE_WINDOW: Duration = Duration::from_secs(10);
+/// How often readiness (the first list having completed) is checked.
+const READY_POLL: Duration = Duration::from_millis(100);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
 pub const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(10);
 
@@ -208,17 +210,54 @@ pub struct Context<C> {
     metrics: Metrics,
     operator_credentials: Option<Credentials>,
     clock: Clock,
-    terminal: Mutex<HashMap<ObjectRef<DynamicObject>, InputFingerprint>>,
-    last_reads: Mutex<HashMap<ObjectRef<DynamicObject>, LastRead>>,
+    memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
     instance: String,
 }
 
-/// When an object's group was last read, kept in memory because a read that found nothing
-/// new is not written to the status (only timestamps would change).
+/// What the controller remembers about one object between reconciles. Losing it (a restart)
+/// costs at most one extra read per space, never a write.
+#[derive(Clone, Debug, Default)]
+struct Memory {
+    /// The inputs of the last reconcile, when it ended in a terminal failure.
+    terminal: Option<InputFingerprint>,
+    /// The last read of the group; reads that found nothing new are not written to the status
+    /// (only timestamps would change), but they still schedule the next read.
+    last_read: Option<LastRead>,
+    /// The resourceVersions of the Secrets used by the last reconcile.
+    secret_versions: Option<Vec<(String, Option<String>)>>,
+}
+
+/// When an object's group was last read.
 #[derive(Clone, Copy, Debug)]
 struct LastRead {
     observed: Time,
     synced: Option<Time>,
+}
+
+impl Memory {
+    /// Brings the status the core plans from up to date with what only memory knows: the
+    /// latest read, and whether the credentials changed since the last reconcile (then the
+    /// group is read again at once, so a broken rotation shows up without waiting for the
+    /// resync).
+    fn apply_to(&self, status: &mut ChatGroupStatus, secret_versions: &[(String, Option<String>)]) {
+        let Some(observed) = status.observed.as_mut() else {
+            return;
+        };
+        let rotated = self
+            .secret_versions
+            .as_deref()
+            .is_some_and(|before| before != secret_versions);
+        if rotated {
+            observed.time = None;
+            return;
+        }
+        if let Some(read) = self.last_read
+            && observed.time.is_none_or(|t| t < read.observed)
+        {
+            observed.time = Some(read.observed);
+            status.last_sync_time = read.synced.or(status.last_sync_time);
+        }
+    }
 }
 
 impl<C: CamsApi> Context<C> {
@@ -238,8 +277,7 @@ impl<C: CamsApi> Context<C> {
             metrics,
             operator_credentials,
             clock,
-            terminal: Mutex::new(HashMap::new()),
-            last_reads: Mutex::new(HashMap::new()),
+            memory: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
@@ -295,8 +333,14 @@ pub async fn run<C: CamsApi + 'static>(
     }
     tokio::spawn(async move {
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // kube-runtime's readiness signal wakes only its most recent waiter (the
+            // controller's own), so it is polled again periodically rather than awaited once.
+            loop {
+                match tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         info!("first list of ChatGroups completed; ready");
@@ -430,13 +474,15 @@ pub async fn reconcile_object<C: CamsApi>(
         paused: chatgroup.is_paused(),
         secret_versions,
     };
+    let memory = ctx
+        .memory
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&object_ref).cloned())
+        .unwrap_or_default();
     // After a terminal failure nothing is retried until the generation, the pause annotation
     // or a Secret changes: a watch event such as our own status patch does not count.
-    if ctx
-        .terminal
-        .lock()
-        .is_ok_and(|terminal| terminal.get(&object_ref) == Some(&fingerprint))
-    {
+    if memory.terminal.as_ref() == Some(&fingerprint) {
         debug!("inputs unchanged since a terminal failure; waiting for a change");
         return Ok(Requeue::AwaitChange);
     }
@@ -446,23 +492,9 @@ pub async fn reconcile_object<C: CamsApi>(
         |name: &str| secrets.get(name).cloned(),
         ctx.operator_credentials.as_ref(),
     );
-    // The status as written lacks reads that found nothing new; the core schedules the next
-    // read from the latest one.
     let written_status = chatgroup.status.clone();
-    if let Some(read) = ctx
-        .last_reads
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&object_ref).copied())
-    {
-        if let Some(observed) = chatgroup.status.as_mut().and_then(|s| s.observed.as_mut()) {
-            if observed.time.is_none_or(|t| t < read.observed) {
-                observed.time = Some(read.observed);
-                if let Some(status) = chatgroup.status.as_mut() {
-                    status.last_sync_time = read.synced.or(status.last_sync_time);
-                }
-            }
-        }
+    if let Some(status) = chatgroup.status.as_mut() {
+        memory.apply_to(status, &fingerprint.secret_versions);
     }
     let input = Input {
         object: &chatgroup,
@@ -481,23 +513,17 @@ pub async fn reconcile_object<C: CamsApi>(
         &outcome,
     )
     .await?;
-    if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
-        if let Ok(mut reads) = ctx.last_reads.lock() {
-            reads.insert(
-                object_ref.clone(),
-                LastRead {
-                    observed,
-                    synced: outcome.status.last_sync_time,
-                },
-            );
-        }
-    }
 
-    if let Ok(mut terminal) = ctx.terminal.lock() {
-        match outcome.requeue {
-            Requeue::AwaitChange => terminal.insert(object_ref, fingerprint),
-            Requeue::After(_) => terminal.remove(&object_ref),
-        };
+    if let Ok(mut all) = ctx.memory.lock() {
+        let entry = all.entry(object_ref).or_default();
+        entry.terminal = (outcome.requeue == Requeue::AwaitChange).then_some(fingerprint.clone());
+        entry.secret_versions = Some(fingerprint.secret_versions);
+        if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
+            entry.last_read = Some(LastRead {
+                observed,
+                synced: outcome.status.last_sync_time,
+            });
+        }
     }
     Ok(outcome.requeue)
 }

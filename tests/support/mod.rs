@@ -2,4 +2,5 @@
 //! `mod support;` (each binary uses only part of it, hence `dead_code` is allowed here).
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod kube_server;

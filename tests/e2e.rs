@@ -1,0 +1,552 @@
+//! End-to-end scenarios (DESIGN 8): the real kube-rs `Controller` of `cams-operator run`,
+//! in-process through the library, against the Kubernetes API test server and the CAMS
+//! simulator, both over HTTP on loopback. Each scenario asserts on status, Events and the
+//! simulator's call counts.
+//!
+//! The same scenarios run against a real cluster when `CAMS_E2E=1` and `KUBECONFIG` are set
+//! (`real_cluster`): the operator runs locally, the CRD must be applied, and the simulator
+//! listens on loopback, which the locally running operator reaches. Scenarios that need the
+//! test server's fault hooks (dropped watches, injected 5xx) run only against the test server.
+
+mod support;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cams_operator::admin::Readiness;
+use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
+use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
+use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup_resource};
+use cams_operator::crd::{ChatGroupStatus, Condition, PAUSED_ANNOTATION};
+use cams_operator::metrics::Metrics;
+use cams_operator::sim::{ActionFaults, Group, RunningSim, ServerError, Simulator};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::DynamicObject;
+use serde_json::{Value, json};
+use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, secret};
+use support::kube_server::TestApiServer;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Longest wait for any expected state.
+const WAIT: Duration = Duration::from_secs(60);
+/// How long a quiet period is watched to show that nothing more happens.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// A cluster (the test server, or a real one), the simulator, and a namespace of our own.
+struct Env {
+    client: kube::Client,
+    server: Option<TestApiServer>,
+    sim: RunningSim,
+    namespace: String,
+}
+
+impl Env {
+    /// The Kubernetes API test server and a simulator holding `groups` in `SPACE`.
+    async fn test_server(groups: &[&str]) -> Env {
+        let sim = simulator(groups).await;
+        let (server, client) = TestApiServer::start().await;
+        Env {
+            client,
+            server: Some(server),
+            sim,
+            namespace: "e2e".to_owned(),
+        }
+    }
+
+    /// The cluster in `KUBECONFIG`, in a fresh namespace.
+    async fn real_cluster(groups: &[&str]) -> Env {
+        let sim = simulator(groups).await;
+        let client = kube::Client::try_default()
+            .await
+            .expect("KUBECONFIG points at a reachable cluster");
+        let namespace = format!("cams-e2e-{:08x}", rand::random::<u32>());
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create the test namespace");
+        Env {
+            client,
+            server: None,
+            sim,
+            namespace,
+        }
+    }
+
+    fn groups(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &chatgroup_resource())
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Applies a manifest as `kubectl apply --server-side` would.
+    async fn apply(&self, manifest: &Value) {
+        let name = manifest["metadata"]["name"].as_str().expect("a name");
+        let params = PatchParams::apply("kubectl").force();
+        if manifest["kind"] == "Secret" {
+            self.secrets()
+                .patch(name, &params, &Patch::Apply(manifest))
+                .await
+                .expect("apply Secret");
+        } else {
+            self.groups()
+                .patch(name, &params, &Patch::Apply(manifest))
+                .await
+                .expect("apply ChatGroup");
+        }
+    }
+
+    async fn apply_chatgroup(&self, name: &str, group_id: &str, edit: impl FnOnce(&mut Value)) {
+        let mut manifest = chatgroup(&self.namespace, name, group_id, &self.sim.url());
+        edit(&mut manifest);
+        self.apply(&manifest).await;
+    }
+
+    async fn apply_secret(&self, access_key_secret: &str) {
+        self.apply(&secret(&self.namespace, "cams-credentials", access_key_secret))
+            .await;
+    }
+
+    async fn status(&self, name: &str) -> Option<(Option<i64>, ChatGroupStatus)> {
+        let object = self.groups().get_opt(name).await.ok()??;
+        let status = serde_json::from_value(object.data.get("status")?.clone()).ok()?;
+        Some((object.metadata.generation, status))
+    }
+
+    /// Waits until `name`'s status for its current generation satisfies `check`.
+    async fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&ChatGroupStatus) -> bool,
+    ) -> ChatGroupStatus {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = None;
+        loop {
+            last = self.status(name).await;
+            let done = last.as_ref().is_some_and(|(generation, status)| {
+                status.observed_generation == *generation && check(status)
+            });
+            if done {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: timed out waiting for {what}; last status: {last:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        last.map(|(_, s)| s).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self, name: &str) -> ChatGroupStatus {
+        self.wait_status(name, "Ready=True", |s| {
+            condition(s, "Ready").is_some_and(|c| c.status == "True")
+        })
+        .await
+    }
+
+    async fn wait_reason(&self, name: &str, type_: &str, reason: &str) -> ChatGroupStatus {
+        self.wait_status(name, &format!("{type_} reason {reason}"), |s| {
+            condition(s, type_).is_some_and(|c| c.reason == reason)
+        })
+        .await
+    }
+
+    async fn events_for(&self, name: &str) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        events
+            .list(&ListParams::default())
+            .await
+            .map(|list| list.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    fn writes(&self) -> u64 {
+        self.sim.call_count(ACTION_UPDATE_CHAT_GROUP)
+    }
+
+    fn listings(&self) -> u64 {
+        self.sim.call_count(ACTION_LIST_CHAT_GROUP)
+    }
+
+    /// The simulator's counts stay the same over a quiet period.
+    async fn assert_quiet(&self, what: &str) {
+        let before = (self.listings(), self.writes());
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!((self.listings(), self.writes()), before, "{what}: CAMS calls while idle");
+    }
+
+    async fn cleanup(self) {
+        if self.server.is_none() {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let _ = namespaces
+                .delete(&self.namespace, &DeleteParams::default())
+                .await;
+        }
+    }
+}
+
+async fn simulator(groups: &[&str]) -> RunningSim {
+    let mut builder = Simulator::builder().access_key(KEY_ID, KEY_SECRET);
+    for id in groups {
+        builder = builder.group(Group::new(SPACE, NUMBER, *id).subject("Old subject"));
+    }
+    builder.start().await.expect("simulator starts")
+}
+
+fn condition<'a>(status: &'a ChatGroupStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Polls `check` every 25 ms until it holds or `limit` passes.
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A running operator: `controller::run` on its own task, as `cams-operator run` runs it.
+struct Operator {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    readiness: Readiness,
+    ctx: Arc<Context<HttpCams>>,
+}
+
+impl Operator {
+    async fn start(env: &Env, clock: Clock) -> Operator {
+        Operator::start_with(env, clock, 1000.0, Scope {
+            namespaces: vec![env.namespace.clone()],
+            selector: None,
+        })
+        .await
+    }
+
+    async fn start_with(env: &Env, clock: Clock, qps: f64, scope: Scope) -> Operator {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
+        let settings = Settings {
+            cams_qps: qps,
+            concurrency: 8,
+            clock,
+            ..Settings::default()
+        };
+        let ctx = Arc::new(Context::new(env.client.clone(), cams, Metrics::new(), settings));
+        let readiness = Readiness::default();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(controller::run(
+            ctx.clone(),
+            scope,
+            readiness.clone(),
+            stop_rx,
+        ));
+        let ready = wait_until(WAIT, || async { readiness.is_ready() }).await;
+        assert!(ready, "the operator became ready after its first list");
+        Operator {
+            stop,
+            task,
+            readiness,
+            ctx,
+        }
+    }
+
+    /// Graceful shutdown, as on SIGTERM: in-flight reconciles finish.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let stopped = tokio::time::timeout(WAIT, self.task).await;
+        assert!(stopped.is_ok(), "the operator stopped within {WAIT:?} of the signal");
+    }
+}
+
+// ---- the scenarios, each usable against the test server and a real cluster ----
+
+/// 1. Apply, then Ready with the RequestId the simulator logged, and an Event carrying it.
+async fn apply_then_ready(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("support-team", "EA303A", |_| {}).await;
+    let status = env.wait_ready("support-team").await;
+
+    let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
+    assert_eq!(written.len(), 1, "exactly one write");
+    let request_id = written[0].request_id.clone();
+    assert_eq!(
+        status.last_request.as_ref().and_then(|l| l.request_id.clone()),
+        Some(request_id.clone())
+    );
+    assert_eq!(
+        env.sim
+            .group(SPACE, NUMBER, "EA303A")
+            .and_then(|g| g.subject),
+        Some("Support team".to_owned())
+    );
+    let events = env.events_for("support-team").await;
+    assert!(
+        events.iter().any(|e| e.reason.as_deref() == Some("UpdateSucceeded")
+            && e.note.as_deref().is_some_and(|n| n.contains(&request_id))),
+        "an Event carries the RequestId: {events:#?}"
+    );
+    operator.stop().await;
+}
+
+/// 2. Write counting: a spec change makes exactly one write; re-applying makes none;
+/// restarting the operator makes none.
+async fn write_counting(env: &Env) {
+    let clock = Clock::scaled(20.0);
+    let operator = Operator::start(env, clock).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("counted", "EA303B", |_| {}).await;
+    env.wait_ready("counted").await;
+    // Let the confirmation read (CONFIRM_DELAY after the write) happen.
+    env.wait_status("counted", "the write confirmed by a read", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+    })
+    .await;
+    assert_eq!(env.writes(), 1);
+
+    // A spec change: exactly one more write.
+    env.apply_chatgroup("counted", "EA303B", |m| m["spec"]["subject"] = json!("Renamed"))
+        .await;
+    env.wait_status("counted", "the new subject confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Renamed")
+    })
+    .await;
+    assert_eq!(env.writes(), 2, "one write per spec change");
+
+    // Re-applying the unchanged manifest: no write, no call.
+    env.apply_chatgroup("counted", "EA303B", |m| m["spec"]["subject"] = json!("Renamed"))
+        .await;
+    env.assert_quiet("re-applying an unchanged object").await;
+    assert_eq!(env.writes(), 2);
+
+    // Restarting the operator: no write.
+    operator.stop().await;
+    let operator = Operator::start(env, clock).await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(env.writes(), 2, "a restart makes no write");
+    env.wait_ready("counted").await;
+    operator.stop().await;
+}
+
+/// 3. Credentials: missing, created (converges without a restart), rotated to a wrong secret
+/// (terminal CredentialsInvalid), rotated back (recovers).
+async fn credentials_lifecycle(env: &Env) {
+    let operator = Operator::start(env, Clock::scaled(20.0)).await;
+    env.apply_chatgroup("creds", "EA303C", |_| {}).await;
+    env.wait_reason("creds", "Ready", "CredentialsMissing").await;
+    assert_eq!((env.listings(), env.writes()), (0, 0), "no call without credentials");
+
+    env.apply_secret(KEY_SECRET).await;
+    env.wait_ready("creds").await;
+    let writes = env.writes();
+
+    env.apply_secret(WRONG_SECRET).await;
+    let status = env.wait_reason("creds", "Stalled", "CredentialsInvalid").await;
+    assert_eq!(condition(&status, "Stalled").map(|c| c.status.as_str()), Some("True"));
+    let message = &condition(&status, "Ready").expect("Ready").message;
+    assert!(!message.contains(WRONG_SECRET), "no secret in status");
+    env.assert_quiet("a terminal failure is not retried").await;
+
+    env.apply_secret(KEY_SECRET).await;
+    let status = env.wait_ready("creds").await;
+    assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
+    assert_eq!(env.writes(), writes, "rotation needs no write: the group is unchanged");
+    operator.stop().await;
+}
+
+/// 5. An invalid spec that reaches the operator: Stalled/InvalidSpec and zero calls.
+async fn invalid_spec_makes_no_call(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("invalid", "EA303E", |m| {
+        m["spec"]["subject"] = json!("x".repeat(200));
+        m["spec"]["resyncInterval"] = json!("5s");
+    })
+    .await;
+    let status = env.wait_reason("invalid", "Stalled", "InvalidSpec").await;
+    let message = &condition(&status, "Stalled").expect("Stalled").message;
+    assert!(message.contains("spec.subject"), "{message}");
+    assert!(message.contains("spec.resyncInterval"), "{message}");
+    env.assert_quiet("an invalid spec").await;
+    assert_eq!((env.listings(), env.writes()), (0, 0));
+    operator.stop().await;
+}
+
+/// 7. Deleting an object neither hangs nor touches the remote group.
+async fn delete_leaves_remote_group(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("deleted", "EA303G", |_| {}).await;
+    env.wait_ready("deleted").await;
+    let before = env.sim.group(SPACE, NUMBER, "EA303G");
+    let calls = (env.listings(), env.writes());
+
+    env.groups()
+        .delete("deleted", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = wait_until(WAIT, || async {
+        env.groups().get_opt("deleted").await.ok().flatten().is_none()
+    })
+    .await;
+    assert!(gone, "deletion does not hang (no finalizer)");
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(env.sim.group(SPACE, NUMBER, "EA303G"), before, "remote group untouched");
+    assert_eq!((env.listings(), env.writes()), calls, "no call for a deleted object");
+    operator.stop().await;
+}
+
+/// 8. Plan lists pendingChanges without writing; switching to Manage writes exactly once.
+async fn plan_then_manage(env: &Env) {
+    let operator = Operator::start(env, Clock::scaled(20.0)).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("planned", "EA303H", |m| m["spec"]["managementPolicy"] = json!("Plan"))
+        .await;
+    let status = env.wait_reason("planned", "Ready", "ChangesPending").await;
+    let pending: Vec<&str> = status.pending_changes.iter().map(|c| c.field.as_str()).collect();
+    assert!(pending.contains(&"subject"), "{pending:?}");
+    let subject = status
+        .pending_changes
+        .iter()
+        .find(|c| c.field == "subject")
+        .expect("subject pending");
+    assert_eq!(subject.observed.as_deref(), Some("Old subject"));
+    assert_eq!(subject.desired.as_deref(), Some("Support team"));
+    env.assert_quiet("Plan mode").await;
+    assert_eq!(env.writes(), 0, "Plan never writes");
+
+    env.apply_chatgroup("planned", "EA303H", |m| m["spec"]["managementPolicy"] = json!("Manage"))
+        .await;
+    let status = env.wait_ready("planned").await;
+    assert!(status.pending_changes.is_empty());
+    env.wait_status("planned", "the write confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+    })
+    .await;
+    assert_eq!(env.writes(), 1, "switching to Manage writes exactly once");
+    operator.stop().await;
+}
+
+/// 9. A paused object makes zero calls.
+async fn paused_makes_no_call(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("paused", "EA303I", |m| {
+        m["metadata"]["annotations"] = json!({PAUSED_ANNOTATION: "true"});
+    })
+    .await;
+    env.wait_reason("paused", "Ready", "Paused").await;
+    env.assert_quiet("a paused object").await;
+    assert_eq!((env.listings(), env.writes()), (0, 0));
+    operator.stop().await;
+}
+
+// ---- against the Kubernetes API test server ----
+
+#[tokio::test]
+async fn s1_apply_then_ready() {
+    let env = Env::test_server(&["EA303A"]).await;
+    apply_then_ready(&env).await;
+}
+
+#[tokio::test]
+async fn s2_write_counting() {
+    let env = Env::test_server(&["EA303B"]).await;
+    write_counting(&env).await;
+}
+
+#[tokio::test]
+async fn s3_credentials_lifecycle() {
+    let env = Env::test_server(&["EA303C"]).await;
+    credentials_lifecycle(&env).await;
+}
+
+#[tokio::test]
+async fn s5_invalid_spec_makes_no_call() {
+    let env = Env::test_server(&["EA303E"]).await;
+    invalid_spec_makes_no_call(&env).await;
+}
+
+#[tokio::test]
+async fn s7_delete_leaves_remote_group() {
+    let env = Env::test_server(&["EA303G"]).await;
+    delete_leaves_remote_group(&env).await;
+}
+
+#[tokio::test]
+async fn s8_plan_then_manage() {
+    let env = Env::test_server(&["EA303H"]).await;
+    plan_then_manage(&env).await;
+}
+
+#[tokio::test]
+async fn s9_paused_makes_no_call() {
+    let env = Env::test_server(&["EA303I"]).await;
+    paused_makes_no_call(&env).await;
+}
+
+// ---- against a real cluster ----
+
+/// Runs the portable scenarios against the cluster in `KUBECONFIG` when `CAMS_E2E=1`;
+/// otherwise says why it did nothing.
+#[tokio::test]
+async fn real_cluster() {
+    let enabled = std::env::var("CAMS_E2E").is_ok_and(|v| v == "1");
+    let kubeconfig = std::env::var("KUBECONFIG").is_ok();
+    if !(enabled && kubeconfig) {
+        println!(
+            "real-cluster scenarios skipped: they run only with CAMS_E2E=1 and KUBECONFIG set \
+             (CAMS_E2E={}, KUBECONFIG {}); the CRD must be applied first (kubectl apply -f crds/)",
+            std::env::var("CAMS_E2E").unwrap_or_else(|_| "unset".into()),
+            if kubeconfig { "set" } else { "unset" },
+        );
+        return;
+    }
+    let env = Env::real_cluster(&["EA303A"]).await;
+    apply_then_ready(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303B"]).await;
+    write_counting(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303C"]).await;
+    credentials_lifecycle(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303E"]).await;
+    invalid_spec_makes_no_call(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303G"]).await;
+    delete_leaves_remote_group(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303H"]).await;
+    plan_then_manage(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303I"]).await;
+    paused_makes_no_call(&env).await;
+    env.cleanup().await;
+}
