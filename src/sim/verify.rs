@@ -317,6 +317,19 @@ pub(crate) fn authenticate<'k>(
     }
 }
 
+/// Checks an unsigned request (an [`super::api::Auth::Anonymous`] API): it must carry a
+/// `Timestamp` (or the legacy `TimeStamp`) within 15 minutes of the simulator's clock.
+pub(crate) fn check_anonymous(
+    params: &[(String, String)],
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    match (param(params, "Timestamp"), param(params, "TimeStamp")) {
+        (Some(t), _) => check_time(t, "Timestamp", now),
+        (None, Some(t)) => check_time(t, "TimeStamp", now),
+        (None, None) => Err(Rejection::missing("Timestamp")),
+    }
+}
+
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
