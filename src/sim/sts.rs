@@ -461,7 +461,8 @@ mod tests {
         sts.accept_oidc_token("eyJ.token.one");
         sts.expire_oidc_token("eyJ.token.old");
         let mut s = state(sts, "2026-11-26T06:00:00Z");
-        let cases: &[(&[(&str, &str)], u16, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 &[("OIDCToken", "eyJ.token.old")],
                 401,

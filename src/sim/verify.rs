@@ -12,7 +12,7 @@
 //!   `StringToSign = "ACS3-HMAC-SHA256\n" + hex(SHA-256(CanonicalRequest))` and the signature is
 //!   `hex(HMAC-SHA256(secret, StringToSign))`.
 //!
-//! [`authenticate`] runs every check that needs no memory (required parameters, clock skew, key
+//! `authenticate` runs every check that needs no memory (required parameters, clock skew, key
 //! lookup, signature, STS token); replay protection (nonces) is the caller's, because it needs
 //! state.
 
