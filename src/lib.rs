@@ -1,17 +1,24 @@
 //! cams-operator keeps Alibaba Cloud Chat App Message Service (CAMS) WhatsApp groups in line with
 //! `ChatGroup` custom resources.
 //!
-//! Module map: [`crd`] (the resource and fixed names), [`cams`] (the CAMS API: signing, client,
-//! errors), [`reconcile`] (the reconcile pipeline), [`oneshot`] (`reconcile` and `demo` without
-//! a cluster), [`sim`] (the CAMS simulator used by tests, the demo and benchmarks), [`cli`] (the command line), [`rbac`] (the Kubernetes API access the
-//! operator needs, which the Helm chart grants), [`controller`] (the kube-rs wiring of `run`),
-//! [`metrics`], [`admin`] (probes and `/metrics`) and [`telemetry`] (logs).
+//! Module map:
+//! - [`crd`]: the resource and the fixed names;
+//! - [`cams`]: the CAMS API (signing, the HTTP client, typed errors);
+//! - [`reconcile`]: the reconcile pipeline (pure planning core behind thin I/O);
+//! - [`controller`]: the kube-rs wiring of `cams-operator run`;
+//! - [`identity`]: the operator's own Alibaba Cloud identity (environment AccessKey or RRSA);
+//! - [`oneshot`]: `reconcile` and `demo`, without a cluster;
+//! - [`sim`]: the CAMS simulator used by tests, the demo and benchmarks;
+//! - [`metrics`], [`admin`] (probes and `/metrics`) and [`telemetry`] (logs);
+//! - [`cli`]: the command line; [`rbac`]: the Kubernetes API access the operator needs, which
+//!   the Helm chart grants.
 
 pub mod admin;
 pub mod cams;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod identity;
 pub mod metrics;
 pub mod oneshot;
 pub mod rbac;

@@ -730,6 +730,7 @@ mod chart {
     use super::render::*;
     use super::support::*;
     use super::*;
+    use cams_operator::identity;
     use cams_operator::rbac::{RULES, Scope};
 
     fn expected_rules(scope: Scope) -> Vec<Rule> {
@@ -1031,16 +1032,20 @@ mod chart {
                 )
             })
             .collect();
+        // The names the operator reads (`cams_operator::identity`).
         assert_eq!(
             secret_env,
             BTreeMap::from([
-                ("ALIBABA_CLOUD_ACCESS_KEY_ID", ("accessKeyId", false)),
-                (
-                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-                    ("accessKeySecret", false)
-                ),
-                ("ALIBABA_CLOUD_SECURITY_TOKEN", ("securityToken", true)),
+                (identity::ENV_ACCESS_KEY_ID, ("accessKeyId", false)),
+                (identity::ENV_ACCESS_KEY_SECRET, ("accessKeySecret", false)),
+                (identity::ENV_SECURITY_TOKEN, ("securityToken", true)),
             ])
+        );
+        // The optional RRSA settings are not set unless given.
+        assert!(
+            env.iter()
+                .all(|e| !str_at(e, "name").starts_with("ALIBABA_CLOUD_STS")
+                    && str_at(e, "name") != identity::ENV_ROLE_SESSION_NAME)
         );
         let pod_labels = at(
             common::deployment(&objects),
@@ -1067,6 +1072,47 @@ mod chart {
             ),
             name(account)
         );
+    }
+
+    #[test]
+    fn rrsa_session_name_and_sts_endpoint_become_env() {
+        let plain_env = |objects: &[Value]| -> BTreeMap<String, String> {
+            at(container(objects), "env")
+                .and_then(Value::as_sequence)
+                .expect("env")
+                .iter()
+                .filter_map(|e| {
+                    at(e, "value")
+                        .and_then(Value::as_str)
+                        .map(|v| (str_at(e, "name").to_owned(), v.to_owned()))
+                })
+                .collect()
+        };
+        let settings = [
+            "rrsa.roleSessionName=cams-operator@shard-a",
+            "rrsa.stsEndpoint=sts-vpc.cn-hangzhou.aliyuncs.com",
+        ];
+        let mut on = vec!["rrsa.enabled=true", "rrsa.roleName=cams-operator-role"];
+        on.extend(settings);
+        let env = plain_env(&case(&on));
+        assert_eq!(
+            env.get(identity::ENV_ROLE_SESSION_NAME).map(String::as_str),
+            Some("cams-operator@shard-a")
+        );
+        assert_eq!(
+            env.get(identity::ENV_STS_ENDPOINT).map(String::as_str),
+            Some("sts-vpc.cn-hangzhou.aliyuncs.com")
+        );
+        // Without RRSA they are ignored.
+        let env = plain_env(&case(&settings));
+        assert!(
+            !env.contains_key(identity::ENV_ROLE_SESSION_NAME),
+            "{env:?}"
+        );
+        assert!(!env.contains_key(identity::ENV_STS_ENDPOINT), "{env:?}");
+        // The schema refuses a session name STS would refuse.
+        let err = template(&["rrsa.roleSessionName=has space"]).expect_err("refused");
+        assert!(err.contains("roleSessionName"), "{err}");
     }
 
     #[test]

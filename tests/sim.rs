@@ -1211,6 +1211,8 @@ mod docs {
         );
         assert_eq!(config.forced_codes["EA303DENY"].http_status, 403);
         assert_eq!(config.forced_codes["EA303GONE"].http_status, 200);
+        assert_eq!(config.sts.credential_ttl_seconds, Some(60));
+        assert_eq!(config.sts.oidc_tokens.as_ref().map(Vec::len), Some(1));
     }
 }
 

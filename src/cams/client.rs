@@ -153,19 +153,7 @@ impl HttpCams {
     /// Installs rustls's ring crypto provider as the process default if none is installed yet,
     /// and trusts the system's CA certificates (the container image must ship them).
     pub fn new(config: HttpCamsConfig) -> Result<Self, Error> {
-        // Fails only when a provider is already installed, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(config.user_agent.as_str())
-            .redirect(reqwest::redirect::Policy::none())
-            // Every attempt needs a fresh nonce and timestamp, and the controller owns retries.
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|err| Error::Build {
-                detail: error_chain(&err.without_url()),
-            })?;
+        let http = build_http_client(&config)?;
         Ok(HttpCams {
             http,
             config,
@@ -264,21 +252,12 @@ impl HttpCams {
             }
         };
 
-        let mut response = self.http.post(url).send().await.map_err(transport_error)?;
+        let response = self.http.post(url).send().await.map_err(transport_error)?;
         let http_status = response.status().as_u16();
         let retry_after = throttle_delay(response.headers());
-
-        let mut body: Vec<u8> = Vec::new();
-        let mut too_long = false;
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            let room = MAX_BODY_BYTES - body.len();
-            if chunk.len() > room {
-                body.extend_from_slice(&chunk[..room]);
-                too_long = true;
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let (body, too_long) = read_body(response, MAX_BODY_BYTES)
+            .await
+            .map_err(transport_error)?;
 
         let invalid_body = || CamsError::InvalidBody {
             action,
@@ -488,9 +467,47 @@ fn push_optional<'a>(
     }
 }
 
+/// The HTTP client of every Alibaba Cloud call the operator makes (CAMS, and STS for the
+/// operator's own identity): rustls with the ring provider (installed as the process default if
+/// none is yet), the system's CA certificates, the timeouts and `User-Agent` of `config`, no
+/// redirects (a redirect would hand a signed query or a token to another host) and no retries
+/// (every attempt needs a fresh timestamp and nonce, and the callers own retries).
+pub(crate) fn build_http_client(config: &HttpCamsConfig) -> Result<reqwest::Client, Error> {
+    // Fails only when a provider is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .user_agent(config.user_agent.as_str())
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .build()
+        .map_err(|err| Error::Build {
+            detail: error_chain(&err.without_url()),
+        })
+}
+
+/// Reads at most `max` bytes of a response body; the flag is true when the body was longer
+/// (and was cut).
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
 /// Checks the endpoint and turns it into a URL without a query; the error says what is wrong
 /// and what is allowed.
-fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> {
+pub(crate) fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(endpoint.as_str()).map_err(|err| {
         format!(
             "endpoint {:?} is not a URL ({err}); expected https://host/",
@@ -508,7 +525,7 @@ fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(
-            "endpoint must not carry a user name or password; credentials come from the Secret"
+            "endpoint must not carry a user name or password; credentials never travel in the URL"
                 .into(),
         );
     }
@@ -594,7 +611,7 @@ fn snippet(redactor: &Redactor, body: &[u8]) -> String {
 }
 
 /// The error and its sources, joined with `: `.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -609,7 +626,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// A string, or a number or boolean written as text.
-fn as_text(value: &Value) -> Option<String> {
+pub(crate) fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -1,12 +1,13 @@
 //! The operations the simulator serves, as a table keyed by (`Version`, `Action`), and their
 //! business logic. Adding an API (another product, or another version) is one table row and one
-//! handler function.
+//! handler function. CAMS lives here; STS (`AssumeRoleWithOIDC`) in [`super::sts`].
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use super::codes;
 use super::state::{GROUP_STATUS_ACTIVE, Group, GroupId, State};
+use super::sts::{self, ACTION_ASSUME_ROLE_WITH_OIDC, STS_API_VERSION};
 use crate::cams::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, API_VERSION, CODE_GROUP_NOT_FOUND,
 };
@@ -24,6 +25,18 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 pub(crate) enum Auth {
     /// Signed with an AccessKey (V1 or V3), optionally with an STS token.
     AccessKey,
+    /// Not signed: the request proves who it is by other means (an OIDC token). Only the
+    /// `Timestamp` is checked (present, within 15 minutes of the simulator's clock).
+    Anonymous,
+}
+
+/// The shape of a successful answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Envelope {
+    /// CAMS: `RequestId`, `Code: "OK"`, `Message`, `Success: true`, then the handler's fields.
+    CodeOk,
+    /// STS: `RequestId` and the handler's fields only.
+    Plain,
 }
 
 /// Business logic of one action: reads parameters, changes state, returns the fields to add to
@@ -40,6 +53,8 @@ pub(crate) struct ApiSpec {
     pub action: &'static str,
     /// Authentication required.
     pub auth: Auth,
+    /// Shape of a successful answer.
+    pub envelope: Envelope,
     /// Business logic.
     pub handler: Handler,
 }
@@ -51,6 +66,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
         version: API_VERSION,
         action: ACTION_ADD_CHAT_GROUP,
         auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
         handler: add_chat_group,
     },
     ApiSpec {
@@ -58,6 +74,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
         version: API_VERSION,
         action: ACTION_UPDATE_CHAT_GROUP,
         auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
         handler: update_chat_group,
     },
     ApiSpec {
@@ -65,6 +82,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
         version: API_VERSION,
         action: ACTION_LIST_CHAT_GROUP,
         auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
         handler: list_chat_group,
     },
     ApiSpec {
@@ -72,7 +90,16 @@ pub(crate) const APIS: &[ApiSpec] = &[
         version: API_VERSION,
         action: ACTION_DELETE_CHAT_GROUP,
         auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
         handler: delete_chat_group,
+    },
+    ApiSpec {
+        product: "sts",
+        version: STS_API_VERSION,
+        action: ACTION_ASSUME_ROLE_WITH_OIDC,
+        auth: Auth::Anonymous,
+        envelope: Envelope::Plain,
+        handler: sts::assume_role_with_oidc,
     },
 ];
 
@@ -506,5 +533,8 @@ mod tests {
         assert!(find(API_VERSION, ACTION_UPDATE_CHAT_GROUP).is_some());
         assert!(find("2019-01-01", ACTION_UPDATE_CHAT_GROUP).is_none());
         assert!(find(API_VERSION, "DescribeRegions").is_none());
+        let sts = find(STS_API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).expect("STS row");
+        assert_eq!(sts.auth, Auth::Anonymous);
+        assert!(find(API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).is_none());
     }
 }

@@ -12,6 +12,9 @@
 //!   UpdateChatGroup: {throttleRate: 0.1, latencyMs: 50}
 //! forcedCodes:
 //!   EA303GONE: Forbidden.RAM
+//! sts:
+//!   roleArn: acs:ram::1234567890123456:role/cams-operator
+//!   oidcTokens: [eyJhbGciOiJSUzI1NiJ9.sim.token]
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,6 +27,7 @@ use serde::{Deserialize, Deserializer};
 use super::SimError;
 use super::faults::{ActionFaults, ForcedError};
 use super::state::Group;
+use super::sts::StsConfig;
 use crate::cams::SecretString;
 
 /// Default number of entries kept in the request log (the oldest are dropped first).
@@ -96,6 +100,8 @@ pub struct SimConfig {
     pub forced_codes: BTreeMap<String, ForcedError>,
     /// Most entries kept in the request log.
     pub log_capacity: usize,
+    /// The simulated STS (`AssumeRoleWithOIDC`): whom it trusts, how long credentials last.
+    pub sts: StsConfig,
 }
 
 impl Default for SimConfig {
@@ -107,6 +113,7 @@ impl Default for SimConfig {
             faults: BTreeMap::new(),
             forced_codes: BTreeMap::new(),
             log_capacity: DEFAULT_LOG_CAPACITY,
+            sts: StsConfig::default(),
         }
     }
 }
@@ -177,6 +184,7 @@ impl SimConfig {
                 .validate()
                 .map_err(|detail| format!("forcedCodes.{group_id}: {detail}"))?;
         }
+        self.sts.validate()?;
         if self.log_capacity == 0 {
             return Err("logCapacity must be at least 1".to_owned());
         }

@@ -4,7 +4,8 @@
 //! It speaks the RPC protocol (`GET`/`POST /`, parameters in the query and/or a form body, a JSON
 //! envelope, gateway errors as HTTP 4xx/5xx, business errors as HTTP 200 with `Code != "OK"`),
 //! verifies V1 and V3 signatures with its own code ([`verify`]), and serves `AddChatGroup`,
-//! `UpdateChatGroup`, `ListChatGroup` and `DeleteChatGroup` on groups held in memory. Faults
+//! `UpdateChatGroup`, `ListChatGroup` and `DeleteChatGroup` on groups held in memory, plus STS
+//! `AssumeRoleWithOIDC` ([`sts`]) for the operator's RRSA identity. Faults
 //! (throttling, server errors, latency, dropped connections, forced codes) are injected per
 //! action, deterministically from a seed ([`faults`]). Every call is counted and logged without
 //! secrets.
@@ -48,6 +49,7 @@ pub mod config;
 pub mod faults;
 mod server;
 mod state;
+pub mod sts;
 pub mod verify;
 
 pub use api::{ACTION_ADD_CHAT_GROUP, ACTION_DELETE_CHAT_GROUP, MAX_PAGE_SIZE};
@@ -55,6 +57,7 @@ pub use config::{AccessKeySeed, DEFAULT_LOG_CAPACITY, SimConfig};
 pub use faults::{ActionFaults, Fault, ForcedError, ServerError};
 pub use server::{ADMIN_PREFIX, RATELIMIT_HEADER};
 pub use state::{ActionStats, Clock, GROUP_STATUS_ACTIVE, Group, GroupEdit, LoggedRequest, Stats};
+pub use sts::{ACTION_ASSUME_ROLE_WITH_OIDC, STS_API_VERSION, StsConfig};
 pub use verify::SignatureVersion;
 
 use crate::cams::Endpoint;
@@ -103,6 +106,18 @@ pub mod codes {
     pub const CHANNEL_TYPE_NOT_SUPPORT: &str = "InvalidParameter.ChannelTypeNotSupport";
     /// HTTP 200 (business): `Page` is not JSON, `Index < 1`, or `Size` outside 1..=100.
     pub const PAGE_INVALID: &str = "InvalidParameter.PageInvalid";
+    /// STS, HTTP 401: the OIDC token has expired (its `exp` claim has passed).
+    pub const OIDC_TOKEN_EXPIRED: &str = "AuthenticationFail.OIDCToken.Expired";
+    /// STS, HTTP 401: the OIDC token is empty, malformed or not issued by the provider.
+    pub const OIDC_TOKEN_INVALID: &str = "AuthenticationFail.OIDCToken.Invalid";
+    /// STS, HTTP 401: no such OIDC provider is registered (`OIDCProviderArn`).
+    pub const AUTHENTICATION_FAIL_NO_PERMISSION: &str = "AuthenticationFail.NoPermission";
+    /// STS, HTTP 404: the role of `RoleArn` does not exist.
+    pub const ENTITY_NOT_EXIST_ROLE: &str = "EntityNotExist.Role";
+    /// STS, HTTP 400: `DurationSeconds` is outside 900 s to the role's maximum session duration.
+    pub const INVALID_DURATION_SECONDS: &str = "InvalidParameter.DurationSeconds";
+    /// STS, HTTP 400: `RoleSessionName` is not 2 to 64 of `A-Za-z0-9.@-_`.
+    pub const INVALID_ROLE_SESSION_NAME: &str = "InvalidParameter.RoleSessionName";
 }
 
 /// A simulator that could not start or be configured. Never contains a secret.
@@ -289,6 +304,39 @@ impl SimulatorBuilder {
     /// Most entries kept in the request log.
     pub fn log_capacity(mut self, capacity: usize) -> Self {
         self.config.log_capacity = capacity;
+        self
+    }
+    /// Replaces the simulated STS's settings.
+    pub fn sts(mut self, sts: StsConfig) -> Self {
+        self.config.sts = sts;
+        self
+    }
+    /// STS accepts `AssumeRoleWithOIDC` only for this `RoleArn`.
+    pub fn sts_role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.config.sts.role_arn = Some(arn.into());
+        self
+    }
+    /// STS accepts `AssumeRoleWithOIDC` only for this `OIDCProviderArn`.
+    pub fn sts_oidc_provider_arn(mut self, arn: impl Into<String>) -> Self {
+        self.config.sts.oidc_provider_arn = Some(arn.into());
+        self
+    }
+    /// STS accepts this OIDC token (from the first call on, only the tokens given this way;
+    /// without any, every non-empty token).
+    pub fn accept_oidc_token(mut self, token: impl Into<String>) -> Self {
+        self.config.sts.accept_oidc_token(token);
+        self
+    }
+    /// STS answers this OIDC token with `AuthenticationFail.OIDCToken.Expired`.
+    pub fn expired_oidc_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.config.sts.expire_oidc_token(&token);
+        self
+    }
+    /// Test override: credentials issued by STS live `ttl` (whole seconds, at least 1),
+    /// whatever `DurationSeconds` asked for.
+    pub fn sts_credential_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.config.sts.credential_ttl_seconds = Some(ttl.as_secs());
         self
     }
 
@@ -578,6 +626,31 @@ impl SimHandle {
     /// Stops accepting a key; `false` when it was not configured.
     pub fn remove_access_key(&self, id: &str) -> bool {
         self.lock().keys.remove(id).is_some()
+    }
+
+    /// The simulated STS's settings now.
+    pub fn sts_config(&self) -> StsConfig {
+        self.lock().sts.clone()
+    }
+    /// Replaces the simulated STS's settings (keys already issued stay valid).
+    pub fn set_sts_config(&self, sts: StsConfig) -> Result<(), SimError> {
+        sts.validate()
+            .map_err(|detail| SimError::InvalidConfig { detail })?;
+        self.lock().sts = sts;
+        Ok(())
+    }
+    /// From now on STS accepts exactly these OIDC tokens (e.g. the rotated token only).
+    pub fn accept_only_oidc_tokens(&self, tokens: &[&str]) {
+        self.lock().sts.oidc_tokens = Some(
+            tokens
+                .iter()
+                .map(|t| crate::cams::SecretString::new(*t))
+                .collect(),
+        );
+    }
+    /// From now on STS answers `token` with `AuthenticationFail.OIDCToken.Expired`.
+    pub fn expire_oidc_token(&self, token: &str) {
+        self.lock().sts.expire_oidc_token(token);
     }
 
     /// The simulator's current time.

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::api::{self, ApiError, Auth, Params};
+use super::api::{self, ApiError, Auth, Envelope, Params};
 use super::faults::{ActionFaults, Decision, Fault, FaultTiming, ForcedError, ServerError};
 use super::state::{GroupEdit, LoggedRequest, UNLOGGED_PARAMS};
 use super::verify::{self, AuthRequest, SignatureVersion};
@@ -252,11 +252,17 @@ fn business_response(request_id: &str, code: &str, message: &str) -> Response<Bo
     json_response(200, &body, Some(request_id))
 }
 
-fn success_response(request_id: &str, mut fields: Map<String, Value>) -> Response<Body> {
+fn success_response(
+    request_id: &str,
+    envelope: Envelope,
+    mut fields: Map<String, Value>,
+) -> Response<Body> {
     fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
-    fields.insert("Code".into(), Value::String(CODE_OK.to_owned()));
-    fields.insert("Message".into(), Value::String(CODE_OK.to_owned()));
-    fields.insert("Success".into(), Value::Bool(true));
+    if envelope == Envelope::CodeOk {
+        fields.insert("Code".into(), Value::String(CODE_OK.to_owned()));
+        fields.insert("Message".into(), Value::String(CODE_OK.to_owned()));
+        fields.insert("Success".into(), Value::Bool(true));
+    }
     json_response(200, &Value::Object(fields), Some(request_id))
 }
 
@@ -541,6 +547,10 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
                     ));
                 }
             }
+            Auth::Anonymous => {
+                verify::check_anonymous(&rpc.params, state.now())
+                    .map_err(|r| (r.http_status, r.code, r.message))?;
+            }
         }
         Ok(state.decide(api.action))
     });
@@ -564,7 +574,7 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
             }
             match (api.handler)(state, &Params(&rpc.params)) {
                 Ok(fields) => Answer {
-                    response: Some(success_response(request_id, fields)),
+                    response: Some(success_response(request_id, api.envelope, fields)),
                     http_status: Some(200),
                     code: Some(CODE_OK.to_owned()),
                 },

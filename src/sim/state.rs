@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AccessKeySeed, SimConfig};
 use super::faults::{ActionFaults, Decision, FaultTiming, ForcedError, action_rng, decide};
+use super::sts::{IssuedKeys, StsConfig};
 use super::verify::{MAX_CLOCK_SKEW, SignatureVersion};
 use crate::crd::{MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
 
@@ -335,6 +336,8 @@ pub(crate) struct State {
     pub id_rng: StdRng,
     pub nonces: NonceStore,
     pub clock: Clock,
+    pub sts: StsConfig,
+    pub issued: IssuedKeys,
     pub stats: BTreeMap<String, ActionStats>,
     log: VecDeque<LoggedRequest>,
     log_capacity: usize,
@@ -353,6 +356,8 @@ impl State {
             id_rng: StdRng::seed_from_u64(config.seed),
             nonces: NonceStore::default(),
             clock,
+            sts: config.sts,
+            issued: IssuedKeys::default(),
             stats: BTreeMap::new(),
             log: VecDeque::new(),
             log_capacity: config.log_capacity.max(1),

@@ -12,7 +12,7 @@
 //!   `StringToSign = "ACS3-HMAC-SHA256\n" + hex(SHA-256(CanonicalRequest))` and the signature is
 //!   `hex(HMAC-SHA256(secret, StringToSign))`.
 //!
-//! [`authenticate`] runs every check that needs no memory (required parameters, clock skew, key
+//! `authenticate` runs every check that needs no memory (required parameters, clock skew, key
 //! lookup, signature, STS token); replay protection (nonces) is the caller's, because it needs
 //! state.
 
@@ -314,6 +314,19 @@ pub(crate) fn authenticate<'k>(
     match scheme_of(request.headers) {
         SignatureVersion::V1 => authenticate_v1(request, lookup, now),
         SignatureVersion::V3 => authenticate_v3(request, lookup, now),
+    }
+}
+
+/// Checks an unsigned request (an [`super::api::Auth::Anonymous`] API): it must carry a
+/// `Timestamp` (or the legacy `TimeStamp`) within 15 minutes of the simulator's clock.
+pub(crate) fn check_anonymous(
+    params: &[(String, String)],
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    match (param(params, "Timestamp"), param(params, "TimeStamp")) {
+        (Some(t), _) => check_time(t, "Timestamp", now),
+        (None, Some(t)) => check_time(t, "TimeStamp", now),
+        (None, None) => Err(Rejection::missing("Timestamp")),
     }
 }
 
