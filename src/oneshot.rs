@@ -33,9 +33,8 @@ use crate::cams::client::{self, HttpCams, HttpCamsConfig};
 use crate::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, Credentials};
 use crate::cli::ReconcileArgs;
 use crate::crd::ChatGroup;
-use crate::reconcile::credentials::{
-    self, CredentialsError, ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, operator_from_env,
-};
+use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, IdentityError, OperatorIdentity};
+use crate::reconcile::credentials::{self, CredentialsError};
 use crate::reconcile::engine::{Input, Outcome, reconcile};
 use crate::reconcile::observe::SharedLister;
 use crate::reconcile::status::find_condition;
@@ -106,12 +105,12 @@ pub enum Error {
         /// How many there are.
         count: usize,
     },
-    /// The environment has no (or half a) key pair.
+    /// The environment has no usable identity (no key pair, half a pair, or failing RRSA).
     #[error(
-        "no credentials: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} (and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials){}",
+        "no credentials: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} (and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials), or the RRSA variables{}",
         .0.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
     )]
-    NoCredentials(Option<CredentialsError>),
+    NoCredentials(Option<IdentityError>),
     /// The CAMS client could not be built.
     #[error(transparent)]
     Client(#[from] client::Error),
@@ -255,7 +254,8 @@ pub async fn run_reconcile(
             count: manifest.chat_groups.len(),
         });
     };
-    let credentials = match operator_from_env(env) {
+    let identity = OperatorIdentity::from_lookup(env).map_err(|e| Error::NoCredentials(Some(e)))?;
+    let credentials = match identity.current().await {
         Ok(Some(credentials)) => credentials,
         Ok(None) => return Err(Error::NoCredentials(None)),
         Err(err) => return Err(Error::NoCredentials(Some(err))),

@@ -176,7 +176,11 @@ mod reconcile {
     async fn first_reconcile_writes_once_and_records_the_request_id() {
         let env = env(&["EA303A"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret(NS, "cams-credentials", KEY_SECRET))
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
             .expect("secret");
         env.api
             .create(
@@ -221,7 +225,11 @@ mod reconcile {
     async fn an_unchanged_object_makes_no_cams_call_and_no_status_patch() {
         let env = env(&["EA303B"]).await;
         env.api
-            .create(&kinds::SECRETS, NS, secret(NS, "cams-credentials", KEY_SECRET))
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
             .expect("secret");
         env.api
             .create(

@@ -111,8 +111,12 @@ impl Env {
     }
 
     async fn apply_secret(&self, access_key_secret: &str) {
-        self.apply(&secret(&self.namespace, "cams-credentials", access_key_secret))
-            .await;
+        self.apply(&secret(
+            &self.namespace,
+            "cams-credentials",
+            access_key_secret,
+        ))
+        .await;
     }
 
     async fn status(&self, name: &str) -> Option<(Option<i64>, ChatGroupStatus)> {
@@ -185,7 +189,11 @@ impl Env {
     async fn assert_quiet(&self, what: &str) {
         let before = (self.listings(), self.writes());
         tokio::time::sleep(SETTLE).await;
-        assert_eq!((self.listings(), self.writes()), before, "{what}: CAMS calls while idle");
+        assert_eq!(
+            (self.listings(), self.writes()),
+            before,
+            "{what}: CAMS calls while idle"
+        );
     }
 
     async fn cleanup(self) {
@@ -238,10 +246,15 @@ struct Operator {
 
 impl Operator {
     async fn start(env: &Env, clock: Clock) -> Operator {
-        Operator::start_with(env, clock, 1000.0, Scope {
-            namespaces: vec![env.namespace.clone()],
-            selector: None,
-        })
+        Operator::start_with(
+            env,
+            clock,
+            1000.0,
+            Scope {
+                namespaces: vec![env.namespace.clone()],
+                selector: None,
+            },
+        )
         .await
     }
 
@@ -257,7 +270,12 @@ impl Operator {
             clock,
             ..Settings::default()
         };
-        let ctx = Arc::new(Context::new(env.client.clone(), cams, Metrics::new(), settings));
+        let ctx = Arc::new(Context::new(
+            env.client.clone(),
+            cams,
+            Metrics::new(),
+            settings,
+        ));
         let readiness = Readiness::default();
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(controller::run(
@@ -280,7 +298,10 @@ impl Operator {
     async fn stop(self) {
         let _ = self.stop.send(true);
         let stopped = tokio::time::timeout(WAIT, self.task).await;
-        assert!(stopped.is_ok(), "the operator stopped within {WAIT:?} of the signal");
+        assert!(
+            stopped.is_ok(),
+            "the operator stopped within {WAIT:?} of the signal"
+        );
     }
 }
 
@@ -297,7 +318,10 @@ async fn apply_then_ready(env: &Env) {
     assert_eq!(written.len(), 1, "exactly one write");
     let request_id = written[0].request_id.clone();
     assert_eq!(
-        status.last_request.as_ref().and_then(|l| l.request_id.clone()),
+        status
+            .last_request
+            .as_ref()
+            .and_then(|l| l.request_id.clone()),
         Some(request_id.clone())
     );
     assert_eq!(
@@ -308,8 +332,10 @@ async fn apply_then_ready(env: &Env) {
     );
     let events = env.events_for("support-team").await;
     assert!(
-        events.iter().any(|e| e.reason.as_deref() == Some("UpdateSucceeded")
-            && e.note.as_deref().is_some_and(|n| n.contains(&request_id))),
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("UpdateSucceeded")
+                && e.note.as_deref().is_some_and(|n| n.contains(&request_id))),
         "an Event carries the RequestId: {events:#?}"
     );
     operator.stop().await;
@@ -331,8 +357,10 @@ async fn write_counting(env: &Env) {
     assert_eq!(env.writes(), 1);
 
     // A spec change: exactly one more write.
-    env.apply_chatgroup("counted", "EA303B", |m| m["spec"]["subject"] = json!("Renamed"))
-        .await;
+    env.apply_chatgroup("counted", "EA303B", |m| {
+        m["spec"]["subject"] = json!("Renamed")
+    })
+    .await;
     env.wait_status("counted", "the new subject confirmed", |s| {
         s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Renamed")
     })
@@ -340,8 +368,10 @@ async fn write_counting(env: &Env) {
     assert_eq!(env.writes(), 2, "one write per spec change");
 
     // Re-applying the unchanged manifest: no write, no call.
-    env.apply_chatgroup("counted", "EA303B", |m| m["spec"]["subject"] = json!("Renamed"))
-        .await;
+    env.apply_chatgroup("counted", "EA303B", |m| {
+        m["spec"]["subject"] = json!("Renamed")
+    })
+    .await;
     env.assert_quiet("re-applying an unchanged object").await;
     assert_eq!(env.writes(), 2);
 
@@ -359,16 +389,26 @@ async fn write_counting(env: &Env) {
 async fn credentials_lifecycle(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
     env.apply_chatgroup("creds", "EA303C", |_| {}).await;
-    env.wait_reason("creds", "Ready", "CredentialsMissing").await;
-    assert_eq!((env.listings(), env.writes()), (0, 0), "no call without credentials");
+    env.wait_reason("creds", "Ready", "CredentialsMissing")
+        .await;
+    assert_eq!(
+        (env.listings(), env.writes()),
+        (0, 0),
+        "no call without credentials"
+    );
 
     env.apply_secret(KEY_SECRET).await;
     env.wait_ready("creds").await;
     let writes = env.writes();
 
     env.apply_secret(WRONG_SECRET).await;
-    let status = env.wait_reason("creds", "Stalled", "CredentialsInvalid").await;
-    assert_eq!(condition(&status, "Stalled").map(|c| c.status.as_str()), Some("True"));
+    let status = env
+        .wait_reason("creds", "Stalled", "CredentialsInvalid")
+        .await;
+    assert_eq!(
+        condition(&status, "Stalled").map(|c| c.status.as_str()),
+        Some("True")
+    );
     let message = &condition(&status, "Ready").expect("Ready").message;
     assert!(!message.contains(WRONG_SECRET), "no secret in status");
     env.assert_quiet("a terminal failure is not retried").await;
@@ -376,7 +416,11 @@ async fn credentials_lifecycle(env: &Env) {
     env.apply_secret(KEY_SECRET).await;
     let status = env.wait_ready("creds").await;
     assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
-    assert_eq!(env.writes(), writes, "rotation needs no write: the group is unchanged");
+    assert_eq!(
+        env.writes(),
+        writes,
+        "rotation needs no write: the group is unchanged"
+    );
     operator.stop().await;
 }
 
@@ -412,13 +456,26 @@ async fn delete_leaves_remote_group(env: &Env) {
         .await
         .expect("delete");
     let gone = wait_until(WAIT, || async {
-        env.groups().get_opt("deleted").await.ok().flatten().is_none()
+        env.groups()
+            .get_opt("deleted")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
     })
     .await;
     assert!(gone, "deletion does not hang (no finalizer)");
     tokio::time::sleep(SETTLE).await;
-    assert_eq!(env.sim.group(SPACE, NUMBER, "EA303G"), before, "remote group untouched");
-    assert_eq!((env.listings(), env.writes()), calls, "no call for a deleted object");
+    assert_eq!(
+        env.sim.group(SPACE, NUMBER, "EA303G"),
+        before,
+        "remote group untouched"
+    );
+    assert_eq!(
+        (env.listings(), env.writes()),
+        calls,
+        "no call for a deleted object"
+    );
     operator.stop().await;
 }
 
@@ -426,10 +483,16 @@ async fn delete_leaves_remote_group(env: &Env) {
 async fn plan_then_manage(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
     env.apply_secret(KEY_SECRET).await;
-    env.apply_chatgroup("planned", "EA303H", |m| m["spec"]["managementPolicy"] = json!("Plan"))
-        .await;
+    env.apply_chatgroup("planned", "EA303H", |m| {
+        m["spec"]["managementPolicy"] = json!("Plan")
+    })
+    .await;
     let status = env.wait_reason("planned", "Ready", "ChangesPending").await;
-    let pending: Vec<&str> = status.pending_changes.iter().map(|c| c.field.as_str()).collect();
+    let pending: Vec<&str> = status
+        .pending_changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .collect();
     assert!(pending.contains(&"subject"), "{pending:?}");
     let subject = status
         .pending_changes
@@ -441,8 +504,10 @@ async fn plan_then_manage(env: &Env) {
     env.assert_quiet("Plan mode").await;
     assert_eq!(env.writes(), 0, "Plan never writes");
 
-    env.apply_chatgroup("planned", "EA303H", |m| m["spec"]["managementPolicy"] = json!("Manage"))
-        .await;
+    env.apply_chatgroup("planned", "EA303H", |m| {
+        m["spec"]["managementPolicy"] = json!("Manage")
+    })
+    .await;
     let status = env.wait_ready("planned").await;
     assert!(status.pending_changes.is_empty());
     env.wait_status("planned", "the write confirmed", |s| {

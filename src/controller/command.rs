@@ -10,8 +10,8 @@ use tracing::{error, info};
 use crate::admin::{self, AdminServer, Readiness};
 use crate::cams::client::{HttpCams, HttpCamsConfig};
 use crate::cli::RunArgs;
+use crate::identity::{IdentityError, OperatorIdentity};
 use crate::metrics::Metrics;
-use crate::reconcile::credentials;
 
 use super::leader::{DEFAULT_LEASE_DURATION, LeaderConfig, LeaderElector};
 use super::{Clock, Context, Scope, Settings};
@@ -31,6 +31,9 @@ pub enum Error {
     /// A flag has a value outside what is allowed.
     #[error("invalid flag: {0}")]
     InvalidFlag(String),
+    /// The operator's own identity is configured incompletely.
+    #[error("the operator's Alibaba Cloud identity is not usable: {0}")]
+    Identity(#[source] IdentityError),
     /// Leadership was lost; the process exits so it restarts as a standby.
     #[error(transparent)]
     Leadership(#[from] super::leader::Error),
@@ -75,12 +78,12 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let client = Client::try_default().await.map_err(Error::Kube)?;
     let cams =
         HttpCams::new(HttpCamsConfig::default()).map_err(|e| Error::CamsClient(e.to_string()))?;
-    let operator_credentials = credentials::operator_from_env(|name| std::env::var(name).ok())
-        .map_err(|e| Error::InvalidFlag(e.to_string()))?;
+    let operator_identity = OperatorIdentity::from_env().map_err(Error::Identity)?;
+    info!(kind = operator_identity.kind(), "operator identity");
     let settings = Settings {
         cams_qps,
         concurrency,
-        operator_credentials,
+        operator_identity,
         clock: time_scale_from_env().map_or_else(Clock::real, Clock::scaled),
         ..Settings::default()
     };

@@ -36,8 +36,9 @@ use crate::cams::{CamsApi, Credentials};
 use crate::crd::{
     API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, FIELD_MANAGER, KIND, PLURAL, Time,
 };
+use crate::identity::OperatorIdentity;
 use crate::metrics::{ErrorLabels, Metrics, RESULT_FAILURE, RESULT_SUCCESS, ReconcileLabels};
-use crate::reconcile::credentials;
+use crate::reconcile::credentials::{self, CredentialsError};
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
 use crate::reconcile::observe::SharedLister;
 
@@ -184,8 +185,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// How long one ListChatGroup walk of a space is shared.
     pub list_share_window: Duration,
-    /// The operator's own credentials, the last step of credential resolution.
-    pub operator_credentials: Option<Credentials>,
+    /// The operator's own identity, the last step of credential resolution.
+    pub operator_identity: OperatorIdentity,
     /// The clock.
     pub clock: Clock,
 }
@@ -196,7 +197,7 @@ impl Default for Settings {
             cams_qps: 5.0,
             concurrency: 4,
             list_share_window: DEFAULT_LIST_SHARE_WINDOW,
-            operator_credentials: None,
+            operator_identity: OperatorIdentity::None,
             clock: Clock::real(),
         }
     }
@@ -208,7 +209,7 @@ pub struct Context<C> {
     cams: Guarded<C>,
     lister: SharedLister,
     metrics: Metrics,
-    operator_credentials: Option<Credentials>,
+    operator_identity: OperatorIdentity,
     clock: Clock,
     memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
     instance: String,
@@ -267,7 +268,7 @@ impl<C: CamsApi> Context<C> {
             cams_qps,
             concurrency,
             list_share_window,
-            operator_credentials,
+            operator_identity,
             clock,
         } = settings;
         Context {
@@ -275,7 +276,7 @@ impl<C: CamsApi> Context<C> {
             cams: Guarded::new(cams, cams_qps, concurrency, metrics.clone()),
             lister: SharedLister::new(clock.to_real(list_share_window)),
             metrics,
-            operator_credentials,
+            operator_identity,
             clock,
             memory: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
@@ -487,11 +488,7 @@ pub async fn reconcile_object<C: CamsApi>(
         return Ok(Requeue::AwaitChange);
     }
 
-    let resolved = credentials::resolve(
-        &chatgroup.spec,
-        |name: &str| secrets.get(name).cloned(),
-        ctx.operator_credentials.as_ref(),
-    );
+    let resolved = resolve_credentials(ctx, &chatgroup, &secrets).await;
     let written_status = chatgroup.status.clone();
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
@@ -526,6 +523,27 @@ pub async fn reconcile_object<C: CamsApi>(
         }
     }
     Ok(outcome.requeue)
+}
+
+/// The object's credentials (DESIGN 4.3). The operator's own identity is consulted (and, with
+/// RRSA, refreshed) only when no Secret applies.
+async fn resolve_credentials<C>(
+    ctx: &Context<C>,
+    chatgroup: &ChatGroup,
+    secrets: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+) -> Result<Credentials, CredentialsError> {
+    let lookup = |name: &str| secrets.get(name).cloned();
+    match credentials::resolve(&chatgroup.spec, lookup, None) {
+        Err(CredentialsError::NoneFound { .. }) => {}
+        resolved => return resolved,
+    }
+    let operator = ctx.operator_identity.current().await.map_err(|err| {
+        CredentialsError::OperatorIdentity {
+            detail: err.to_string(),
+            retryable: err.is_retryable(),
+        }
+    })?;
+    credentials::resolve(&chatgroup.spec, lookup, operator.as_ref())
 }
 
 /// Secret data by name (absent Secrets are left out) and each Secret's resourceVersion.

@@ -24,13 +24,7 @@ use crate::crd::{
     ChatGroupSpec, CredentialsSpec, DEFAULT_ACCESS_KEY_ID_KEY, DEFAULT_ACCESS_KEY_SECRET_KEY,
     DEFAULT_SECRET_NAME, DEFAULT_SECURITY_TOKEN_KEY,
 };
-
-/// Environment variable with the operator's own AccessKey ID.
-pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
-/// Environment variable with the operator's own AccessKey secret.
-pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
-/// Environment variable with the operator's own STS security token (optional).
-pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET};
 
 /// Names of the keys read from a credentials Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,15 +178,14 @@ pub enum CredentialsError {
         /// The namespace default Secret name that was looked for.
         default_secret: &'static str,
     },
-    /// The operator's environment holds half a key pair.
-    #[error(
-        "reading the operator's credentials: {present} is set but {missing} is not, or is empty"
-    )]
-    IncompleteEnvironment {
-        /// The variable that is set.
-        present: &'static str,
-        /// The variable that is missing.
-        missing: &'static str,
+    /// The operator's own identity (environment AccessKey or RRSA) could not provide
+    /// credentials.
+    #[error("resolving credentials: the operator's own identity failed: {detail}")]
+    OperatorIdentity {
+        /// What failed (never a value).
+        detail: String,
+        /// True when retrying later can help (STS unreachable or throttled).
+        retryable: bool,
     },
 }
 
@@ -201,9 +194,16 @@ impl CredentialsError {
     pub fn category(&self) -> &'static str {
         "credentials_missing"
     }
-    /// Always false: nothing changes until a Secret (or the operator's environment) does.
+    /// False except for a transient failure of the operator's identity (STS unreachable or
+    /// throttled): otherwise nothing changes until a Secret (or the operator's set-up) does.
     pub fn is_retryable(&self) -> bool {
-        false
+        matches!(
+            self,
+            CredentialsError::OperatorIdentity {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -365,36 +365,6 @@ fn from_secret(
             what: WHAT_ID,
             field: "spec.credentials.accessKeyIdKey",
         }),
-    }
-}
-
-/// The operator's own credentials from environment variables (`get` reads one, e.g.
-/// `|name| std::env::var(name).ok()`): `Ok(None)` when neither the ID nor the secret is set,
-/// an error when only one of them is.
-pub fn operator_from_env<F>(get: F) -> Result<Option<Credentials>, CredentialsError>
-where
-    F: Fn(&str) -> Option<String>,
-{
-    let read = |name: &str| {
-        get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    match (read(ENV_ACCESS_KEY_ID), read(ENV_ACCESS_KEY_SECRET)) {
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(CredentialsError::IncompleteEnvironment {
-            present: ENV_ACCESS_KEY_ID,
-            missing: ENV_ACCESS_KEY_SECRET,
-        }),
-        (None, Some(_)) => Err(CredentialsError::IncompleteEnvironment {
-            present: ENV_ACCESS_KEY_SECRET,
-            missing: ENV_ACCESS_KEY_ID,
-        }),
-        (Some(id), Some(secret)) => Ok(Some(Credentials {
-            access_key_id: id,
-            access_key_secret: SecretString::new(secret),
-            security_token: read(ENV_SECURITY_TOKEN).map(SecretString::new),
-        })),
     }
 }
 
@@ -623,34 +593,5 @@ mod tests {
             .expect("resolved");
         let text = format!("{resolved:?}");
         assert!(!text.contains(SECRET) && !text.contains(TOKEN), "{text}");
-    }
-
-    #[test]
-    fn operator_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert_eq!(operator_from_env(env(&[])), Ok(None));
-        let creds = operator_from_env(env(&[
-            (ENV_ACCESS_KEY_ID, "LTAIenv"),
-            (ENV_ACCESS_KEY_SECRET, "env-SECRET"),
-            (ENV_SECURITY_TOKEN, "env-TOKEN"),
-        ]))
-        .expect("complete")
-        .expect("some");
-        assert_eq!(creds.access_key_id, "LTAIenv");
-        assert_eq!(
-            creds.security_token.as_ref().map(SecretString::expose),
-            Some("env-TOKEN")
-        );
-        let err = operator_from_env(env(&[(ENV_ACCESS_KEY_SECRET, "env-SECRET")]))
-            .expect_err("half a pair");
-        assert!(err.to_string().contains(ENV_ACCESS_KEY_ID), "{err}");
-        assert!(!err.to_string().contains("env-SECRET"));
     }
 }

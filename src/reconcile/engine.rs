@@ -355,10 +355,7 @@ fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
     let Some(seen_at) = observed.time else {
         return true;
     };
-    let resync_due = jiff::SignedDuration::try_from(valid.resync)
-        .ok()
-        .and_then(|d| seen_at.0.checked_add(d).ok())
-        .is_none_or(|due| ctx.now >= due);
+    let resync_due = ctx.now >= next_read_after(seen_at.0, valid);
     let last_succeeded = find_condition(ctx.old, SYNCED)
         .is_some_and(|c| c.status == "True" && c.observed_generation == ctx.generation);
     ctx.new_generation()
@@ -371,19 +368,48 @@ fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
             && status.applied_hash.as_deref() != Some(hash))
 }
 
-/// Delay until the next read is due (resync after the last read), with jitter.
+/// Delay until the next read is due (the space's next read slot), plus a little jitter.
 fn resync_delay(ctx: &Ctx<'_>, valid: &ValidSpec, observed: Option<&ObservedGroup>) -> Duration {
     let remaining = observed
         .and_then(|o| o.time)
         .and_then(|seen_at| {
-            let due = jiff::SignedDuration::try_from(valid.resync)
-                .ok()
-                .and_then(|d| seen_at.0.checked_add(d).ok())?;
+            let due = next_read_after(seen_at.0, valid);
             Duration::try_from(ctx.now.duration_until(due)).ok()
         })
         .unwrap_or(valid.resync)
         .min(valid.resync);
-    with_jitter(remaining.max(MIN_REQUEUE), ctx.jitter)
+    remaining.max(MIN_REQUEUE) + READ_JITTER.mul_f64(ctx.jitter.clamp(0.0, 1.0))
+}
+
+/// Largest random delay added to a scheduled read. Small on purpose: reads of one space must
+/// stay within the listing window to share one `ListChatGroup` walk.
+pub const READ_JITTER: Duration = Duration::from_secs(2);
+
+/// When a group last read at `seen_at` is due to be read again: the next read slot of its space.
+///
+/// Every object of one space (endpoint, custSpaceId, businessNumber) with the same
+/// `resyncInterval` reads in the same slots, `phase + k × resyncInterval`, so the whole space
+/// costs one shared `ListChatGroup` walk per interval however many objects it holds
+/// (DESIGN 10). The phase is derived from the space's identity, which spreads different spaces
+/// over the interval instead of reading them all at once.
+pub fn next_read_after(seen_at: jiff::Timestamp, valid: &ValidSpec) -> jiff::Timestamp {
+    let interval = i128::try_from(valid.resync.as_nanos())
+        .unwrap_or(i128::MAX)
+        .max(1);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [
+        valid.endpoint.as_str(),
+        valid.key.cust_space_id.as_str(),
+        valid.key.business_number.as_str(),
+    ] {
+        for byte in part.bytes().chain([0]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let phase = i128::from(hash) % interval;
+    let at = seen_at.as_nanosecond();
+    let slot = (at - phase).div_euclid(interval) + 1;
+    jiff::Timestamp::from_nanosecond(phase + slot * interval).unwrap_or(jiff::Timestamp::MAX)
 }
 
 /// Nothing is due and the last reconcile of this generation succeeded: the same inputs give the

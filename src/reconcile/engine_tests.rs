@@ -754,3 +754,28 @@ fn events_for_a_quiet_success_are_empty() {
     };
     assert!(events(Some(&status), &outcome).is_empty());
 }
+
+#[test]
+fn reads_of_one_space_share_slots_and_spaces_spread_out() {
+    let a = validate(&support().spec).expect("valid");
+    let mut other_space = support();
+    other_space.spec.cust_space_id = "cams-other".to_owned();
+    let b = validate(&other_space.spec).expect("valid");
+    let resync = jiff::SignedDuration::try_from(a.resync).expect("duration");
+
+    // Two objects of one space read at different moments of the same interval are next due
+    // at the same instant, strictly later and at most one interval later.
+    let first = next_read_after(at(10), &a);
+    assert!(first > at(10) && first <= at(10).checked_add(resync).expect("time"));
+    let slot_start = first.checked_sub(resync).expect("time");
+    let later_in_slot = slot_start
+        .checked_add(jiff::SignedDuration::from_secs(5))
+        .expect("time");
+    assert_eq!(next_read_after(later_in_slot, &a), first);
+    assert_eq!(
+        next_read_after(first, &a),
+        first.checked_add(resync).expect("time")
+    );
+    // Another space has another phase.
+    assert_ne!(next_read_after(at(10), &b), first);
+}

@@ -184,7 +184,11 @@ impl Failure {
     pub fn credentials(err: &CredentialsError) -> Self {
         Failure {
             reason: Reason::CredentialsMissing,
-            class: ErrorClass::Terminal,
+            class: if err.is_retryable() {
+                ErrorClass::Recoverable
+            } else {
+                ErrorClass::Terminal
+            },
             message: format!("{err}. {}", hint(Reason::CredentialsMissing)),
             category: CATEGORY_CREDENTIALS_MISSING,
             action: "ResolveCredentials",
