@@ -26,7 +26,9 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
 use serde_json::{Value, json};
-use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, secret};
+use support::fixtures::{
+    KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, chatgroup_in_space, secret,
+};
 use support::kube_server::TestApiServer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -133,14 +135,13 @@ impl Env {
         check: impl Fn(&ChatGroupStatus) -> bool,
     ) -> ChatGroupStatus {
         let deadline = tokio::time::Instant::now() + WAIT;
-        let mut last = None;
         loop {
-            last = self.status(name).await;
+            let last = self.status(name).await;
             let done = last.as_ref().is_some_and(|(generation, status)| {
                 status.observed_generation == *generation && check(status)
             });
             if done {
-                break;
+                return last.map(|(_, s)| s).unwrap_or_default();
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -148,7 +149,6 @@ impl Env {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        last.map(|(_, s)| s).unwrap_or_default()
     }
 
     async fn wait_ready(&self, name: &str) -> ChatGroupStatus {
@@ -188,7 +188,16 @@ impl Env {
     /// The simulator's counts stay the same over a quiet period.
     async fn assert_quiet(&self, what: &str) {
         let before = (self.listings(), self.writes());
+        let logged = self.sim.request_log().len();
         tokio::time::sleep(SETTLE).await;
+        if (self.listings(), self.writes()) != before {
+            for call in self.sim.request_log().iter().skip(logged) {
+                eprintln!(
+                    "unexpected call: {:?} {:?} {:?}",
+                    call.action, call.group_id, call.code
+                );
+            }
+        }
         assert_eq!(
             (self.listings(), self.writes()),
             before,
@@ -203,6 +212,111 @@ impl Env {
                 .delete(&self.namespace, &DeleteParams::default())
                 .await;
         }
+    }
+}
+
+impl Env {
+    /// A test server and a simulator with `per_space` groups in each of `spaces`; returns the
+    /// (space, group id) pairs.
+    async fn fleet(
+        spaces: usize,
+        per_space: usize,
+        faults: Option<ActionFaults>,
+    ) -> (Env, Vec<(String, String)>) {
+        let mut builder = Simulator::builder().access_key(KEY_ID, KEY_SECRET).seed(7);
+        let mut groups = Vec::new();
+        for s in 0..spaces {
+            let space = format!("cams-space-{s}");
+            for g in 0..per_space {
+                let id = format!("G{s:02}{g:04}");
+                builder = builder.group(Group::new(&space, NUMBER, &id).subject("Old subject"));
+                groups.push((space.clone(), id));
+            }
+        }
+        if let Some(faults) = faults {
+            builder = builder
+                .faults(ACTION_LIST_CHAT_GROUP, faults.clone())
+                .faults(ACTION_UPDATE_CHAT_GROUP, faults);
+        }
+        let sim = builder.start().await.expect("simulator starts");
+        let (server, client) = TestApiServer::start().await;
+        let env = Env {
+            client,
+            server: Some(server),
+            sim,
+            namespace: "fleet".to_owned(),
+        };
+        (env, groups)
+    }
+
+    /// Applies one ChatGroup per (space, group), named after the group, with `resync`.
+    async fn apply_fleet(&self, groups: &[(String, String)], resync: &str) {
+        for (space, id) in groups {
+            let mut manifest = chatgroup_in_space(
+                &self.namespace,
+                &id.to_lowercase(),
+                space,
+                id,
+                &self.sim.url(),
+            );
+            manifest["spec"]["resyncInterval"] = json!(resync);
+            self.apply(&manifest).await;
+        }
+    }
+
+    /// How many ChatGroups are in each state (`Ready` status/reason, write confirmed or not).
+    async fn fleet_states(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut states = std::collections::BTreeMap::new();
+        let Ok(list) = self.groups().list(&ListParams::default()).await else {
+            return states;
+        };
+        for object in &list.items {
+            let status = object
+                .data
+                .get("status")
+                .and_then(|s| serde_json::from_value::<ChatGroupStatus>(s.clone()).ok());
+            let ready = status
+                .as_ref()
+                .and_then(|s| condition(s, "Ready"))
+                .map_or("none".to_owned(), |c| format!("{}/{}", c.status, c.reason));
+            let confirmed = status
+                .as_ref()
+                .and_then(|s| s.observed.as_ref())
+                .and_then(|o| o.subject.as_deref())
+                == Some("Support team");
+            *states
+                .entry(format!("{ready} confirmed={confirmed}"))
+                .or_insert(0) += 1;
+            if !confirmed && std::env::var("E2E_DEBUG").is_ok() {
+                eprintln!(
+                    "{}",
+                    serde_json::to_string_pretty(&object.data).unwrap_or_default()
+                );
+            }
+        }
+        states
+    }
+
+    /// Waits until every ChatGroup in the namespace is Ready and its write confirmed by a read.
+    async fn wait_fleet_synced(&self, count: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let states = self.fleet_states().await;
+            if states.get("True/Synced confirmed=true") == Some(&count) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "all {count} ChatGroups Ready and confirmed within {limit:?}; states: {states:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn server(&self) -> &TestApiServer {
+        self.server
+            .as_ref()
+            .expect("this scenario needs the test server")
     }
 }
 
@@ -532,6 +646,153 @@ async fn paused_makes_no_call(env: &Env) {
     operator.stop().await;
 }
 
+/// 2 (fleet). 100 objects in 4 spaces, idle over several resync periods: zero writes, and at
+/// most one shared listing per space per period. Reads of a space are aligned to common slots
+/// (`engine::next_read_after`), so the bound is `spaces × (periods + 1)`: one listing per
+/// space per slot, plus one slot that may straddle the start or the end of the observation.
+async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
+    // 60x time: a `1m` resync interval passes in one second.
+    let operator = Operator::start(env, Clock::scaled(60.0)).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_fleet(groups, "1m").await;
+    env.wait_fleet_synced(groups.len(), WAIT).await;
+    assert_eq!(
+        env.writes(),
+        groups.len() as u64,
+        "one write per object to converge"
+    );
+    // Let every object settle into its space's slot, then count over 5 periods.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    env.sim.reset_counters();
+    let patches = operator.ctx.metrics().status_patches.get();
+    let periods = 5;
+    tokio::time::sleep(Duration::from_secs(periods)).await;
+    let spaces = groups
+        .iter()
+        .map(|(space, _)| space.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    let listings = env.listings();
+    println!(
+        "idle fleet: {} objects, {spaces} spaces, {periods} resync periods: {listings} listings, {} writes, {} status patches",
+        groups.len(),
+        env.writes(),
+        operator.ctx.metrics().status_patches.get() - patches
+    );
+    assert_eq!(env.writes(), 0, "an idle fleet makes zero writes");
+    assert!(
+        listings >= spaces,
+        "resyncs do read the groups ({listings} listings)"
+    );
+    assert!(
+        listings <= spaces * (periods + 1),
+        "at most one listing per space per period: {listings} > {spaces} × {}",
+        periods + 1
+    );
+    assert_eq!(
+        operator.ctx.metrics().status_patches.get(),
+        patches,
+        "resyncs that find nothing new write no status"
+    );
+    operator.stop().await;
+}
+
+/// 4. 200 objects under 50% throttling and 10% 5xx on every CAMS call all converge, with
+/// per-object exponential backoff and no hot loop.
+///
+/// The bound on calls: a call succeeds with probability 0.5 × 0.9 = 0.45. An attempt of one
+/// object is a read (shared by the objects of a space that attempt together) then a write, so
+/// it succeeds with probability of roughly 0.45 to 0.2, and converging takes a write plus a
+/// confirming read: on average about 2 to 5 calls per object (measured: about 4.7). The bound
+/// asserted is 10 calls per object (2,000): retrying without backoff would pass it within
+/// a second. After convergence the fleet must be quiet.
+async fn fleet_under_faults(env: &Env, groups: &[(String, String)]) {
+    // 300x time: backoff delays of 1 s, 2 s, 4 s… up to 5 min pass in at most a second.
+    let operator = Operator::start(env, Clock::scaled(300.0)).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_fleet(groups, "1h").await;
+    env.wait_fleet_synced(groups.len(), Duration::from_secs(120))
+        .await;
+    let calls = env.listings() + env.writes();
+    let throttled = env
+        .sim
+        .code_count(ACTION_UPDATE_CHAT_GROUP, "Throttling.User")
+        + env
+            .sim
+            .code_count(ACTION_LIST_CHAT_GROUP, "Throttling.User");
+    println!(
+        "faults: {} objects converged with {} listings and {} writes ({throttled} throttled)",
+        groups.len(),
+        env.listings(),
+        env.writes()
+    );
+    assert!(throttled > 0, "the simulator did throttle");
+    assert!(
+        calls <= 10 * groups.len() as u64,
+        "{calls} CAMS calls for {} objects exceeds the bound of 10 per object",
+        groups.len()
+    );
+    // Each group got the subject exactly once: no write was repeated after it succeeded.
+    for (space, id) in groups {
+        let group = env.sim.group(space, NUMBER, id).expect("group");
+        assert_eq!(group.subject.as_deref(), Some("Support team"));
+    }
+    // Converged: no more writes. Reads go on only at each space's resync slot (1 h simulated
+    // is 12 s real here), each retried with backoff when throttled: at most one slot per space
+    // in the window, and about ten backed-off retries of it.
+    let (listings, writes) = (env.listings(), env.writes());
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(env.writes(), writes, "a converged fleet makes no write");
+    assert!(
+        env.listings() - listings <= 10 * 4,
+        "{} listings in {SETTLE:?} after convergence",
+        env.listings() - listings
+    );
+    operator.stop().await;
+}
+
+/// 6. Watches dropped and the API answering 5xx mid-run: the operator recovers, and a spec
+/// change made meanwhile is written exactly once.
+async fn api_faults_mid_run(env: &Env) {
+    let operator = Operator::start(env, Clock::scaled(20.0)).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("weathered", "EA303F", |_| {}).await;
+    env.wait_status("weathered", "the write confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+    })
+    .await;
+    assert_eq!(env.writes(), 1);
+
+    env.server().close_watches();
+    env.server().fail_for(Duration::from_secs(2), 500);
+    // The spec change lands while the API fails every request (the test writes it directly).
+    let mut changed = chatgroup(&env.namespace, "weathered", "EA303F", &env.sim.url());
+    changed["spec"]["subject"] = json!("Weathered");
+    let stored = env
+        .server()
+        .get(
+            &support::kube_server::kinds::CHATGROUPS,
+            &env.namespace,
+            "weathered",
+        )
+        .expect("stored");
+    let mut object = stored.clone();
+    object["spec"] = changed["spec"].clone();
+    object["metadata"]["generation"] =
+        json!(stored["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+    env.server()
+        .put(&support::kube_server::kinds::CHATGROUPS, object);
+    env.server().close_watches();
+
+    env.wait_status("weathered", "the change written and confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Weathered")
+    })
+    .await;
+    env.assert_quiet("after recovery").await;
+    assert_eq!(env.writes(), 2, "the change is written exactly once");
+    operator.stop().await;
+}
+
 // ---- against the Kubernetes API test server ----
 
 #[tokio::test]
@@ -547,15 +808,37 @@ async fn s2_write_counting() {
 }
 
 #[tokio::test]
+async fn s2_idle_fleet() {
+    let (env, groups) = Env::fleet(4, 25, None).await;
+    idle_fleet(&env, &groups).await;
+}
+
+#[tokio::test]
 async fn s3_credentials_lifecycle() {
     let env = Env::test_server(&["EA303C"]).await;
     credentials_lifecycle(&env).await;
 }
 
 #[tokio::test]
+async fn s4_fleet_under_faults() {
+    let faults = ActionFaults::none()
+        .throttle_rate(0.5)
+        .throttle_header(5, 200)
+        .server_error_rate(0.1, ServerError::ServiceUnavailable);
+    let (env, groups) = Env::fleet(4, 50, Some(faults)).await;
+    fleet_under_faults(&env, &groups).await;
+}
+
+#[tokio::test]
 async fn s5_invalid_spec_makes_no_call() {
     let env = Env::test_server(&["EA303E"]).await;
     invalid_spec_makes_no_call(&env).await;
+}
+
+#[tokio::test]
+async fn s6_api_faults_mid_run() {
+    let env = Env::test_server(&["EA303F"]).await;
+    api_faults_mid_run(&env).await;
 }
 
 #[tokio::test]

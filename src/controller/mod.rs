@@ -40,15 +40,13 @@ use crate::identity::OperatorIdentity;
 use crate::metrics::{ErrorLabels, Metrics, RESULT_FAILURE, RESULT_SUCCESS, ReconcileLabels};
 use crate::reconcile::credentials::{self, CredentialsError};
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
-use crate::reconcile::observe::SharedLister;
+use crate::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 
 use self::flow::Guarded;
 
 /// Timeout of each Kubernetes API call the reconcile makes itself (Secret reads, status and
 /// Event writes).
 pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long one ListChatGroup walk of a space is shared by all objects of that space.
-pub const DEFAULT_LIST_SHARE_WINDOW: Duration = Duration::from_secs(10);
 /// How often readiness (the first list having completed) is checked.
 const READY_POLL: Duration = Duration::from_millis(100);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
@@ -123,8 +121,8 @@ struct InputFingerprint {
 
 /// The controller's clock. Real time in production; tests and benchmarks may compress time
 /// (`scale` simulated seconds per real second) so that resync intervals of minutes pass in
-/// seconds: the reconcile core sees the simulated time, and requeue delays and the listing
-/// window are converted back to real time.
+/// seconds: the reconcile core (and the listing window) sees the simulated time, and requeue
+/// delays are converted back to real time.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     origin_real: std::time::Instant,
@@ -196,7 +194,7 @@ impl Default for Settings {
         Settings {
             cams_qps: 5.0,
             concurrency: 4,
-            list_share_window: DEFAULT_LIST_SHARE_WINDOW,
+            list_share_window: DEFAULT_LIST_WINDOW,
             operator_identity: OperatorIdentity::None,
             clock: Clock::real(),
         }
@@ -274,7 +272,7 @@ impl<C: CamsApi> Context<C> {
         Context {
             client,
             cams: Guarded::new(cams, cams_qps, concurrency, metrics.clone()),
-            lister: SharedLister::new(clock.to_real(list_share_window)),
+            lister: SharedLister::new(list_share_window),
             metrics,
             operator_identity,
             clock,
@@ -541,6 +539,7 @@ async fn resolve_credentials<C>(
         CredentialsError::OperatorIdentity {
             detail: err.to_string(),
             retryable: err.is_retryable(),
+            reason: err.reason(),
         }
     })?;
     credentials::resolve(&chatgroup.spec, lookup, operator.as_ref())
@@ -614,7 +613,7 @@ async fn finish<C: CamsApi>(
                 category: failure.category,
             })
             .inc();
-        warn!(reason = %failure.reason, message = %failure.message, "reconcile failed");
+        warn!(reason = %failure.reason, detail = %failure.message, "reconcile failed");
     }
     if outcome.drift_found {
         ctx.metrics.drift_detected.inc();

@@ -186,10 +186,21 @@ pub enum CredentialsError {
         detail: String,
         /// True when retrying later can help (STS unreachable or throttled).
         retryable: bool,
+        /// The condition reason: `CredentialsInvalid` when STS rejected the token or role,
+        /// `Throttled` or `CamsUnavailable` for STS trouble, `CredentialsMissing` otherwise.
+        reason: crate::crd::Reason,
     },
 }
 
 impl CredentialsError {
+    /// The condition reason for this failure.
+    pub fn reason(&self) -> crate::crd::Reason {
+        match self {
+            CredentialsError::OperatorIdentity { reason, .. } => *reason,
+            _ => crate::crd::Reason::CredentialsMissing,
+        }
+    }
+
     /// Bounded label for metrics.
     pub fn category(&self) -> &'static str {
         "credentials_missing"

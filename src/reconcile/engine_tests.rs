@@ -710,10 +710,22 @@ async fn success_requeues_at_the_resync_with_bounded_jitter() {
     )
     .await;
     let d = delay(&outcome);
+    // The next read is the space's next slot (within one interval of the last read), plus at
+    // most READ_JITTER.
+    let seen = outcome
+        .status
+        .observed
+        .as_ref()
+        .and_then(|o| o.time)
+        .expect("read time");
+    let valid = validate(&object.spec).expect("valid");
+    let due = next_read_after(seen.0, &valid);
+    let slot_wait = Duration::try_from(at(10).duration_until(due)).expect("due later");
     assert!(
-        d >= Duration::from_secs(600) && d <= Duration::from_secs(660),
-        "{d:?}"
+        d >= slot_wait && d <= slot_wait + READ_JITTER,
+        "{d:?} vs {slot_wait:?}"
     );
+    assert!(d <= Duration::from_secs(600) + READ_JITTER, "{d:?}");
 }
 
 #[tokio::test]

@@ -182,14 +182,15 @@ impl Failure {
 
     /// No usable credentials: terminal until a Secret changes, no CAMS call.
     pub fn credentials(err: &CredentialsError) -> Self {
+        let reason = err.reason();
         Failure {
-            reason: Reason::CredentialsMissing,
+            reason,
             class: if err.is_retryable() {
                 ErrorClass::Recoverable
             } else {
                 ErrorClass::Terminal
             },
-            message: format!("{err}. {}", hint(Reason::CredentialsMissing)),
+            message: format!("{err}. {}", hint(reason)),
             category: CATEGORY_CREDENTIALS_MISSING,
             action: "ResolveCredentials",
             code: None,
