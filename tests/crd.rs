@@ -1,7 +1,7 @@
 //! The ChatGroup CRD and the examples: the committed CRD is current, it is a valid
 //! `apiextensions.k8s.io/v1` object (checked by `kubernetes-validate`), every CEL rule in it
 //! compiles and does its job (evaluated by `cel-interpreter`), and every example is a valid
-//! manifest that the operator accepts.
+//! manifest that the operator accepts. `docs/status.md` documents every condition and reason.
 //!
 //! `kubernetes-validate` and the JSON-schema check run from `.venv`, installed by
 //! `scripts/install-test-tools` (the test command runs it first).
@@ -562,5 +562,85 @@ mod examples {
                 assert!(eval_rule(rule, field, old), "{file}: {path}: {rule}");
             }
         }
+    }
+}
+
+/// `docs/status.md` cannot go stale: every condition type and every reason has its own section,
+/// and each failure section quotes the hint the operator appends to its messages.
+mod status_docs {
+    use super::*;
+    use cams_operator::crd::Reason;
+    use cams_operator::crd::condition::{READY, STALLED, SYNCED};
+    use cams_operator::reconcile::status::hint;
+
+    fn status_md() -> String {
+        let path = root().join("docs/status.md");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    /// The level-3 headings of the page, without their backticks.
+    fn headings(text: &str) -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|line| line.strip_prefix("### "))
+            .map(|heading| heading.trim().trim_matches('`').to_owned())
+            .collect()
+    }
+
+    /// The text with every run of whitespace (line breaks included) folded into one space.
+    fn folded(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn every_condition_and_reason_has_a_section() {
+        let sections = headings(&status_md());
+        for condition in [READY, SYNCED, STALLED] {
+            assert!(
+                sections.contains(condition),
+                "docs/status.md has no `### `{condition}`` section for the condition"
+            );
+        }
+        for reason in Reason::ALL {
+            assert!(
+                sections.contains(reason.as_str()),
+                "docs/status.md has no `### `{reason}`` section: document the new reason"
+            );
+        }
+    }
+
+    #[test]
+    fn failure_sections_quote_the_operators_hint() {
+        let text = status_md();
+        for reason in Reason::ALL {
+            let hint = hint(reason);
+            if hint.is_empty() {
+                continue;
+            }
+            let heading = format!("### `{reason}`");
+            let section = text
+                .split_once(&heading)
+                .map(|(_, rest)| rest.split("\n### ").next().unwrap_or(rest))
+                .unwrap_or_else(|| panic!("docs/status.md has no {heading}"));
+            assert!(
+                folded(section).contains(&folded(hint)),
+                "the {heading} section of docs/status.md does not quote the hint the operator \
+                 writes: {hint:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_checks_catch_a_missing_section() {
+        let text = status_md();
+        let without = text.replace("### `GroupNotFound`", "### Group not found");
+        assert!(!headings(&without).contains(Reason::GroupNotFound.as_str()));
+        let hint = folded(hint(Reason::GroupNotFound));
+        let doc = folded(&text);
+        assert!(doc.contains(&hint));
+        assert!(
+            !doc.replace("every resync in case", "every resync if")
+                .contains(&hint)
+        );
     }
 }

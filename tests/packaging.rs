@@ -1,8 +1,9 @@
 //! Packaging: the Helm chart (rendered by the real helm v4), every rendered object validated against
 //! the Kubernetes 1.33 schemas (`kubernetes-validate`), RBAC against `cams_operator::rbac::RULES`,
 //! pod security, the Deployment's flags against the real `RunArgs` parser, the chart's CRD and Argo
-//! CD copies against their sources, the Dockerfile against the crate, and the Argo CD health check
-//! run by Debian's `lua5.1` against every case in its `health_test.yaml`.
+//! CD copies against their sources, the Dockerfile against the crate, the Argo CD health check
+//! run by Debian's `lua5.1` against every case in its `health_test.yaml`, and the metric names in
+//! the alert rules and the docs against what the operator exposes.
 //!
 //! The external tools come from `scripts/install-test-tools`; a missing tool fails the test with
 //! a message naming that script.
@@ -1324,6 +1325,142 @@ mod chart {
 }
 
 /// The Argo CD health check, run by Debian's Lua 5.1 against every case of `health_test.yaml`.
+/// The metric names the alert rules and the docs use are the ones `/metrics` exposes, and
+/// `docs/operations.md` documents every metric.
+mod metric_names {
+    use super::support::*;
+    use super::*;
+    use cams_operator::metrics::{
+        ActionLabels, CallLabels, ErrorLabels, Metrics, RESULT_SUCCESS, ReconcileLabels,
+    };
+
+    /// What `/metrics` exposes: each metric as users query it (`..._total` for counters, the
+    /// base name for histograms and gauges), and every sample name.
+    struct Exposed {
+        metrics: BTreeSet<String>,
+        samples: BTreeSet<String>,
+    }
+
+    fn exposed() -> Exposed {
+        let m = Metrics::new();
+        // Labelled families appear only once they have a series.
+        let action = "ListChatGroup";
+        m.cams_requests
+            .get_or_create(&CallLabels { action, code: "OK" })
+            .inc();
+        m.cams_request_duration
+            .get_or_create(&ActionLabels { action })
+            .observe(0.1);
+        m.cams_throttled
+            .get_or_create(&ActionLabels { action })
+            .inc();
+        m.reconciles
+            .get_or_create(&ReconcileLabels {
+                result: RESULT_SUCCESS,
+            })
+            .inc();
+        m.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                category: "throttled",
+            })
+            .inc();
+        let text = m.encode();
+        let mut metrics = BTreeSet::new();
+        let mut families = 0;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                families += 1;
+                let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+                metrics.insert(match kind {
+                    "counter" => format!("{name}_total"),
+                    _ => name.to_owned(),
+                });
+            }
+        }
+        let registered = read("src/metrics.rs").matches("registry.register(").count();
+        assert_eq!(
+            families, registered,
+            "every registered metric must be given a series above, so that it is checked"
+        );
+        let samples = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .filter_map(|line| line.split(['{', ' ']).next())
+            .map(str::to_owned)
+            .collect();
+        Exposed { metrics, samples }
+    }
+
+    /// Every `cams_operator_...` word of `text` (the bare prefix excluded).
+    fn metric_words(text: &str) -> BTreeSet<&str> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("cams_operator_") && *word != "cams_operator_")
+            .collect()
+    }
+
+    fn assert_known(file: &str, exposed: &Exposed) {
+        let text = read(file);
+        let words = metric_words(&text);
+        assert!(!words.is_empty(), "{file} names no metric");
+        for word in words {
+            assert!(
+                exposed.samples.contains(word) || exposed.metrics.contains(word),
+                "{file} uses {word}, which the operator does not expose; exposed: {:?}",
+                exposed.metrics
+            );
+        }
+    }
+
+    #[test]
+    fn alert_rules_and_docs_use_exposed_names() {
+        let exposed = exposed();
+        for file in [
+            "charts/cams-operator/templates/prometheusrule.yaml",
+            "charts/cams-operator/README.md",
+            "docs/operations.md",
+        ] {
+            assert_known(file, &exposed);
+        }
+    }
+
+    #[test]
+    fn operations_md_has_a_row_for_every_metric() {
+        let exposed = exposed();
+        let doc = read("docs/operations.md");
+        let rows: BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `cams_operator_"))
+            .filter_map(|rest| rest.split_once('`'))
+            .map(|(name, _)| name)
+            .collect();
+        for metric in &exposed.metrics {
+            let short = metric.strip_prefix("cams_operator_").expect("prefixed");
+            assert!(
+                rows.contains(short),
+                "docs/operations.md has no table row for {metric}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_name_is_caught() {
+        let exposed = exposed();
+        assert!(exposed.metrics.contains("cams_operator_cams_writes_total"));
+        assert!(
+            exposed
+                .samples
+                .contains("cams_operator_cams_request_duration_seconds_bucket")
+        );
+        let words = metric_words("rate(cams_operator_cams_writes[5m]) cams_operator_");
+        assert_eq!(
+            words.into_iter().collect::<Vec<_>>(),
+            ["cams_operator_cams_writes"]
+        );
+        assert!(!exposed.samples.contains("cams_operator_cams_writes"));
+        assert!(!exposed.metrics.contains("cams_operator_cams_writes"));
+    }
+}
+
 mod argocd {
     use super::support::*;
     use super::*;
