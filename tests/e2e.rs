@@ -14,13 +14,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cams_operator::admin::Readiness;
+use cams_operator::admin::{AdminServer, Readiness};
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
+use cams_operator::cli::LogFormat;
+use cams_operator::controller::command;
+use cams_operator::controller::leader::LeaderConfig;
 use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup_resource};
 use cams_operator::crd::{ChatGroupStatus, Condition, PAUSED_ANNOTATION};
 use cams_operator::metrics::Metrics;
+use cams_operator::metrics::{RESULT_SUCCESS, ReconcileLabels};
 use cams_operator::sim::{ActionFaults, Group, RunningSim, ServerError, Simulator};
+use cams_operator::telemetry;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -354,7 +360,6 @@ where
 struct Operator {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    readiness: Readiness,
     ctx: Arc<Context<HttpCams>>,
 }
 
@@ -373,10 +378,17 @@ impl Operator {
     }
 
     async fn start_with(env: &Env, clock: Clock, qps: f64, scope: Scope) -> Operator {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        Operator::start_observed(env, clock, qps, scope, Metrics::new(), Readiness::default()).await
+    }
+
+    async fn start_observed(
+        env: &Env,
+        clock: Clock,
+        qps: f64,
+        scope: Scope,
+        metrics: Metrics,
+        readiness: Readiness,
+    ) -> Operator {
         let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
         let settings = Settings {
             cams_qps: qps,
@@ -384,13 +396,7 @@ impl Operator {
             clock,
             ..Settings::default()
         };
-        let ctx = Arc::new(Context::new(
-            env.client.clone(),
-            cams,
-            Metrics::new(),
-            settings,
-        ));
-        let readiness = Readiness::default();
+        let ctx = Arc::new(Context::new(env.client.clone(), cams, metrics, settings));
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(controller::run(
             ctx.clone(),
@@ -400,12 +406,7 @@ impl Operator {
         ));
         let ready = wait_until(WAIT, || async { readiness.is_ready() }).await;
         assert!(ready, "the operator became ready after its first list");
-        Operator {
-            stop,
-            task,
-            readiness,
-            ctx,
-        }
+        Operator { stop, task, ctx }
     }
 
     /// Graceful shutdown, as on SIGTERM: in-flight reconciles finish.
@@ -421,7 +422,7 @@ impl Operator {
 
 // ---- the scenarios, each usable against the test server and a real cluster ----
 
-/// 1. Apply, then Ready with the RequestId the simulator logged, and an Event carrying it.
+/// Scenario 1: Apply, then Ready with the RequestId the simulator logged, and an Event carrying it.
 async fn apply_then_ready(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -455,7 +456,7 @@ async fn apply_then_ready(env: &Env) {
     operator.stop().await;
 }
 
-/// 2. Write counting: a spec change makes exactly one write; re-applying makes none;
+/// Scenario 2: Write counting: a spec change makes exactly one write; re-applying makes none;
 /// restarting the operator makes none.
 async fn write_counting(env: &Env) {
     let clock = Clock::scaled(20.0);
@@ -498,7 +499,7 @@ async fn write_counting(env: &Env) {
     operator.stop().await;
 }
 
-/// 3. Credentials: missing, created (converges without a restart), rotated to a wrong secret
+/// Scenario 3: Credentials: missing, created (converges without a restart), rotated to a wrong secret
 /// (terminal CredentialsInvalid), rotated back (recovers).
 async fn credentials_lifecycle(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
@@ -538,7 +539,7 @@ async fn credentials_lifecycle(env: &Env) {
     operator.stop().await;
 }
 
-/// 5. An invalid spec that reaches the operator: Stalled/InvalidSpec and zero calls.
+/// Scenario 5: An invalid spec that reaches the operator: Stalled/InvalidSpec and zero calls.
 async fn invalid_spec_makes_no_call(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -556,7 +557,7 @@ async fn invalid_spec_makes_no_call(env: &Env) {
     operator.stop().await;
 }
 
-/// 7. Deleting an object neither hangs nor touches the remote group.
+/// Scenario 7: Deleting an object neither hangs nor touches the remote group.
 async fn delete_leaves_remote_group(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -593,7 +594,7 @@ async fn delete_leaves_remote_group(env: &Env) {
     operator.stop().await;
 }
 
-/// 8. Plan lists pendingChanges without writing; switching to Manage writes exactly once.
+/// Scenario 8: Plan lists pendingChanges without writing; switching to Manage writes exactly once.
 async fn plan_then_manage(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
     env.apply_secret(KEY_SECRET).await;
@@ -632,7 +633,7 @@ async fn plan_then_manage(env: &Env) {
     operator.stop().await;
 }
 
-/// 9. A paused object makes zero calls.
+/// Scenario 9: A paused object makes zero calls.
 async fn paused_makes_no_call(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -646,13 +647,14 @@ async fn paused_makes_no_call(env: &Env) {
     operator.stop().await;
 }
 
-/// 2 (fleet). 100 objects in 4 spaces, idle over several resync periods: zero writes, and at
+/// Scenario 2 (fleet): 100 objects in 4 spaces, idle over several resync periods: zero writes, and at
 /// most one shared listing per space per period. Reads of a space are aligned to common slots
 /// (`engine::next_read_after`), so the bound is `spaces × (periods + 1)`: one listing per
 /// space per slot, plus one slot that may straddle the start or the end of the observation.
 async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
-    // 60x time: a `1m` resync interval passes in one second.
-    let operator = Operator::start(env, Clock::scaled(60.0)).await;
+    // 20x time: a `1m` resync interval passes in three seconds (faster clocks make real
+    // scheduling delays look long next to the 5 s listing window).
+    let operator = Operator::start(env, Clock::scaled(20.0)).await;
     env.apply_secret(KEY_SECRET).await;
     env.apply_fleet(groups, "1m").await;
     env.wait_fleet_synced(groups.len(), WAIT).await;
@@ -661,12 +663,12 @@ async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
         groups.len() as u64,
         "one write per object to converge"
     );
-    // Let every object settle into its space's slot, then count over 5 periods.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let every object settle into its space's slot, then count over 4 periods.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     env.sim.reset_counters();
     let patches = operator.ctx.metrics().status_patches.get();
-    let periods = 5;
-    tokio::time::sleep(Duration::from_secs(periods)).await;
+    let periods = 4;
+    tokio::time::sleep(Duration::from_secs(3 * periods)).await;
     let spaces = groups
         .iter()
         .map(|(space, _)| space.as_str())
@@ -697,7 +699,7 @@ async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
     operator.stop().await;
 }
 
-/// 4. 200 objects under 50% throttling and 10% 5xx on every CAMS call all converge, with
+/// Scenario 4: 200 objects under 50% throttling and 10% 5xx on every CAMS call all converge, with
 /// per-object exponential backoff and no hot loop.
 ///
 /// The bound on calls: a call succeeds with probability 0.5 × 0.9 = 0.45. An attempt of one
@@ -707,8 +709,8 @@ async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
 /// asserted is 10 calls per object (2,000): retrying without backoff would pass it within
 /// a second. After convergence the fleet must be quiet.
 async fn fleet_under_faults(env: &Env, groups: &[(String, String)]) {
-    // 300x time: backoff delays of 1 s, 2 s, 4 s… up to 5 min pass in at most a second.
-    let operator = Operator::start(env, Clock::scaled(300.0)).await;
+    // 60x time: backoff delays of 1 s, 2 s, 4 s… up to 5 min pass in at most 5 s.
+    let operator = Operator::start(env, Clock::scaled(60.0)).await;
     env.apply_secret(KEY_SECRET).await;
     env.apply_fleet(groups, "1h").await;
     env.wait_fleet_synced(groups.len(), Duration::from_secs(120))
@@ -738,8 +740,8 @@ async fn fleet_under_faults(env: &Env, groups: &[(String, String)]) {
         assert_eq!(group.subject.as_deref(), Some("Support team"));
     }
     // Converged: no more writes. Reads go on only at each space's resync slot (1 h simulated
-    // is 12 s real here), each retried with backoff when throttled: at most one slot per space
-    // in the window, and about ten backed-off retries of it.
+    // is 60 s real here), each retried with backoff when throttled: at most one slot per space
+    // in the window, and a few backed-off retries of it.
     let (listings, writes) = (env.listings(), env.writes());
     tokio::time::sleep(SETTLE).await;
     assert_eq!(env.writes(), writes, "a converged fleet makes no write");
@@ -751,7 +753,7 @@ async fn fleet_under_faults(env: &Env, groups: &[(String, String)]) {
     operator.stop().await;
 }
 
-/// 6. Watches dropped and the API answering 5xx mid-run: the operator recovers, and a spec
+/// Scenario 6: Watches dropped and the API answering 5xx mid-run: the operator recovers, and a spec
 /// change made meanwhile is written exactly once.
 async fn api_faults_mid_run(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
@@ -857,6 +859,357 @@ async fn s8_plan_then_manage() {
 async fn s9_paused_makes_no_call() {
     let env = Env::test_server(&["EA303I"]).await;
     paused_makes_no_call(&env).await;
+}
+
+// ---- operations (issue: metrics, probes, leader election, sharding, logs) ----
+
+/// A plain HTTP GET on loopback: (status, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed) in a scrape.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn o1_metrics_and_probes_follow_the_operator() {
+    let env = Env::test_server(&["EA303J", "EA303K"]).await;
+    let metrics = Metrics::new();
+    let readiness = Readiness::default();
+    let admin = AdminServer::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        readiness.clone(),
+        metrics.clone(),
+    )
+    .await
+    .expect("admin server");
+    let addr = admin.local_addr().expect("bound");
+    tokio::spawn(admin.serve());
+    assert_eq!(http_get(addr, "/livez").await.0, 200);
+    assert_eq!(
+        http_get(addr, "/readyz").await.0,
+        503,
+        "not ready before the first list"
+    );
+
+    let scope = Scope {
+        namespaces: vec![env.namespace.clone()],
+        selector: None,
+    };
+    let operator =
+        Operator::start_observed(&env, Clock::scaled(20.0), 1000.0, scope, metrics, readiness)
+            .await;
+    assert_eq!(
+        http_get(addr, "/readyz").await.0,
+        200,
+        "ready after the first list"
+    );
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("metered-a", "EA303J", |_| {}).await;
+    env.apply_chatgroup("metered-b", "EA303K", |_| {}).await;
+    env.wait_ready("metered-a").await;
+    env.wait_ready("metered-b").await;
+    env.wait_status("metered-a", "the write confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+    })
+    .await;
+    operator.stop().await;
+
+    let (status, scrape) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let writes = sample(&scrape, "cams_operator_cams_writes_total");
+    assert_eq!(
+        writes,
+        env.writes() as f64,
+        "writes equal the simulator's count\n{scrape}"
+    );
+    assert_eq!(writes, 2.0, "one write per object");
+    assert_eq!(
+        sample(
+            &scrape,
+            "cams_operator_cams_requests_total{action=\"ListChatGroup\",code=\"OK\"}"
+        ),
+        env.sim.code_count(ACTION_LIST_CHAT_GROUP, "OK") as f64,
+        "listings equal the simulator's count"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "cams_operator_cams_requests_total{action=\"UpdateChatGroup\",code=\"OK\"}"
+        ),
+        2.0
+    );
+    assert!(
+        sample(
+            &scrape,
+            "cams_operator_reconciles_total{result=\"success\"}"
+        ) >= 2.0
+    );
+    assert!(sample(&scrape, "cams_operator_status_patches_total") >= 2.0);
+    assert!(sample(&scrape, "cams_operator_reconcile_duration_seconds_count") >= 2.0);
+    for line in scrape.lines().filter(|l| l.contains('{')) {
+        assert!(
+            !line.contains("metered-"),
+            "no object name in a label: {line}"
+        );
+    }
+}
+
+fn lease_holder(env: &Env) -> Option<(String, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
+    let lease: Lease = env.server().get_as("e2e", "cams-operator")?;
+    let spec = lease.spec?;
+    Some((
+        spec.holder_identity.unwrap_or_default(),
+        spec.acquire_time.map(|t| t.0),
+        spec.renew_time.map(|t| t.0),
+    ))
+}
+
+#[tokio::test]
+async fn o2_standby_takes_over_without_writing_twice() {
+    let env = Env::test_server(&["EA303L"]).await;
+    let lease_duration = Duration::from_secs(2);
+    let start = |identity: &str| {
+        let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
+        let settings = Settings {
+            cams_qps: 1000.0,
+            clock: Clock::scaled(20.0),
+            ..Settings::default()
+        };
+        let ctx = Arc::new(Context::new(
+            env.client.clone(),
+            cams,
+            Metrics::new(),
+            settings,
+        ));
+        let leader = LeaderConfig::new(
+            "cams-operator".into(),
+            "e2e".into(),
+            identity.into(),
+            lease_duration,
+        );
+        let scope = Scope {
+            namespaces: vec![env.namespace.clone()],
+            selector: None,
+        };
+        let task = tokio::spawn(command::serve(
+            env.client.clone(),
+            ctx.clone(),
+            scope,
+            Some(leader),
+            Readiness::default(),
+            std::future::pending(),
+        ));
+        (ctx, task)
+    };
+    let (ctx_a, task_a) = start("replica-a");
+    assert!(
+        wait_until(WAIT, || async {
+            lease_holder(&env).is_some_and(|(h, ..)| h == "replica-a")
+        })
+        .await,
+        "replica-a leads"
+    );
+    let (ctx_b, task_b) = start("replica-b");
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("failover", "EA303L", |_| {}).await;
+    env.wait_status("failover", "the write confirmed", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+    })
+    .await;
+    assert_eq!(env.writes(), 1);
+    let reconciles = |ctx: &Context<HttpCams>| {
+        ctx.metrics()
+            .reconciles
+            .get_or_create(&ReconcileLabels {
+                result: RESULT_SUCCESS,
+            })
+            .get()
+    };
+    assert!(reconciles(&ctx_a) > 0);
+    assert_eq!(reconciles(&ctx_b), 0, "a standby does not reconcile");
+    assert_eq!(ctx_b.metrics().leader.get(), 0);
+
+    // The leader dies without releasing the Lease.
+    task_a.abort();
+    let _ = task_a.await;
+    let (_, _, last_renewal) = lease_holder(&env).expect("lease");
+    assert!(
+        wait_until(WAIT, || async {
+            lease_holder(&env).is_some_and(|(h, ..)| h == "replica-b")
+        })
+        .await,
+        "replica-b takes over"
+    );
+    let (_, acquired, _) = lease_holder(&env).expect("lease");
+    let gap = acquired
+        .zip(last_renewal)
+        .and_then(|(a, r)| Duration::try_from(r.duration_until(a)).ok())
+        .expect("times");
+    assert!(
+        gap <= lease_duration + lease_duration / 3 + Duration::from_millis(500),
+        "the standby took over {gap:?} after the last renewal (lease {lease_duration:?})"
+    );
+    assert!(
+        wait_until(WAIT, || async { reconciles(&ctx_b) > 0 }).await,
+        "the new leader reconciles"
+    );
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(env.writes(), 1, "no write is made twice");
+    env.apply_chatgroup("failover", "EA303L", |m| {
+        m["spec"]["subject"] = json!("After failover")
+    })
+    .await;
+    env.wait_status("failover", "the change written by the new leader", |s| {
+        s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("After failover")
+    })
+    .await;
+    assert_eq!(env.writes(), 2);
+    task_b.abort();
+}
+
+#[tokio::test]
+async fn o3_shards_handle_only_their_own_objects() {
+    let env = Env::test_server(&["EA303M", "EA303N"]).await;
+    let shard = |label: &str| Scope {
+        namespaces: vec![env.namespace.clone()],
+        selector: Some(format!("shard={label}")),
+    };
+    let shard_a = Operator::start_with(&env, Clock::real(), 1000.0, shard("a")).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("in-a", "EA303M", |m| {
+        m["metadata"]["labels"] = json!({"shard": "a"});
+    })
+    .await;
+    env.apply_chatgroup("in-b", "EA303N", |m| {
+        m["metadata"]["labels"] = json!({"shard": "b"});
+    })
+    .await;
+    env.wait_ready("in-a").await;
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        env.status("in-b").await.is_none(),
+        "shard a leaves shard b's object alone"
+    );
+    assert_eq!(
+        env.sim
+            .group(SPACE, NUMBER, "EA303N")
+            .and_then(|g| g.subject),
+        Some("Old subject".into())
+    );
+
+    let shard_b = Operator::start_with(&env, Clock::real(), 1000.0, shard("b")).await;
+    env.wait_ready("in-b").await;
+    assert_eq!(shard_a.ctx.metrics().cams_writes.get(), 1);
+    assert_eq!(shard_b.ctx.metrics().cams_writes.get(), 1);
+    assert_eq!(env.writes(), 2);
+    shard_a.stop().await;
+    shard_b.stop().await;
+}
+
+/// A `MakeWriter` collecting log output in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut all) = self.0.lock() {
+            all.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn o4_logs_carry_the_object_and_request_and_no_secret() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
+        LogFormat::Json,
+        tracing_subscriber::EnvFilter::new("trace"),
+        captured.clone(),
+    ));
+    let env = Env::test_server(&["EA303O"]).await;
+    let operator = Operator::start(&env, Clock::scaled(20.0)).await;
+    env.apply_secret(WRONG_SECRET).await;
+    env.apply_chatgroup("logged", "EA303O", |_| {}).await;
+    env.wait_reason("logged", "Stalled", "CredentialsInvalid")
+        .await;
+    env.apply_secret(KEY_SECRET).await;
+    env.wait_ready("logged").await;
+    operator.stop().await;
+
+    let text = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default())
+        .expect("UTF-8 logs");
+    for secret in [KEY_SECRET, WRONG_SECRET] {
+        assert!(!text.contains(secret), "a secret appears in the logs");
+    }
+    assert!(
+        !text.contains("Signature="),
+        "a signature appears in the logs"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let in_reconcile = |line: &Value| {
+        line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "reconcile"))
+            .cloned()
+    };
+    let cams_calls: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("CAMS call"))
+        })
+        .collect();
+    assert!(cams_calls.len() >= 2, "CAMS calls are logged");
+    for call in &cams_calls {
+        assert!(call["fields"]["action"].is_string(), "{call}");
+        assert!(call["fields"]["request_id"].is_string(), "{call}");
+        let span = in_reconcile(call).expect("CAMS calls happen inside a reconcile");
+        assert_eq!(span["object"], "e2e/logged", "{call}");
+    }
+    let failures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "reconcile failed")
+        .collect();
+    assert!(!failures.is_empty());
+    for line in lines.iter().filter(|l| in_reconcile(l).is_some()) {
+        assert_eq!(in_reconcile(line).expect("span")["object"], "e2e/logged");
+    }
 }
 
 // ---- against a real cluster ----

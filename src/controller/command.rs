@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::admin::{self, AdminServer, Readiness};
+use crate::cams::CamsApi;
 use crate::cams::client::{HttpCams, HttpCamsConfig};
 use crate::cli::RunArgs;
 use crate::identity::{IdentityError, OperatorIdentity};
@@ -98,44 +99,70 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         selector,
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let elector = if leader_election {
+    let leader = leader_election.then(|| {
         let namespace = lease_namespace
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| client.default_namespace().to_owned());
         let identity = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| format!("cams-operator-{}", std::process::id()));
-        let elector = Arc::new(LeaderElector::new(
-            client.clone(),
-            LeaderConfig::new(lease_name, namespace, identity, DEFAULT_LEASE_DURATION),
-        ));
-        // A standby is healthy: it reports ready so rollouts of a 2-replica Deployment proceed.
-        readiness.set_ready();
-        tokio::select! {
-            _ = elector.acquire() => {},
-            _ = super::shutdown_signal() => return Ok(()),
+        LeaderConfig::new(lease_name, namespace, identity, DEFAULT_LEASE_DURATION)
+    });
+    serve(
+        client,
+        ctx,
+        scope,
+        leader,
+        readiness,
+        super::shutdown_signal(),
+    )
+    .await
+}
+
+/// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or
+/// leadership is lost (an error: the process should exit and restart as a standby). With a
+/// `leader` config, nothing is reconciled before the Lease is held; a standby reports ready.
+pub async fn serve<C: CamsApi + 'static>(
+    client: Client,
+    ctx: Arc<Context<C>>,
+    scope: Scope,
+    leader: Option<LeaderConfig>,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let metrics = ctx.metrics().clone();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let elector = match leader {
+        Some(config) => {
+            let elector = LeaderElector::new(client, config);
+            // A standby is healthy: it reports ready so rollouts of a 2-replica Deployment
+            // proceed.
+            readiness.set_ready();
+            tokio::select! {
+                _ = elector.acquire() => {},
+                _ = &mut shutdown => return Ok(()),
+            }
+            Some(elector)
         }
-        Some(elector)
-    } else {
-        None
+        None => None,
     };
     metrics.leader.set(1);
 
-    let controllers = tokio::spawn(super::run(ctx, scope, readiness, stop_rx));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut controllers = AbortOnDrop(tokio::spawn(super::run(ctx, scope, readiness, stop_rx)));
     let outcome = match &elector {
         Some(elector) => tokio::select! {
-            _ = super::shutdown_signal() => Ok(()),
+            _ = &mut shutdown => Ok(()),
             lost = elector.hold() => Err(Error::Leadership(lost)),
         },
         None => {
-            super::shutdown_signal().await;
+            shutdown.await;
             Ok(())
         }
     };
     info!("shutting down: letting in-flight reconciles finish");
     let _ = stop_tx.send(true);
-    if let Err(err) = controllers.await {
+    if let Err(err) = (&mut controllers.0).await {
         error!(error = %err, "controller task failed");
     }
     metrics.leader.set(0);
@@ -143,6 +170,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         elector.release().await;
     }
     outcome
+}
+
+/// Aborts the controllers when `serve` itself is dropped (its task aborted), so they never
+/// outlive the leadership they depend on.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Hidden knob for benchmarks and end-to-end tests of the built binary: run the operator's

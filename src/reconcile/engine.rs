@@ -218,36 +218,41 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
     };
 
     let hash = applied_hash(&valid);
-    if !observe_due(&ctx, &valid, &hash) {
+    let retry_write = retrying_write(&ctx, &valid);
+    if retry_write.is_none() && !observe_due(&ctx, &valid, &hash) {
         return no_news(&ctx, &valid);
     }
     let mut step = Step {
-        listed: true,
+        listed: retry_write.is_none(),
         ..Step::default()
     };
-    let observation = match lister
-        .find(
-            api,
-            &valid.endpoint,
-            &credentials,
-            valid.channel,
-            &valid.key,
-            now,
-        )
-        .await
-    {
-        Ok(Some(item)) => observed_from_item(&item, now),
-        Ok(None) => {
-            let failure = Failure::group_not_found(format!(
-                "group {} was not found by ListChatGroup in space {} for business number {} at {}",
-                valid.key.group_id,
-                valid.key.cust_space_id,
-                valid.key.business_number,
-                valid.endpoint,
-            ));
-            return failed(&ctx, Some(&valid), failure, step);
+    let observation = if let Some(observation) = retry_write {
+        observation
+    } else {
+        match lister
+            .find(
+                api,
+                &valid.endpoint,
+                &credentials,
+                valid.channel,
+                &valid.key,
+                now,
+            )
+            .await
+        {
+            Ok(Some(item)) => observed_from_item(&item, now),
+            Ok(None) => {
+                let failure = Failure::group_not_found(format!(
+                    "group {} was not found by ListChatGroup in space {} for business number {} at {}",
+                    valid.key.group_id,
+                    valid.key.cust_space_id,
+                    valid.key.business_number,
+                    valid.endpoint,
+                ));
+                return failed(&ctx, Some(&valid), failure, step);
+            }
+            Err(err) => return failed(&ctx, Some(&valid), Failure::from_cams(&err), step),
         }
-        Err(err) => return failed(&ctx, Some(&valid), Failure::from_cams(&err), step),
     };
     step.observed = Some(observation.clone());
 
@@ -343,6 +348,26 @@ fn confirm_wait(ctx: &Ctx<'_>, confirm_after: Duration) -> Option<Duration> {
         .and_then(|d| written_at.0.checked_add(d).ok())?;
     let wait = Duration::try_from(ctx.now.duration_until(due)).ok()?;
     (!wait.is_zero()).then_some(wait)
+}
+
+/// The observation to plan on, without reading again, when this reconcile retries a write
+/// that failed recoverably after a successful read of this generation: the write carries the
+/// desired values whatever the group holds now, so retrying it needs no fresh read (under
+/// throttling, a read before every retry would double the calls and halve the chance that an
+/// attempt succeeds).
+fn retrying_write(ctx: &Ctx<'_>, valid: &ValidSpec) -> Option<ObservedGroup> {
+    if ctx.new_generation() || valid.management != ManagementPolicy::Manage {
+        return None;
+    }
+    let status = ctx.old?;
+    status.retry.as_ref()?;
+    let last = status.last_request.as_ref()?;
+    let observed = status.observed.as_ref()?;
+    let read_before_write = observed.time.is_some_and(|seen| seen <= last.time);
+    let write_failed = last.code.as_deref() != Some(crate::cams::CODE_OK);
+    // `retry` is set only by a recoverable failure, and no read was made after the failed
+    // write: the write was the step that failed.
+    (read_before_write && write_failed).then(|| observed.clone())
 }
 
 fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {

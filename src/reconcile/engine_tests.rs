@@ -569,7 +569,7 @@ async fn failed_routine_read_keeps_ready() {
 }
 
 #[tokio::test]
-async fn write_timeout_is_recorded_and_retried_after_reading_again() {
+async fn write_timeout_is_recorded_and_retried_without_reading_again() {
     let mut object = support();
     let cams = cams_with(&object);
     cams.fail_next(
@@ -585,7 +585,32 @@ async fn write_timeout_is_recorded_and_retried_after_reading_again() {
     assert_eq!(last.code.as_deref(), Some("Timeout"));
     assert_eq!(last.success, Some(false));
     assert_eq!(cond(&outcome, READY), pair("False", "CamsUnavailable"));
+    // The retry repeats the (idempotent) write on the read it already has.
     let retry = step(&cams, &mut object, at(1)).await;
+    assert!(!retry.observed_remote);
+    assert!(retry.write.as_ref().is_some_and(|w| w.success));
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 2);
+    // The write is then confirmed by a read, as after any write.
+    let confirm = step(&cams, &mut object, at(60)).await;
+    assert!(confirm.observed_remote);
+    assert_eq!(cond(&confirm, READY), pair("True", "Synced"));
+}
+
+#[tokio::test]
+async fn a_failed_read_is_retried_with_a_read() {
+    let mut object = support();
+    let cams = cams_with(&object);
+    cams.fail_next(
+        ACTION_LIST_CHAT_GROUP,
+        CamsError::Timeout {
+            action: ACTION_LIST_CHAT_GROUP,
+            endpoint: "https://cams.ap-southeast-1.aliyuncs.com/".to_owned(),
+            timeout: Duration::from_secs(10),
+        },
+    );
+    step(&cams, &mut object, at(0)).await;
+    let retry = step(&cams, &mut object, at(2)).await;
     assert!(retry.observed_remote);
     assert!(retry.write.as_ref().is_some_and(|w| w.success));
     assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
