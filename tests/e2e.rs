@@ -837,6 +837,27 @@ async fn s5_invalid_spec_makes_no_call() {
     invalid_spec_makes_no_call(&env).await;
 }
 
+/// A malformed object (a field of the wrong type, which the CRD schema would reject on a real
+/// cluster) gets InvalidSpec naming the field, and does not stall the others.
+#[tokio::test]
+async fn s5_malformed_object_does_not_stall_the_others() {
+    let env = Env::test_server(&["EA303P"]).await;
+    let operator = Operator::start(&env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("malformed", "EA303Q", |m| {
+        m["spec"]["businessNumber"] = json!(8613800001234u64);
+        m["spec"]["managementPolicy"] = json!("Sometimes");
+    })
+    .await;
+    env.apply_chatgroup("healthy", "EA303P", |_| {}).await;
+    env.wait_ready("healthy").await;
+    let status = env.wait_reason("malformed", "Stalled", "InvalidSpec").await;
+    let message = &condition(&status, "Stalled").expect("Stalled").message;
+    assert!(message.contains("spec.businessNumber"), "{message}");
+    assert_eq!(env.writes(), 1, "only the healthy object was written");
+    operator.stop().await;
+}
+
 #[tokio::test]
 async fn s6_api_faults_mid_run() {
     let env = Env::test_server(&["EA303F"]).await;
