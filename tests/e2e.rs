@@ -1259,9 +1259,6 @@ async fn real_cluster() {
     let env = Env::real_cluster(&["EA303C"]).await;
     credentials_lifecycle(&env).await;
     env.cleanup().await;
-    let env = Env::real_cluster(&["EA303E"]).await;
-    invalid_spec_makes_no_call(&env).await;
-    env.cleanup().await;
     let env = Env::real_cluster(&["EA303G"]).await;
     delete_leaves_remote_group(&env).await;
     env.cleanup().await;
