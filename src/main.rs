@@ -28,15 +28,9 @@ fn main() -> ExitCode {
 /// `cams-operator run`: the controller until SIGTERM.
 fn run_operator(args: cams_operator::cli::RunArgs) -> ExitCode {
     cams_operator::telemetry::init(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(cams_operator::controller::command::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,33 +95,18 @@ fn run_demo() -> ExitCode {
 
 /// `cams-operator sim`: serves until Ctrl-C or SIGTERM.
 fn run_sim(args: &cams_operator::cli::SimArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    cams_operator::telemetry::init(cams_operator::cli::LogFormat::Text);
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
-        let sim = match cams_operator::sim::builder_from_args(args) {
-            Ok(builder) => match builder.start().await {
-                Ok(sim) => sim,
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    return ExitCode::FAILURE;
-                }
-            },
+        let started = match cams_operator::sim::builder_from_args(args) {
+            Ok(builder) => builder.start().await,
+            Err(err) => Err(err),
+        };
+        let sim = match started {
+            Ok(sim) => sim,
             Err(err) => {
                 eprintln!("error: {err}");
                 return ExitCode::FAILURE;
@@ -139,31 +118,8 @@ fn run_sim(args: &cams_operator::cli::SimArgs) -> ExitCode {
             let _ = writeln!(stdout, "listening on http://{}", sim.addr());
             let _ = stdout.flush();
         }
-        wait_for_termination().await;
+        cams_operator::controller::shutdown_signal().await;
         sim.shutdown().await;
         ExitCode::SUCCESS
     })
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
