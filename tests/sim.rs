@@ -1594,3 +1594,213 @@ mod interop {
         run("v3", SignatureVersion::V3).await;
     }
 }
+
+/// `HttpCams`, the operator's own client, against the simulator for every outcome the client
+/// distinguishes: success, business error, gateway error, throttling with its retry-after, a
+/// server error, a dropped connection, a timeout, and STS credentials. (A body that is not
+/// JSON is covered by `tests/cams_wire.rs`: the simulator always answers with the envelope.)
+mod client_against_simulator {
+    use std::time::Duration;
+
+    use cams_operator::cams::client::{HttpCams, HttpCamsConfig, find_group};
+    use cams_operator::cams::{
+        ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, Credentials,
+        ErrorClass, GroupKey, SecretString, UpdateChatGroupRequest,
+    };
+    use cams_operator::sim::{
+        ActionFaults, ForcedError, Group, RunningSim, ServerError, Simulator,
+    };
+
+    const SPACE: &str = "cams-client";
+    const NUMBER: &str = "8613800009999";
+
+    fn creds(secret: &str, token: Option<&str>) -> Credentials {
+        Credentials {
+            access_key_id: if token.is_some() {
+                "STS.client"
+            } else {
+                "LTAIclient"
+            }
+            .to_owned(),
+            access_key_secret: SecretString::new(secret),
+            security_token: token.map(SecretString::new),
+        }
+    }
+
+    fn update(group_id: &str) -> UpdateChatGroupRequest {
+        UpdateChatGroupRequest {
+            key: GroupKey {
+                cust_space_id: SPACE.to_owned(),
+                business_number: NUMBER.to_owned(),
+                group_id: group_id.to_owned(),
+            },
+            channel_type: Some("WHATSAPP".to_owned()),
+            subject: Some("Client subject".to_owned()),
+            description: None,
+            profile_picture_file: None,
+        }
+    }
+
+    async fn sim() -> RunningSim {
+        Simulator::builder()
+            .access_key("LTAIclient", "client-secret-value")
+            .sts_key("STS.client", "sts-secret-value", "sts-token-value")
+            .group(Group::new(SPACE, NUMBER, "G1").subject("Before"))
+            .group(Group::new(SPACE, NUMBER, "G2"))
+            .start()
+            .await
+            .expect("simulator")
+    }
+
+    fn client(timeout: Duration) -> HttpCams {
+        HttpCams::new(HttpCamsConfig {
+            request_timeout: timeout,
+            ..HttpCamsConfig::default()
+        })
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn success_with_access_key_and_with_sts() {
+        let sim = sim().await;
+        let api = client(Duration::from_secs(10));
+        let ok = api
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("client-secret-value", None),
+                &update("G1"),
+            )
+            .await
+            .expect("update");
+        assert_eq!(ok.meta.code, CODE_OK);
+        assert_eq!(ok.meta.http_status, 200);
+        assert_eq!(ok.result, Some(1));
+        let logged = sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
+        assert_eq!(
+            ok.meta.request_id.as_deref(),
+            Some(logged[0].request_id.as_str())
+        );
+
+        let sts = creds("sts-secret-value", Some("sts-token-value"));
+        let found = find_group(&api, &sim.endpoint(), &sts, SPACE, NUMBER, "G1", 1)
+            .await
+            .expect("list with STS")
+            .expect("found");
+        assert_eq!(found.0.subject.as_deref(), Some("Client subject"));
+    }
+
+    #[tokio::test]
+    async fn business_and_gateway_errors_keep_the_service_fields() {
+        let sim = sim().await;
+        let api = client(Duration::from_secs(10));
+        sim.force_error("G2", ForcedError::business("InvalidParameter.Unknown"))
+            .expect("force");
+        let err = api
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("client-secret-value", None),
+                &update("G2"),
+            )
+            .await
+            .expect_err("business error");
+        assert!(
+            matches!(&err, CamsError::Business { http_status: 200, code, request_id: Some(_), .. } if code == "InvalidParameter.Unknown"),
+            "{err:?}"
+        );
+        assert_eq!(err.class(), ErrorClass::Terminal);
+
+        let err = api
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("wrong-secret-value", None),
+                &update("G1"),
+            )
+            .await
+            .expect_err("gateway error");
+        assert!(
+            matches!(&err, CamsError::Gateway { http_status: 400, code: Some(code), request_id: Some(_), host_id: Some(_), .. } if code == "SignatureDoesNotMatch"),
+            "{err:?}"
+        );
+        assert_eq!(err.class(), ErrorClass::Terminal);
+        assert!(!format!("{err} {err:?}").contains("client-secret-value"));
+    }
+
+    #[tokio::test]
+    async fn throttling_and_server_errors_are_recoverable() {
+        let sim = sim().await;
+        let api = client(Duration::from_secs(10));
+        sim.set_faults(
+            ACTION_LIST_CHAT_GROUP,
+            ActionFaults::none()
+                .throttle_rate(1.0)
+                .throttle_header(3, 1500),
+        )
+        .expect("faults");
+        let err = find_group(
+            &api,
+            &sim.endpoint(),
+            &creds("client-secret-value", None),
+            SPACE,
+            NUMBER,
+            "G1",
+            20,
+        )
+        .await
+        .expect_err("throttled");
+        assert_eq!(err.code(), Some("Throttling.User"));
+        assert_eq!(err.class(), ErrorClass::Recoverable);
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
+
+        sim.set_faults(
+            ACTION_UPDATE_CHAT_GROUP,
+            ActionFaults::none().server_error_rate(1.0, ServerError::ServiceUnavailable),
+        )
+        .expect("faults");
+        let err = api
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("client-secret-value", None),
+                &update("G1"),
+            )
+            .await
+            .expect_err("503");
+        assert_eq!(err.http_status(), Some(503));
+        assert_eq!(err.class(), ErrorClass::Recoverable);
+    }
+
+    #[tokio::test]
+    async fn dropped_connections_and_timeouts_have_their_own_variants() {
+        let sim = sim().await;
+        sim.set_faults(
+            ACTION_UPDATE_CHAT_GROUP,
+            ActionFaults::none().drop_rate(1.0),
+        )
+        .expect("faults");
+        let err = client(Duration::from_secs(10))
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("client-secret-value", None),
+                &update("G1"),
+            )
+            .await
+            .expect_err("dropped");
+        assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Recoverable);
+
+        sim.set_faults(
+            ACTION_UPDATE_CHAT_GROUP,
+            ActionFaults::none().latency_ms(2000),
+        )
+        .expect("faults");
+        let err = client(Duration::from_millis(200))
+            .update_chat_group(
+                &sim.endpoint(),
+                &creds("client-secret-value", None),
+                &update("G1"),
+            )
+            .await
+            .expect_err("timeout");
+        assert!(matches!(err, CamsError::Timeout { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Recoverable);
+    }
+}
