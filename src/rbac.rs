@@ -35,19 +35,21 @@ pub struct RbacRule {
 /// Resource name of the ChatGroup status subresource.
 pub const CHATGROUP_STATUS_RESOURCE: &str = "chatgroups/status";
 
-/// Every API access the operator makes.
+/// Every API access the operator makes, no more: `tests/e2e.rs` checks that the requests the
+/// running operator makes are exactly these.
 ///
-/// - ChatGroups: watched (list + watch) and read (get); status written with server-side apply
-///   (patch on `/status`). The operator never writes `spec` or `metadata`.
-/// - Secrets: credentials are read and watched so rotation needs no restart. Never written.
-/// - Events (`events.k8s.io`): one per write and per change of failure class; `patch` updates
-///   the count of a repeated event.
+/// - ChatGroups: watched (list + watch); status written with server-side apply (patch on
+///   `/status`). The operator never writes `spec` or `metadata`.
+/// - Secrets: credentials are read (get) and watched so rotation needs no restart. Never
+///   written.
+/// - Events (`events.k8s.io`): created, one per write and per change of failure class (each
+///   occurrence is its own Event, so nothing is patched).
 /// - Leases (`coordination.k8s.io`): leader election, only when `--leader-election` is set.
 pub const RULES: &[RbacRule] = &[
     RbacRule {
         api_group: API_GROUP,
         resource: PLURAL,
-        verbs: &["get", "list", "watch"],
+        verbs: &["list", "watch"],
         scope: Scope::Watched,
     },
     RbacRule {
@@ -65,7 +67,7 @@ pub const RULES: &[RbacRule] = &[
     RbacRule {
         api_group: "events.k8s.io",
         resource: "events",
-        verbs: &["create", "patch"],
+        verbs: &["create"],
         scope: Scope::Watched,
     },
     RbacRule {

@@ -1233,6 +1233,132 @@ async fn o4_logs_carry_the_object_and_request_and_no_secret() {
     }
 }
 
+/// The Kubernetes API access the running operator makes (with leader election, a Secret
+/// rotation and a failure) equals `cams_operator::rbac::RULES`, which the Helm chart grants:
+/// nothing is called that the chart does not grant, and nothing is granted that is not called.
+/// The test sets up and observes objects through the test server directly (unlogged), so every
+/// logged request is the operator's.
+#[tokio::test]
+async fn o5_rbac_rules_equal_the_calls_made() {
+    use support::kube_server::{RequestKind, kinds};
+    let env = Env::test_server(&["EA303R"]).await;
+    let server = env.server();
+    server
+        .create(
+            &kinds::SECRETS,
+            "e2e",
+            secret("e2e", "cams-credentials", WRONG_SECRET),
+        )
+        .expect("secret");
+    server
+        .create(
+            &kinds::CHATGROUPS,
+            "e2e",
+            chatgroup("e2e", "audited", "EA303R", &env.sim.url()),
+        )
+        .expect("chatgroup");
+    server.clear_log();
+
+    let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
+    let ctx = Arc::new(Context::new(
+        env.client.clone(),
+        cams,
+        Metrics::new(),
+        Settings::default(),
+    ));
+    let leader = LeaderConfig::new(
+        "cams-operator".into(),
+        "e2e".into(),
+        "audited".into(),
+        Duration::from_secs(3),
+    );
+    let scope = Scope {
+        namespaces: vec!["e2e".to_owned()],
+        selector: None,
+    };
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(command::serve(
+        env.client.clone(),
+        ctx,
+        scope,
+        Some(leader),
+        Readiness::default(),
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let status = |server: &TestApiServer| -> Option<ChatGroupStatus> {
+        let object = server.get(&kinds::CHATGROUPS, "e2e", "audited")?;
+        serde_json::from_value(object.get("status")?.clone()).ok()
+    };
+    let stalled = server
+        .wait_for(
+            |s| {
+                status(s)
+                    .is_some_and(|st| condition(&st, "Stalled").is_some_and(|c| c.status == "True"))
+            },
+            WAIT,
+        )
+        .await;
+    assert!(stalled, "the wrong secret stalls the object");
+    server.put(
+        &kinds::SECRETS,
+        secret("e2e", "cams-credentials", KEY_SECRET),
+    );
+    let ready = server
+        .wait_for(
+            |s| {
+                status(s)
+                    .is_some_and(|st| condition(&st, "Ready").is_some_and(|c| c.status == "True"))
+            },
+            WAIT,
+        )
+        .await;
+    assert!(ready, "the rotation converges");
+    // Let the Lease be renewed at least once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(WAIT, task).await;
+
+    let mut used: std::collections::BTreeSet<(String, String, String)> = Default::default();
+    for request in server.requests() {
+        let Some(resource) = &request.resource else {
+            panic!(
+                "the operator called an unknown path: {} {}",
+                request.method, request.path
+            );
+        };
+        let (verb, subresource) = match &request.kind {
+            RequestKind::List => ("list", None),
+            RequestKind::Watch => ("watch", None),
+            RequestKind::Get => ("get", None),
+            RequestKind::Create => ("create", None),
+            RequestKind::Update { subresource } => ("update", subresource.clone()),
+            RequestKind::Patch { subresource, .. } => ("patch", subresource.clone()),
+            RequestKind::Delete => ("delete", None),
+            other => panic!("unexpected request {other:?} {}", request.path),
+        };
+        let name = match subresource {
+            Some(sub) => format!("{}/{sub}", resource.plural),
+            None => resource.plural.to_string(),
+        };
+        used.insert((resource.group.to_string(), name, verb.to_owned()));
+    }
+    let granted: std::collections::BTreeSet<(String, String, String)> = cams_operator::rbac::RULES
+        .iter()
+        .flat_map(|rule| {
+            rule.verbs.iter().map(|verb| {
+                (
+                    rule.api_group.to_owned(),
+                    rule.resource.to_owned(),
+                    (*verb).to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(used, granted, "calls made vs. rules granted");
+}
+
 // ---- against a real cluster ----
 
 /// Runs the portable scenarios against the cluster in `KUBECONFIG` when `CAMS_E2E=1`;

@@ -75,7 +75,7 @@ RBAC rules in every watched namespace. Must equal cams_operator::rbac::RULES wit
 {{- define "cams-operator.watchedRules" -}}
 - apiGroups: ["cams.chatapp.io"]
   resources: ["chatgroups"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["cams.chatapp.io"]
   resources: ["chatgroups/status"]
   verbs: ["patch"]
@@ -84,7 +84,7 @@ RBAC rules in every watched namespace. Must equal cams_operator::rbac::RULES wit
   verbs: ["get", "list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}
 
 {{/*
