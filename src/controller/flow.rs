@@ -131,6 +131,7 @@ impl<C> Guarded<C> {
         if action == ACTION_UPDATE_CHAT_GROUP {
             self.metrics.cams_writes.inc();
         }
+        crate::metrics::record_cams_wait(waiting.elapsed());
         result.map(|(value, _)| value)
     }
 }
