@@ -50,6 +50,13 @@ pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_LIST_SHARE_WINDOW: Duration = Duration::from_secs(10);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
 pub const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(10);
+/// How often readiness re-checks the ChatGroup stores while their first list is running.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// Reconciles in flight per CAMS call slot (`--concurrency`). Reconciles beyond the bound wait
+/// in the controller's queue instead of all starting at once: at a cold start of 10,000
+/// objects, unbounded reconciles would each hold their object, Secret and pending request
+/// while queueing for the CAMS budget.
+pub const RECONCILES_PER_CAMS_SLOT: usize = 4;
 
 /// Which ChatGroups this operator instance handles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -210,7 +217,19 @@ pub struct Context<C> {
     clock: Clock,
     terminal: Mutex<HashMap<ObjectRef<DynamicObject>, InputFingerprint>>,
     last_reads: Mutex<HashMap<ObjectRef<DynamicObject>, LastRead>>,
+    own_writes: Mutex<HashMap<ObjectRef<DynamicObject>, OwnWrite>>,
     instance: String,
+    max_reconciles: u16,
+}
+
+/// The status this operator last wrote to an object, and the resourceVersion of the object it
+/// read before writing. The watch cache can still hold that version when the next reconcile
+/// starts (a trigger queued during the reconcile runs as soon as it ends): that reconcile uses
+/// the status written instead of the stale one, which would otherwise repeat the write.
+#[derive(Clone, Debug)]
+struct OwnWrite {
+    read_version: Option<String>,
+    status: ChatGroupStatus,
 }
 
 /// When an object's group was last read, kept in memory because a read that found nothing
@@ -234,15 +253,21 @@ impl<C: CamsApi> Context<C> {
         Context {
             client,
             cams: Guarded::new(cams, cams_qps, concurrency, metrics.clone()),
-            lister: SharedLister::new(clock.to_real(list_share_window)),
+            // The lister measures ages on the callers' (possibly compressed) clock.
+            lister: SharedLister::new(list_share_window),
             metrics,
             operator_credentials,
             clock,
             terminal: Mutex::new(HashMap::new()),
             last_reads: Mutex::new(HashMap::new()),
+            own_writes: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
+            max_reconciles: u16::try_from(
+                concurrency.max(1).saturating_mul(RECONCILES_PER_CAMS_SLOT),
+            )
+            .unwrap_or(u16::MAX),
         }
     }
 
@@ -295,8 +320,15 @@ pub async fn run<C: CamsApi + 'static>(
     }
     tokio::spawn(async move {
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // The store's readiness future keeps a single waker: the Controller waits on the
+            // same store, and whichever waiter polled last is the only one woken. Polling again
+            // after a timeout sees the memoized result, so the wake-up cannot be lost.
+            loop {
+                match tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         info!("first list of ChatGroups completed; ready");
@@ -325,7 +357,8 @@ fn build_controller<C: CamsApi + 'static>(
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
     }
-    let controller = Controller::new_with(groups, config, resource.clone());
+    let controller = Controller::new_with(groups, config, resource.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.max_reconciles));
     let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
@@ -384,10 +417,15 @@ async fn reconcile_entry<C: CamsApi + 'static>(
     );
     let span = info_span!("reconcile", object = %key);
     let started = tokio::time::Instant::now();
-    let result = reconcile_object(object, &ctx).instrument(span).await;
+    let (result, cams_wait) =
+        crate::metrics::measure_cams_wait(reconcile_object(object, &ctx).instrument(span)).await;
+    let elapsed = started.elapsed();
     ctx.metrics
         .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    ctx.metrics
+        .reconcile_overhead
+        .observe(elapsed.saturating_sub(cams_wait).as_secs_f64());
     result.map(|requeue| match requeue {
         Requeue::After(delay) => Action::requeue(ctx.clock.to_real(delay)),
         Requeue::AwaitChange => Action::await_change(),
@@ -405,6 +443,7 @@ pub async fn reconcile_object<C: CamsApi>(
     let object_ref = ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource());
     let now = ctx.clock.now();
 
+    let read_version = object.resource_version();
     let mut chatgroup = match parse_chatgroup(&object) {
         Ok(cg) => cg,
         Err(problem) => {
@@ -446,6 +485,18 @@ pub async fn reconcile_object<C: CamsApi>(
         |name: &str| secrets.get(name).cloned(),
         ctx.operator_credentials.as_ref(),
     );
+    if let Ok(mut own_writes) = ctx.own_writes.lock() {
+        match own_writes.get(&object_ref) {
+            Some(own) if own.read_version == read_version => {
+                debug!("the watch cache has not caught up with our status write; using it");
+                chatgroup.status = Some(own.status.clone());
+            }
+            Some(_) => {
+                own_writes.remove(&object_ref);
+            }
+            None => {}
+        }
+    }
     // The status as written lacks reads that found nothing new; the core schedules the next
     // read from the latest one.
     let written_status = chatgroup.status.clone();
@@ -481,6 +532,17 @@ pub async fn reconcile_object<C: CamsApi>(
         &outcome,
     )
     .await?;
+    if engine::status_changed(written_status.as_ref(), &outcome.status) {
+        if let Ok(mut own_writes) = ctx.own_writes.lock() {
+            own_writes.insert(
+                object_ref.clone(),
+                OwnWrite {
+                    read_version,
+                    status: outcome.status.clone(),
+                },
+            );
+        }
+    }
     if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
         if let Ok(mut reads) = ctx.last_reads.lock() {
             reads.insert(
