@@ -31,6 +31,10 @@
 //! (the confirmation read); or, in `Manage` mode, the desired hash differs from
 //! `status.appliedHash`. When nothing is due, the previous verdict stands: no call is made and
 //! the status is returned unchanged, so planning (and any write) always works on a fresh read.
+//! A read due only because the resync interval has passed is a routine resync: it accepts any
+//! listing of the space made since the object's last read (within one resync interval), so a
+//! space costs one paged listing per resync period, whatever its size. `status.observed.time`
+//! is when the listing that answered started.
 //! A recoverable failure is not retried before `status.retry.nextAttemptTime`, and a write is
 //! not confirmed before [`CONFIRM_DELAY`] has passed, unless the generation changes: a
 //! reconcile triggered early (for example by the operator's own status update) makes no call,
@@ -55,7 +59,7 @@ use crate::crd::{
     Reason, RetryStatus, Time,
 };
 use crate::reconcile::credentials::CredentialsError;
-use crate::reconcile::observe::{SharedLister, observed_from_item};
+use crate::reconcile::observe::{Found, Routine, SharedLister, observed_from_item};
 use crate::reconcile::plan::{
     Field, FieldChange, Plan, WriteCause, applied_hash, confirming_own_write, is_transitional, plan,
 };
@@ -218,26 +222,32 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
     };
 
     let hash = applied_hash(&valid);
-    if !observe_due(&ctx, &valid, &hash) {
-        return no_news(&ctx, &valid);
-    }
+    let routine = match observe_due(&ctx, &valid, &hash) {
+        Due::No => return no_news(&ctx, &valid),
+        Due::Routine(routine) => Some(routine),
+        Due::Now => None,
+    };
     let mut step = Step {
         listed: true,
         ..Step::default()
     };
     let observation = match lister
-        .find(
+        .find_routine(
             api,
             &valid.endpoint,
             &credentials,
             valid.channel,
             &valid.key,
             now,
+            routine,
         )
         .await
     {
-        Ok(Some(item)) => observed_from_item(&item, now),
-        Ok(None) => {
+        Ok(Found {
+            item: Some(item),
+            read_at,
+        }) => observed_from_item(&item, read_at),
+        Ok(Found { item: None, .. }) => {
             let failure = Failure::group_not_found(format!(
                 "group {} was not found by ListChatGroup in space {} for business number {} at {}",
                 valid.key.group_id,
@@ -345,15 +355,26 @@ fn confirm_wait(ctx: &Ctx<'_>, confirm_after: Duration) -> Option<Duration> {
     (!wait.is_zero()).then_some(wait)
 }
 
-fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
+/// Whether CAMS must be read in this reconcile.
+enum Due {
+    /// No: the previous verdict stands.
+    No,
+    /// Only because the resync interval has passed: a listing of the space made since the
+    /// last read will do (see [`SharedLister::find_routine`]).
+    Routine(Routine),
+    /// Yes, with a listing made within the lister's window.
+    Now,
+}
+
+fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> Due {
     let Some(status) = ctx.old else {
-        return true;
+        return Due::Now;
     };
     let Some(observed) = &status.observed else {
-        return true;
+        return Due::Now;
     };
     let Some(seen_at) = observed.time else {
-        return true;
+        return Due::Now;
     };
     let resync_due = jiff::SignedDuration::try_from(valid.resync)
         .ok()
@@ -361,14 +382,23 @@ fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
         .is_none_or(|due| ctx.now >= due);
     let last_succeeded = find_condition(ctx.old, SYNCED)
         .is_some_and(|c| c.status == "True" && c.observed_generation == ctx.generation);
-    ctx.new_generation()
+    let required = ctx.new_generation()
         || !last_succeeded
         || status.retry.is_some()
-        || resync_due
         || is_transitional(observed.group_status.as_deref())
         || confirming_own_write(ctx.old)
         || (valid.management == ManagementPolicy::Manage
-            && status.applied_hash.as_deref() != Some(hash))
+            && status.applied_hash.as_deref() != Some(hash));
+    if required {
+        Due::Now
+    } else if resync_due {
+        Due::Routine(Routine {
+            last_read: seen_at.0,
+            max_age: valid.resync,
+        })
+    } else {
+        Due::No
+    }
 }
 
 /// Delay until the next read is due (resync after the last read), with jitter.

@@ -196,6 +196,68 @@ async fn manage_writes_once_then_never_again() {
     assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 1);
 }
 
+/// Reconciles with a shared lister, as the controller does, and stores the new status.
+async fn step_shared(
+    cams: &FakeCams,
+    lister: &SharedLister,
+    object: &mut ChatGroup,
+    now: jiff::Timestamp,
+    jitter: f64,
+) -> Outcome {
+    let outcome = reconcile(
+        Input {
+            object,
+            credentials: Ok(creds()),
+            endpoint_override: None,
+            now,
+            jitter,
+        },
+        cams,
+        lister,
+    )
+    .await;
+    object.status = Some(outcome.status.clone());
+    outcome
+}
+
+#[tokio::test]
+async fn a_space_is_listed_once_per_resync_period_even_when_its_reads_drift_apart() {
+    let lister = SharedLister::new(Duration::from_secs(10));
+    let mut early = support();
+    let mut late = ChatGroup::test("sales").with_subject("Sales team");
+    for object in [&mut early, &mut late] {
+        object.spec.resync_interval = "1m".to_owned();
+    }
+    let cams = cams_with(&early);
+    cams.add_group(&key_of(&late), Some("Old subject"));
+
+    // Converged 30 s apart (further than the window): each made its own reads.
+    step_shared(&cams, &lister, &mut early, at(0), 0.0).await;
+    step_shared(&cams, &lister, &mut late, at(30), 0.0).await;
+    step_shared(&cams, &lister, &mut early, at(15), 0.0).await;
+    step_shared(&cams, &lister, &mut late, at(45), 0.0).await;
+    assert!(early.status.as_ref().is_some_and(|s| s.retry.is_none()));
+    let listed = cams.calls(ACTION_LIST_CHAT_GROUP);
+
+    // From then on, whenever the first object is due it lists the space (or reuses the
+    // other's newer listing), and the other reuses that listing: one listing per period.
+    for seconds in (60..240).step_by(5) {
+        step_shared(&cams, &lister, &mut early, at(seconds), 0.5).await;
+        step_shared(&cams, &lister, &mut late, at(seconds), 0.5).await;
+    }
+    assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), listed + 3);
+    let read_at = |object: &ChatGroup| {
+        object
+            .status
+            .as_ref()
+            .and_then(|s| s.observed.as_ref())
+            .and_then(|o| o.time)
+    };
+    assert!(read_at(&early).is_some());
+    assert_eq!(read_at(&early), read_at(&late), "lined up on one listing");
+    assert_eq!(cams.calls(ACTION_UPDATE_CHAT_GROUP), 2);
+}
+
 #[tokio::test]
 async fn a_new_generation_is_read_and_written() {
     let mut object = support();

@@ -16,6 +16,14 @@
 //! The reuse window is measured from the walk's *start*, so a caller that needs a listing
 //! newer than its own write (the confirmation read) gets one by waiting longer than `window`
 //! after the write.
+//!
+//! A routine resync (the only reason to read is that the resync interval has passed) asks for
+//! less: any successful walk of the space that started after the object's last read and less
+//! than a resync interval ago ([`Routine`]). The objects of a space therefore share one walk
+//! per resync period even when their reads drift apart by more than the window (per-object
+//! jitter, a cold start spread over minutes): the first object due walks, the others reuse it
+//! and take its start as their read time, which lines them up for the next period. Finished
+//! walks are kept for [`ROUTINE_RETAIN`] for that purpose.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +41,27 @@ pub const LIST_PAGE_SIZE: u32 = 50;
 pub const MAX_LIST_PAGES: u32 = 1000;
 /// Reuse window of the controller's shared listings.
 pub const DEFAULT_LIST_WINDOW: Duration = Duration::from_secs(5);
+/// How long a finished walk is kept for routine resyncs of the space's other objects.
+pub const ROUTINE_RETAIN: Duration = Duration::from_secs(3600);
+
+/// What a routine resync accepts besides a walk started within the window: a successful walk
+/// that started after `last_read` and less than `max_age` ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routine {
+    /// The object's last read (`status.observed.time`).
+    pub last_read: jiff::Timestamp,
+    /// The oldest listing it accepts (its resync interval).
+    pub max_age: Duration,
+}
+
+/// The answer of [`SharedLister::find_routine`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    /// The group, or `None` when the listing does not contain it.
+    pub item: Option<ChatGroupItem>,
+    /// When the walk that answered started, on the callers' clock: the time of the read.
+    pub read_at: jiff::Timestamp,
+}
 
 /// Identifies one listing: same endpoint, same identity, same space, same number, same channel.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,6 +144,24 @@ impl SharedLister {
         key: &GroupKey,
         now: jiff::Timestamp,
     ) -> Result<Option<ChatGroupItem>, CamsError> {
+        self.find_routine(api, endpoint, credentials, channel, key, now, None)
+            .await
+            .map(|found| found.item)
+    }
+
+    /// [`SharedLister::find`], also reusing the walks a routine resync accepts, and telling
+    /// when the answering walk started.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn find_routine<C: CamsApi>(
+        &self,
+        api: &C,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        channel: ChannelType,
+        key: &GroupKey,
+        now: jiff::Timestamp,
+        routine: Option<Routine>,
+    ) -> Result<Found, CamsError> {
         let arrived = Instant::now();
         let space = SpaceKey {
             endpoint: endpoint.as_str().to_owned(),
@@ -128,7 +175,10 @@ impl SharedLister {
             self.sweep(&mut slots, now);
             Arc::clone(slots.by_space.entry(space).or_default())
         };
+        // Waiting here is waiting for another caller's walk: CAMS time, not overhead.
+        let queued = Instant::now();
         let mut last = slot.last.lock().await;
+        crate::metrics::record_cams_wait(queued.elapsed());
         // Callers that waited on the walk share its result, whatever it is. Later callers
         // within the window reuse a success or a recoverable failure (one throttled walk does
         // not turn into a burst of retries), but never a terminal one: a fixed Secret or
@@ -138,7 +188,13 @@ impl SharedLister {
                 Ok(_) => true,
                 Err(err) => err.class() == crate::cams::ErrorClass::Recoverable,
             };
-            walk.finished >= arrived || (shareable && age(walk.started, now) < self.window)
+            let routine_ok = walk.result.is_ok()
+                && routine.is_some_and(|r| {
+                    walk.started > r.last_read && age(walk.started, now) < r.max_age
+                });
+            walk.finished >= arrived
+                || (shareable && age(walk.started, now) < self.window)
+                || routine_ok
         });
         if !reusable {
             let result = self.walk(api, endpoint, credentials, channel, key).await;
@@ -148,14 +204,27 @@ impl SharedLister {
                 result,
             });
         }
-        match last.as_ref().map(|walk| &walk.result) {
-            Some(Ok(groups)) => Ok(groups.get(&key.group_id).cloned()),
-            Some(Err(err)) => Err(err.clone()),
-            None => Ok(None),
+        match last.as_ref() {
+            Some(Walk {
+                result: Ok(groups),
+                started,
+                ..
+            }) => Ok(Found {
+                item: groups.get(&key.group_id).cloned(),
+                read_at: *started,
+            }),
+            Some(Walk {
+                result: Err(err), ..
+            }) => Err(err.clone()),
+            None => Ok(Found {
+                item: None,
+                read_at: now,
+            }),
         }
     }
 
-    /// Drops slots nobody uses whose walk is older than the window, at most once a window.
+    /// Drops slots nobody uses whose walk is older than the window (failed walks) or than
+    /// [`ROUTINE_RETAIN`] (successful ones), at most once a window.
     fn sweep(&self, slots: &mut Slots, now: jiff::Timestamp) {
         let period = self.window.max(Duration::from_secs(1));
         if slots.last_sweep.is_some_and(|at| age(at, now) < period) {
@@ -163,14 +232,16 @@ impl SharedLister {
         }
         slots.last_sweep = Some(now);
         let window = self.window;
+        let retain = ROUTINE_RETAIN.max(window);
         slots.by_space.retain(|_, slot| {
             if Arc::strong_count(slot) > 1 {
                 return true;
             }
             match slot.last.try_lock() {
-                Ok(last) => last
-                    .as_ref()
-                    .is_some_and(|walk| age(walk.started, now) < window),
+                Ok(last) => last.as_ref().is_some_and(|walk| {
+                    let keep = if walk.result.is_ok() { retain } else { window };
+                    age(walk.started, now) < keep
+                }),
                 Err(_) => true,
             }
         });
@@ -487,6 +558,59 @@ mod tests {
             assert!(matches!(err, Err(CamsError::Transport { .. })));
         }
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+    }
+
+    #[tokio::test]
+    async fn routine_resyncs_reuse_a_walk_made_since_their_last_read() {
+        let cams = FakeCams::new();
+        cams.add_group(&key("s", "G1"), Some("one"));
+        let lister = SharedLister::new(Duration::from_secs(5));
+        let find = |now, routine| {
+            let lister = &lister;
+            let cams = &cams;
+            async move {
+                lister
+                    .find_routine(
+                        cams,
+                        &endpoint(),
+                        &creds("a"),
+                        ChannelType::Whatsapp,
+                        &key("s", "G1"),
+                        at(now),
+                        routine,
+                    )
+                    .await
+                    .expect("listed")
+            }
+        };
+        let routine = |last_read, max_age| {
+            Some(Routine {
+                last_read: at(last_read),
+                max_age: Duration::from_secs(max_age),
+            })
+        };
+        let first = find(0, None).await;
+        assert_eq!(first.read_at, at(0));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+
+        // Outside the window, a routine resync whose last read is older than the walk reuses
+        // it, and reads it as of the walk's start.
+        let reused = find(60, routine(-100, 3600)).await;
+        assert_eq!(reused.read_at, at(0));
+        assert_eq!(reused.item.and_then(|g| g.subject).as_deref(), Some("one"));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
+
+        // Not when the walk is its own last read, nor older than its resync interval, nor
+        // for a read that must be fresh.
+        let own = find(60, routine(0, 3600)).await;
+        assert_eq!(own.read_at, at(60));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+        let too_old = find(100, routine(-100, 30)).await;
+        assert_eq!(too_old.read_at, at(100));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3);
+        let fresh = find(110, None).await;
+        assert_eq!(fresh.read_at, at(110));
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 4);
     }
 
     #[test]
