@@ -284,6 +284,41 @@ mod reconcile {
     }
 
     #[tokio::test]
+    async fn a_stale_cached_copy_does_not_repeat_the_write() {
+        let env = env(&["EA303S"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .expect("secret");
+        env.api
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-s", "EA303S", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        let ctx = context(&env, Clock::real());
+        let cached: DynamicObject = serde_json::from_value(
+            env.api
+                .get(&kinds::CHATGROUPS, NS, "team-s")
+                .expect("stored"),
+        )
+        .expect("a dynamic object");
+        reconcile_object(Arc::new(cached.clone()), &ctx)
+            .await
+            .expect("reconcile succeeded");
+        assert_eq!(cams_calls(&env), (1, 1));
+        env.api.clear_log();
+
+        // Triggered again before the watch delivered the status patch: the cache still holds
+        // the version without a status. The status just written is used, not the stale one.
+        reconcile_object(Arc::new(cached), &ctx)
+            .await
+            .expect("reconcile succeeded");
+        assert_eq!(cams_calls(&env), (1, 1), "no second write");
+        assert_requests(&env, &[get_secret("cams-credentials")]);
+    }
+
+    #[tokio::test]
     async fn a_terminal_error_stalls_emits_an_event_and_is_not_retried() {
         let env = env(&["EA303C"]).await;
         env.api
@@ -422,5 +457,54 @@ mod reconcile {
             stalled.message
         );
         assert_eq!(cams_calls(&env), (0, 0));
+    }
+}
+
+mod readiness {
+    use super::*;
+    use cams_operator::admin::Readiness;
+    use cams_operator::controller::{Scope, run};
+
+    #[tokio::test]
+    async fn the_operator_is_ready_once_the_first_list_is_done() {
+        let env = env(&["EA303R"]).await;
+        env.api
+            .create(&kinds::SECRETS, NS, secret("cams-credentials", KEY_SECRET))
+            .expect("secret");
+        env.api
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup("team-r", "EA303R", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        let ctx = Arc::new(context(&env, Clock::real()));
+        let readiness = Readiness::default();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let controllers = tokio::spawn(run(ctx, Scope::default(), readiness.clone(), stopped));
+
+        // The Controller waits on the same store; both waiters must be woken.
+        let ready = tokio::time::timeout(Duration::from_secs(20), async {
+            while !readiness.is_ready() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(ready.is_ok(), "never ready");
+        assert!(
+            env.api
+                .wait_for(
+                    |api| api.count(RequestRecord::is_status_patch) > 0,
+                    Duration::from_secs(20)
+                )
+                .await,
+            "the object was reconciled"
+        );
+
+        stop.send(true).expect("controllers listen");
+        tokio::time::timeout(Duration::from_secs(20), controllers)
+            .await
+            .expect("controllers stop")
+            .expect("controller task");
     }
 }
