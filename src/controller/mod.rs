@@ -505,14 +505,12 @@ pub async fn reconcile_object<C: CamsApi>(
         .lock()
         .ok()
         .and_then(|m| m.get(&object_ref).copied())
+        && let Some(observed) = chatgroup.status.as_mut().and_then(|s| s.observed.as_mut())
+        && observed.time.is_none_or(|t| t < read.observed)
     {
-        if let Some(observed) = chatgroup.status.as_mut().and_then(|s| s.observed.as_mut()) {
-            if observed.time.is_none_or(|t| t < read.observed) {
-                observed.time = Some(read.observed);
-                if let Some(status) = chatgroup.status.as_mut() {
-                    status.last_sync_time = read.synced.or(status.last_sync_time);
-                }
-            }
+        observed.time = Some(read.observed);
+        if let Some(status) = chatgroup.status.as_mut() {
+            status.last_sync_time = read.synced.or(status.last_sync_time);
         }
     }
     let input = Input {
@@ -532,27 +530,27 @@ pub async fn reconcile_object<C: CamsApi>(
         &outcome,
     )
     .await?;
-    if engine::status_changed(written_status.as_ref(), &outcome.status) {
-        if let Ok(mut own_writes) = ctx.own_writes.lock() {
-            own_writes.insert(
-                object_ref.clone(),
-                OwnWrite {
-                    read_version,
-                    status: outcome.status.clone(),
-                },
-            );
-        }
+    if engine::status_changed(written_status.as_ref(), &outcome.status)
+        && let Ok(mut own_writes) = ctx.own_writes.lock()
+    {
+        own_writes.insert(
+            object_ref.clone(),
+            OwnWrite {
+                read_version,
+                status: outcome.status.clone(),
+            },
+        );
     }
-    if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
-        if let Ok(mut reads) = ctx.last_reads.lock() {
-            reads.insert(
-                object_ref.clone(),
-                LastRead {
-                    observed,
-                    synced: outcome.status.last_sync_time,
-                },
-            );
-        }
+    if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time)
+        && let Ok(mut reads) = ctx.last_reads.lock()
+    {
+        reads.insert(
+            object_ref.clone(),
+            LastRead {
+                observed,
+                synced: outcome.status.last_sync_time,
+            },
+        );
     }
 
     if let Ok(mut terminal) = ctx.terminal.lock() {
