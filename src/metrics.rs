@@ -102,9 +102,12 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     /// Reconcile duration, including CAMS latency.
     pub reconcile_duration: Histogram,
-    /// Reconcile duration minus the time spent waiting for CAMS (see [`measure_cams_wait`]):
-    /// the operator's own overhead per reconcile, Kubernetes API calls included.
+    /// Reconcile duration minus the time spent waiting for CAMS (see [`measure_waits`]):
+    /// the operator's overhead per reconcile, its Kubernetes API calls included.
     pub reconcile_overhead: Histogram,
+    /// Reconcile duration minus the time spent waiting for CAMS and for the Kubernetes API:
+    /// the operator's own work per reconcile.
+    pub reconcile_self: Histogram,
     /// Status patches written.
     pub status_patches: Counter,
     /// 1 while this replica is the leader (or leader election is off).
@@ -133,6 +136,7 @@ impl Metrics {
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         let reconcile_duration = Histogram::new(exponential_buckets(0.0005, 4.0, 10));
         let reconcile_overhead = Histogram::new(overhead_buckets());
+        let reconcile_self = Histogram::new(overhead_buckets());
         let status_patches = Counter::default();
         let leader = Gauge::default();
         registry.register(
@@ -182,6 +186,11 @@ impl Metrics {
             reconcile_overhead.clone(),
         );
         registry.register(
+            "reconcile_self_seconds",
+            "Reconcile duration minus the time spent waiting for CAMS and for the Kubernetes API",
+            reconcile_self.clone(),
+        );
+        registry.register(
             "status_patches",
             "Status patches written to the Kubernetes API",
             status_patches.clone(),
@@ -203,6 +212,7 @@ impl Metrics {
             reconcile_errors,
             reconcile_duration,
             reconcile_overhead,
+            reconcile_self,
             status_patches,
             leader,
         }
@@ -232,26 +242,53 @@ pub fn overhead_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(25e-6, std::f64::consts::SQRT_2, 32)
 }
 
-tokio::task_local! {
-    static CAMS_WAIT: Cell<Duration>;
+/// Time one reconcile spent waiting on others, collected by [`measure_waits`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waits {
+    /// Waiting for CAMS: calls, the request budget, the concurrency limit, another
+    /// reconcile's shared listing ([`record_cams_wait`]).
+    pub cams: Duration,
+    /// Waiting for the Kubernetes API ([`kube_call`]).
+    pub kube: Duration,
 }
 
-/// Runs `future` and returns its output with the time it spent waiting for CAMS, as reported
-/// from within it by [`record_cams_wait`] (calls, the request budget, the concurrency limit,
-/// another reconcile's shared listing). The controller subtracts it from the reconcile
-/// duration to get the operator's own overhead.
-pub async fn measure_cams_wait<F: Future>(future: F) -> (F::Output, Duration) {
-    CAMS_WAIT
-        .scope(Cell::new(Duration::ZERO), async move {
+tokio::task_local! {
+    static WAITS: Cell<Waits>;
+}
+
+/// Runs `future` and returns its output with the time it spent waiting for CAMS and for the
+/// Kubernetes API, as reported from within it by [`record_cams_wait`] and [`kube_call`]. The
+/// controller subtracts them from the reconcile duration to get the operator's overhead.
+pub async fn measure_waits<F: Future>(future: F) -> (F::Output, Waits) {
+    WAITS
+        .scope(Cell::new(Waits::default()), async move {
             let output = future.await;
-            let waited = CAMS_WAIT.try_with(Cell::get).unwrap_or_default();
-            (output, waited)
+            let waits = WAITS.try_with(Cell::get).unwrap_or_default();
+            (output, waits)
         })
         .await
 }
 
-/// Adds `waited` to the CAMS wait of the enclosing [`measure_cams_wait`]; does nothing
-/// outside one (the one-shot `reconcile` command, tests).
+/// Adds `waited` to the CAMS wait of the enclosing [`measure_waits`]; does nothing outside
+/// one (the one-shot `reconcile` command, tests).
 pub fn record_cams_wait(waited: Duration) {
-    let _ = CAMS_WAIT.try_with(|total| total.set(total.get() + waited));
+    let _ = WAITS.try_with(|total| {
+        let mut waits = total.get();
+        waits.cams += waited;
+        total.set(waits);
+    });
+}
+
+/// Awaits a Kubernetes API call, adding its duration to the Kubernetes wait of the enclosing
+/// [`measure_waits`].
+pub async fn kube_call<F: Future>(call: F) -> F::Output {
+    let started = std::time::Instant::now();
+    let output = call.await;
+    let waited = started.elapsed();
+    let _ = WAITS.try_with(|total| {
+        let mut waits = total.get();
+        waits.kube += waited;
+        total.set(waits);
+    });
+    output
 }

@@ -417,15 +417,19 @@ async fn reconcile_entry<C: CamsApi + 'static>(
     );
     let span = info_span!("reconcile", object = %key);
     let started = tokio::time::Instant::now();
-    let (result, cams_wait) =
-        crate::metrics::measure_cams_wait(reconcile_object(object, &ctx).instrument(span)).await;
+    let (result, waits) =
+        crate::metrics::measure_waits(reconcile_object(object, &ctx).instrument(span)).await;
     let elapsed = started.elapsed();
+    let overhead = elapsed.saturating_sub(waits.cams);
     ctx.metrics
         .reconcile_duration
         .observe(elapsed.as_secs_f64());
     ctx.metrics
         .reconcile_overhead
-        .observe(elapsed.saturating_sub(cams_wait).as_secs_f64());
+        .observe(overhead.as_secs_f64());
+    ctx.metrics
+        .reconcile_self
+        .observe(overhead.saturating_sub(waits.kube).as_secs_f64());
     result.map(|requeue| match requeue {
         Requeue::After(delay) => Action::requeue(ctx.clock.to_real(delay)),
         Requeue::AwaitChange => Action::await_change(),
@@ -462,7 +466,8 @@ pub async fn reconcile_object<C: CamsApi>(
     let (secrets, secret_versions) = if chatgroup.is_paused() {
         (BTreeMap::new(), Vec::new())
     } else {
-        read_secrets(ctx, &namespace, &credentials::secret_names(&chatgroup.spec)).await?
+        let names = credentials::secret_names(&chatgroup.spec);
+        crate::metrics::kube_call(read_secrets(ctx, &namespace, &names)).await?
     };
     let fingerprint = InputFingerprint {
         generation: chatgroup.metadata.generation,
@@ -636,10 +641,11 @@ async fn finish<C: CamsApi>(
         ctx.metrics.drift_detected.inc();
     }
     if engine::status_changed(old, &outcome.status) {
-        patch_status(ctx, namespace, name, &outcome.status).await?;
+        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status)).await?;
     }
     for event in engine::events(old, outcome) {
-        events::publish(&ctx.client, object, &ctx.instance, &event).await;
+        crate::metrics::kube_call(events::publish(&ctx.client, object, &ctx.instance, &event))
+            .await;
     }
     Ok(())
 }
