@@ -259,6 +259,45 @@ mod reconcile {
     }
 
     #[tokio::test]
+    async fn a_stale_cached_copy_does_not_repeat_the_write() {
+        let env = env(&["EA303S"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &kinds::CHATGROUPS,
+                NS,
+                chatgroup(NS, "team-s", "EA303S", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        let ctx = context(&env, Clock::real());
+        let cached: DynamicObject = serde_json::from_value(
+            env.api
+                .get(&kinds::CHATGROUPS, NS, "team-s")
+                .expect("stored"),
+        )
+        .expect("a dynamic object");
+        reconcile_object(Arc::new(cached.clone()), &ctx)
+            .await
+            .expect("reconcile succeeded");
+        assert_eq!(cams_calls(&env), (1, 1));
+        env.api.clear_log();
+
+        // Triggered again before the watch delivered the status patch: the cache still holds
+        // the version without a status. The status just written is used, not the stale one.
+        reconcile_object(Arc::new(cached), &ctx)
+            .await
+            .expect("reconcile succeeded");
+        assert_eq!(cams_calls(&env), (1, 1), "no second write");
+        assert_requests(&env, &[get_secret("cams-credentials")]);
+    }
+
+    #[tokio::test]
     async fn a_terminal_error_stalls_emits_an_event_and_is_not_retried() {
         let env = env(&["EA303C"]).await;
         env.api

@@ -51,6 +51,11 @@ pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const READY_POLL: Duration = Duration::from_millis(100);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
 pub const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(10);
+/// Reconciles in flight per CAMS call slot (`--concurrency`). Reconciles beyond the bound wait
+/// in the controller's queue instead of all starting at once: at a cold start of 10,000
+/// objects, unbounded reconciles would each hold their object, Secret and pending request
+/// while queueing for the CAMS budget.
+pub const RECONCILES_PER_CAMS_SLOT: usize = 4;
 
 /// Which ChatGroups this operator instance handles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -211,6 +216,17 @@ pub struct Context<C> {
     clock: Clock,
     memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
     instance: String,
+    max_reconciles: u16,
+}
+
+/// The status this operator last wrote to an object, and the resourceVersion of the object it
+/// read before writing. The watch cache can still hold that version when the next reconcile
+/// starts (a trigger queued during the reconcile runs as soon as it ends): that reconcile uses
+/// the status written instead of the stale one, which would otherwise repeat the CAMS write.
+#[derive(Clone, Debug)]
+struct OwnWrite {
+    read_version: Option<String>,
+    status: ChatGroupStatus,
 }
 
 /// What the controller remembers about one object between reconciles. Losing it (a restart)
@@ -224,6 +240,8 @@ struct Memory {
     last_read: Option<LastRead>,
     /// The resourceVersions of the Secrets used by the last reconcile.
     secret_versions: Option<Vec<(String, Option<String>)>>,
+    /// The status last written, and the resourceVersion of the object read before writing it.
+    own_write: Option<OwnWrite>,
 }
 
 /// When an object's group was last read.
@@ -280,6 +298,10 @@ impl<C: CamsApi> Context<C> {
             instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
+            max_reconciles: u16::try_from(
+                concurrency.max(1).saturating_mul(RECONCILES_PER_CAMS_SLOT),
+            )
+            .unwrap_or(u16::MAX),
         }
     }
 
@@ -368,7 +390,8 @@ fn build_controller<C: CamsApi + 'static>(
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
     }
-    let controller = Controller::new_with(groups, config, resource.clone());
+    let controller = Controller::new_with(groups, config, resource.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.max_reconciles));
     let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
@@ -427,10 +450,19 @@ async fn reconcile_entry<C: CamsApi + 'static>(
     );
     let span = info_span!("reconcile", object = %key);
     let started = tokio::time::Instant::now();
-    let result = reconcile_object(object, &ctx).instrument(span).await;
+    let (result, waits) =
+        crate::metrics::measure_waits(reconcile_object(object, &ctx).instrument(span)).await;
+    let elapsed = started.elapsed();
+    let overhead = elapsed.saturating_sub(waits.cams);
     ctx.metrics
         .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    ctx.metrics
+        .reconcile_overhead
+        .observe(overhead.as_secs_f64());
+    ctx.metrics
+        .reconcile_self
+        .observe(overhead.saturating_sub(waits.kube).as_secs_f64());
     result.map(|requeue| match requeue {
         Requeue::After(delay) => Action::requeue(ctx.clock.to_real(delay)),
         Requeue::AwaitChange => Action::await_change(),
@@ -448,6 +480,7 @@ pub async fn reconcile_object<C: CamsApi>(
     let object_ref = ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource());
     let now = ctx.clock.now();
 
+    let read_version = object.resource_version();
     let mut chatgroup = match parse_chatgroup(&object) {
         Ok(cg) => cg,
         Err(problem) => {
@@ -466,7 +499,8 @@ pub async fn reconcile_object<C: CamsApi>(
     let (secrets, secret_versions) = if chatgroup.is_paused() {
         (BTreeMap::new(), Vec::new())
     } else {
-        read_secrets(ctx, &namespace, &credentials::secret_names(&chatgroup.spec)).await?
+        let names = credentials::secret_names(&chatgroup.spec);
+        crate::metrics::kube_call(read_secrets(ctx, &namespace, &names)).await?
     };
     let fingerprint = InputFingerprint {
         generation: chatgroup.metadata.generation,
@@ -487,6 +521,12 @@ pub async fn reconcile_object<C: CamsApi>(
     }
 
     let resolved = resolve_credentials(ctx, &chatgroup, &secrets).await;
+    if let Some(own) = &memory.own_write
+        && own.read_version == read_version
+    {
+        debug!("the watch cache has not caught up with our status write; using it");
+        chatgroup.status = Some(own.status.clone());
+    }
     let written_status = chatgroup.status.clone();
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
@@ -511,6 +551,18 @@ pub async fn reconcile_object<C: CamsApi>(
 
     if let Ok(mut all) = ctx.memory.lock() {
         let entry = all.entry(object_ref).or_default();
+        if engine::status_changed(written_status.as_ref(), &outcome.status) {
+            entry.own_write = Some(OwnWrite {
+                read_version,
+                status: outcome.status.clone(),
+            });
+        } else if entry
+            .own_write
+            .as_ref()
+            .is_some_and(|own| own.read_version != read_version)
+        {
+            entry.own_write = None;
+        }
         entry.terminal = (outcome.requeue == Requeue::AwaitChange).then_some(fingerprint.clone());
         entry.secret_versions = Some(fingerprint.secret_versions);
         if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
@@ -619,10 +671,11 @@ async fn finish<C: CamsApi>(
         ctx.metrics.drift_detected.inc();
     }
     if engine::status_changed(old, &outcome.status) {
-        patch_status(ctx, namespace, name, &outcome.status).await?;
+        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status)).await?;
     }
     for event in engine::events(old, outcome) {
-        events::publish(&ctx.client, object, &ctx.instance, &event).await;
+        crate::metrics::kube_call(events::publish(&ctx.client, object, &ctx.instance, &event))
+            .await;
     }
     Ok(())
 }
