@@ -63,7 +63,7 @@ impl TokenBucket {
             let wait = Duration::from_secs_f64((1.0 - state.tokens) / self.rate);
             tokio::time::sleep(wait).await;
             // Timers wake up late (by up to a millisecond or so); the time overslept is
-            // credited, or the rate would fall short of the budget (by 15% at 200/s).
+            // credited, or the rate would fall short of the budget (by about 12% at 200/s).
             Self::refill(&mut state, self.rate, self.burst);
             state.tokens = state.tokens.max(1.0);
         }
