@@ -47,6 +47,8 @@ use self::flow::Guarded;
 /// Timeout of each Kubernetes API call the reconcile makes itself (Secret reads, status and
 /// Event writes).
 pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the per-object memory is pruned of objects no longer watched.
+pub const MEMORY_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often readiness (the first list having completed) is checked.
 const READY_POLL: Duration = Duration::from_millis(100);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
@@ -352,6 +354,7 @@ pub async fn run<C: CamsApi + 'static>(
                 }),
         );
     }
+    let pruner = tokio::spawn(prune_memory(ctx.clone(), stores.clone()));
     tokio::spawn(async move {
         for store in stores {
             // kube-runtime's readiness signal wakes only its most recent waiter (the
@@ -368,7 +371,24 @@ pub async fn run<C: CamsApi + 'static>(
         readiness.set_ready();
     });
     futures::future::join_all(controllers).await;
+    pruner.abort();
     info!("controllers stopped");
+}
+
+/// Forgets, every [`MEMORY_PRUNE_INTERVAL`], what the controller remembers about objects that
+/// are no longer watched (deleted, or moved out of the shard), so memory follows the fleet.
+async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<DynamicObject>>) {
+    loop {
+        tokio::time::sleep(MEMORY_PRUNE_INTERVAL).await;
+        let present: std::collections::HashSet<ObjectRef<DynamicObject>> = stores
+            .iter()
+            .flat_map(|store| store.state())
+            .map(|object| ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource()))
+            .collect();
+        if let Ok(mut memory) = ctx.memory.lock() {
+            memory.retain(|key, _| present.contains(key));
+        }
+    }
 }
 
 fn build_controller<C: CamsApi + 'static>(
