@@ -293,12 +293,6 @@ impl Env {
             *states
                 .entry(format!("{ready} confirmed={confirmed}"))
                 .or_insert(0) += 1;
-            if !confirmed && std::env::var("E2E_DEBUG").is_ok() {
-                eprintln!(
-                    "{}",
-                    serde_json::to_string_pretty(&object.data).unwrap_or_default()
-                );
-            }
         }
         states
     }
