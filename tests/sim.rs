@@ -1652,6 +1652,18 @@ mod client_against_simulator {
             .expect("simulator")
     }
 
+    /// `UpdateChatGroup` of `group_id` with the permanent key and `secret`, under `timeout`.
+    async fn update_with(
+        sim: &RunningSim,
+        timeout: Duration,
+        secret: &str,
+        group_id: &str,
+    ) -> Result<cams_operator::cams::UpdateChatGroupResponse, CamsError> {
+        client(timeout)
+            .update_chat_group(&sim.endpoint(), &creds(secret, None), &update(group_id))
+            .await
+    }
+
     fn client(timeout: Duration) -> HttpCams {
         HttpCams::new(HttpCamsConfig {
             request_timeout: timeout,
@@ -1664,12 +1676,7 @@ mod client_against_simulator {
     async fn success_with_access_key_and_with_sts() {
         let sim = sim().await;
         let api = client(Duration::from_secs(10));
-        let ok = api
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("client-secret-value", None),
-                &update("G1"),
-            )
+        let ok = update_with(&sim, Duration::from_secs(10), "client-secret-value", "G1")
             .await
             .expect("update");
         assert_eq!(ok.meta.code, CODE_OK);
@@ -1692,15 +1699,9 @@ mod client_against_simulator {
     #[tokio::test]
     async fn business_and_gateway_errors_keep_the_service_fields() {
         let sim = sim().await;
-        let api = client(Duration::from_secs(10));
         sim.force_error("G2", ForcedError::business("InvalidParameter.Unknown"))
             .expect("force");
-        let err = api
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("client-secret-value", None),
-                &update("G2"),
-            )
+        let err = update_with(&sim, Duration::from_secs(10), "client-secret-value", "G2")
             .await
             .expect_err("business error");
         assert!(
@@ -1709,12 +1710,7 @@ mod client_against_simulator {
         );
         assert_eq!(err.class(), ErrorClass::Terminal);
 
-        let err = api
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("wrong-secret-value", None),
-                &update("G1"),
-            )
+        let err = update_with(&sim, Duration::from_secs(10), "wrong-secret-value", "G1")
             .await
             .expect_err("gateway error");
         assert!(
@@ -1756,12 +1752,7 @@ mod client_against_simulator {
             ActionFaults::none().server_error_rate(1.0, ServerError::ServiceUnavailable),
         )
         .expect("faults");
-        let err = api
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("client-secret-value", None),
-                &update("G1"),
-            )
+        let err = update_with(&sim, Duration::from_secs(10), "client-secret-value", "G1")
             .await
             .expect_err("503");
         assert_eq!(err.http_status(), Some(503));
@@ -1776,12 +1767,7 @@ mod client_against_simulator {
             ActionFaults::none().drop_rate(1.0),
         )
         .expect("faults");
-        let err = client(Duration::from_secs(10))
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("client-secret-value", None),
-                &update("G1"),
-            )
+        let err = update_with(&sim, Duration::from_secs(10), "client-secret-value", "G1")
             .await
             .expect_err("dropped");
         assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
@@ -1792,14 +1778,14 @@ mod client_against_simulator {
             ActionFaults::none().latency_ms(2000),
         )
         .expect("faults");
-        let err = client(Duration::from_millis(200))
-            .update_chat_group(
-                &sim.endpoint(),
-                &creds("client-secret-value", None),
-                &update("G1"),
-            )
-            .await
-            .expect_err("timeout");
+        let err = update_with(
+            &sim,
+            Duration::from_millis(200),
+            "client-secret-value",
+            "G1",
+        )
+        .await
+        .expect_err("timeout");
         assert!(matches!(err, CamsError::Timeout { .. }), "{err:?}");
         assert_eq!(err.class(), ErrorClass::Recoverable);
     }
