@@ -573,17 +573,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Errors as CAMS returns them, for the unit tests of every module that classifies them.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_errors {
+    use super::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsError};
 
-    fn gateway(status: u16, code: Option<&str>) -> CamsError {
+    /// A gateway error (`UpdateChatGroup`, RequestId `REQ-1`).
+    pub(crate) fn gateway(http_status: u16, code: Option<&str>) -> CamsError {
         CamsError::Gateway {
             action: ACTION_UPDATE_CHAT_GROUP,
-            http_status: status,
+            http_status,
             code: code.map(str::to_owned),
-            message: Some("m".into()),
-            request_id: Some("req-1".into()),
+            message: Some("message from CAMS".to_owned()),
+            request_id: Some("REQ-1".to_owned()),
             host_id: None,
             recommend: None,
             access_denied_detail: None,
@@ -591,17 +593,25 @@ mod tests {
         }
     }
 
-    fn business(code: &str) -> CamsError {
+    /// A business error (`ListChatGroup`, HTTP 200, RequestId `REQ-2`).
+    pub(crate) fn business(code: &str) -> CamsError {
         CamsError::Business {
             action: ACTION_LIST_CHAT_GROUP,
             http_status: 200,
-            code: code.into(),
-            message: None,
-            request_id: Some("req-2".into()),
+            code: code.to_owned(),
+            message: Some("business message".to_owned()),
+            request_id: Some("REQ-2".to_owned()),
             success: Some(false),
             access_denied_detail: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::test_errors::{business, gateway};
 
     #[test]
     fn codes_map_to_class_category_and_reason() {
@@ -795,7 +805,7 @@ mod tests {
         );
         assert_eq!(business("Throttling.User").class(), ErrorClass::Recoverable);
         assert_eq!(missing.code(), Some(CODE_GROUP_NOT_FOUND));
-        assert_eq!(missing.request_id(), Some("req-2"));
+        assert_eq!(missing.request_id(), Some("REQ-2"));
         assert_eq!(missing.action(), ACTION_LIST_CHAT_GROUP);
     }
 

@@ -4,7 +4,6 @@
 //! [`Guarded`] wraps any [`CamsApi`] so the reconcile core stays unaware of both: waiting for a
 //! token is not an error, it only delays the call.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Semaphore};
@@ -98,11 +97,6 @@ impl<C> Guarded<C> {
         }
     }
 
-    /// The wrapped client.
-    pub fn inner(&self) -> &C {
-        &self.inner
-    }
-
     async fn call<T, F>(&self, action: &'static str, call: F) -> Result<T, CamsError>
     where
         F: Future<Output = Result<(T, &'static str), CamsError>>,
@@ -187,26 +181,6 @@ impl<C: CamsApi> CamsApi for Guarded<C> {
             Ok((response, code))
         })
         .await
-    }
-}
-
-impl<C: CamsApi> CamsApi for Arc<C> {
-    fn update_chat_group(
-        &self,
-        endpoint: &Endpoint,
-        credentials: &Credentials,
-        request: &UpdateChatGroupRequest,
-    ) -> impl Future<Output = Result<UpdateChatGroupResponse, CamsError>> + Send {
-        (**self).update_chat_group(endpoint, credentials, request)
-    }
-
-    fn list_chat_group(
-        &self,
-        endpoint: &Endpoint,
-        credentials: &Credentials,
-        request: &ListChatGroupRequest,
-    ) -> impl Future<Output = Result<ListChatGroupResponse, CamsError>> + Send {
-        (**self).list_chat_group(endpoint, credentials, request)
     }
 }
 

@@ -311,11 +311,6 @@ impl<C: CamsApi> Context<C> {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
-
-    /// The wrapped CAMS client.
-    pub fn cams(&self) -> &C {
-        self.cams.inner()
-    }
 }
 
 /// The ApiResource of ChatGroup, for the untyped watch.

@@ -263,6 +263,27 @@ mod tests {
         jiff::Timestamp::from_second(1_800_000_000 + seconds).expect("valid time")
     }
 
+    /// `lister.find` of `group` in `space`, with the key `id`, at `now`.
+    async fn find(
+        lister: &SharedLister,
+        cams: &FakeCams,
+        id: &str,
+        space: &str,
+        group: impl AsRef<str>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<ChatGroupItem>, CamsError> {
+        lister
+            .find(
+                cams,
+                &endpoint(),
+                &creds(id),
+                ChannelType::Whatsapp,
+                &key(space, group.as_ref()),
+                now,
+            )
+            .await
+    }
+
     fn endpoint() -> Endpoint {
         Endpoint::from_url("http://127.0.0.1:1/")
     }
@@ -274,28 +295,12 @@ mod tests {
             cams.add_group(&key("s", &format!("G{i}")), Some(&format!("group {i}")));
         }
         let lister = SharedLister::new(Duration::ZERO).with_page_size(3);
-        let found = lister
-            .find(
-                &cams,
-                &endpoint(),
-                &creds("a"),
-                ChannelType::Whatsapp,
-                &key("s", "G6"),
-                at(0),
-            )
+        let found = find(&lister, &cams, "a", "s", "G6", at(0))
             .await
             .expect("listed");
         assert_eq!(found.and_then(|g| g.subject).as_deref(), Some("group 6"));
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3, "pages of 3, 3 and 1");
-        let missing = lister
-            .find(
-                &cams,
-                &endpoint(),
-                &creds("a"),
-                ChannelType::Whatsapp,
-                &key("s", "NOPE"),
-                at(0),
-            )
+        let missing = find(&lister, &cams, "a", "s", "NOPE", at(0))
             .await
             .expect("listed");
         assert_eq!(missing, None);
@@ -313,15 +318,7 @@ mod tests {
             cams.add_group(&key("s", &format!("G{i}")), None);
         }
         let lister = SharedLister::new(Duration::ZERO).with_page_size(50);
-        let found = lister
-            .find(
-                &cams,
-                &endpoint(),
-                &creds("a"),
-                ChannelType::Whatsapp,
-                &key("s", "G4"),
-                at(0),
-            )
+        let found = find(&lister, &cams, "a", "s", "G4", at(0))
             .await
             .expect("listed");
         assert!(found.is_some());
@@ -351,26 +348,10 @@ mod tests {
             assert!(found.is_some());
         }
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1, "within the window");
-        lister
-            .find(
-                &cams,
-                &endpoint(),
-                &creds("a"),
-                ChannelType::Whatsapp,
-                &key("t", "G0"),
-                at(0),
-            )
+        find(&lister, &cams, "a", "t", "G0", at(0))
             .await
             .expect("listed");
-        lister
-            .find(
-                &cams,
-                &endpoint(),
-                &creds("b"),
-                ChannelType::Whatsapp,
-                &key("s", "G0"),
-                at(0),
-            )
+        find(&lister, &cams, "b", "s", "G0", at(0))
             .await
             .expect("listed");
         assert_eq!(
@@ -474,16 +455,7 @@ mod tests {
         );
         let lister = SharedLister::new(Duration::from_secs(3600));
         for _ in 0..3 {
-            let err = lister
-                .find(
-                    &cams,
-                    &endpoint(),
-                    &creds("a"),
-                    ChannelType::Whatsapp,
-                    &key("s", "G0"),
-                    at(0),
-                )
-                .await;
+            let err = find(&lister, &cams, "a", "s", "G0", at(0)).await;
             assert!(matches!(err, Err(CamsError::Transport { .. })));
         }
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);

@@ -343,30 +343,10 @@ mod tests {
         Time(jiff::Timestamp::from_second(1_800_000_000 + second).expect("valid time"))
     }
 
-    fn gateway(http_status: u16, code: &str) -> CamsError {
-        CamsError::Gateway {
-            action: "UpdateChatGroup",
-            http_status,
-            code: Some(code.to_owned()),
-            message: Some("message from CAMS".to_owned()),
-            request_id: Some("REQ-1".to_owned()),
-            host_id: None,
-            recommend: None,
-            access_denied_detail: None,
-            retry_after: None,
-        }
-    }
+    use crate::cams::test_errors::business;
 
-    fn business(code: &str) -> CamsError {
-        CamsError::Business {
-            action: "UpdateChatGroup",
-            http_status: 200,
-            code: code.to_owned(),
-            message: Some("business message".to_owned()),
-            request_id: Some("REQ-2".to_owned()),
-            success: Some(false),
-            access_denied_detail: None,
-        }
+    fn gateway(http_status: u16, code: &str) -> CamsError {
+        crate::cams::test_errors::gateway(http_status, Some(code))
     }
 
     #[test]
