@@ -25,9 +25,6 @@
 //! built in test mode (`cargo test --benches`, `cargo nextest run --all-targets`) it lists no
 //! tests and exits at once, so the test suite never runs it.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -47,14 +44,27 @@ use cams_operator::crd::{API_GROUP, API_VERSION, KIND};
 use cams_operator::reconcile::observe::LIST_PAGE_SIZE;
 use cams_operator::sim::{ActionFaults, Group, RunningSim, Simulator};
 use clap::Parser;
+use kube_test_server::{RequestKind, RequestRecord, ResourceKind, TestApiServer, kinds};
 use serde_json::{Value, json};
-use support::kube_server::{RequestKind, RequestRecord, TestApiServer, kinds};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY_ID: &str = "LTAI5tFleetBenchmark";
 const KEY_SECRET: &str = "fleet-benchmark-secret-0123456789";
 const NUMBER: &str = "8613800001234";
 const SECRET_NAME: &str = "cams-credentials";
+/// The committed CRD, which the API test server serves and validates against.
+const CRD_YAML: &str = include_str!("../crds/chatgroup.yaml");
+
+/// The ChatGroup kind the CRD defines.
+fn chatgroups() -> ResourceKind {
+    static KIND: std::sync::OnceLock<ResourceKind> = std::sync::OnceLock::new();
+    KIND.get_or_init(|| {
+        let crd: Value = serde_yaml::from_str(CRD_YAML).expect("the CRD parses");
+        ResourceKind::from_crd(&crd).expect("the CRD defines a kind")
+    })
+    .clone()
+}
+
 /// Polling interval while waiting for the first reconcile.
 const STEP: Duration = Duration::from_millis(5);
 
@@ -277,16 +287,13 @@ async fn run(config: &Config, n: usize) -> Result<Report, String> {
         .map_err(|e| format!("simulator: {e}"))?;
 
     // Kubernetes: one namespace per space, its Secret, and the ChatGroups.
-    let (api, _client) = TestApiServer::start().await;
+    let (api, _client) = TestApiServer::builder().crd(CRD_YAML).start().await;
     let resync = humantime::format_duration(config.resync.into()).to_string();
     for space in 0..spaces {
         api.put(&kinds::SECRETS, secret(space));
     }
     for index in 0..n {
-        api.put(
-            &kinds::CHATGROUPS,
-            chatgroup(index, spaces, &sim.url(), &resync),
-        );
+        api.put(&chatgroups(), chatgroup(index, spaces, &sim.url(), &resync));
     }
     api.clear_log();
 
@@ -317,7 +324,7 @@ async fn run(config: &Config, n: usize) -> Result<Report, String> {
     cold.events = count(&requests, is_event_create);
     cold.kube_requests = requests.len();
     drop(requests);
-    let objects = api.list(&kinds::CHATGROUPS, None);
+    let objects = api.list(&chatgroups(), None);
     let bytes: usize = objects
         .iter()
         .map(|o| serde_json::to_vec(o).map_or(0, |v| v.len()))
@@ -486,7 +493,7 @@ async fn cold_start(
 
 /// Objects with `Ready=True`, and those whose last write was confirmed by a later read.
 fn ready_count(api: &TestApiServer) -> (usize, usize) {
-    let objects = api.list(&kinds::CHATGROUPS, None);
+    let objects = api.list(&chatgroups(), None);
     let mut ready = 0;
     let mut confirmed = 0;
     for object in &objects {

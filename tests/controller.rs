@@ -7,6 +7,7 @@
 //! `scenarios` runs the real kube-rs `Controller` end to end.
 
 mod support;
+use support::chatgroups;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +20,9 @@ use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
 use cams_operator::sim::{Group, RunningSim, Simulator};
 use kube::core::DynamicObject;
+use kube_test_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};
 use serde_json::json;
 use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET};
-use support::kube_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};
 
 const NS: &str = "support";
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,7 +40,7 @@ async fn env(groups: &[&str]) -> Env {
         builder = builder.group(Group::new(SPACE, NUMBER, *id).subject("Old subject"));
     }
     let sim = builder.start().await.expect("simulator starts");
-    let (api, client) = TestApiServer::start().await;
+    let (api, client) = support::start_api_server().await;
     Env { api, client, sim }
 }
 
@@ -58,7 +59,7 @@ fn context(env: &Env, clock: Clock) -> Context<HttpCams> {
 async fn reconcile(env: &Env, ctx: &Context<HttpCams>, name: &str) -> Requeue {
     let stored = env
         .api
-        .get(&kinds::CHATGROUPS, NS, name)
+        .get(&chatgroups(), NS, name)
         .expect("object is stored");
     let object: DynamicObject = serde_json::from_value(stored).expect("a dynamic object");
     tokio::time::timeout(RECONCILE_TIMEOUT, reconcile_object(Arc::new(object), ctx))
@@ -70,7 +71,7 @@ async fn reconcile(env: &Env, ctx: &Context<HttpCams>, name: &str) -> Requeue {
 fn status_of(env: &Env, name: &str) -> ChatGroupStatus {
     let stored = env
         .api
-        .get(&kinds::CHATGROUPS, NS, name)
+        .get(&chatgroups(), NS, name)
         .expect("object is stored");
     serde_json::from_value(stored["status"].clone()).expect("a status")
 }
@@ -103,7 +104,7 @@ fn apply_status() -> Expect {
     Expect {
         name: "server-side apply of /status by cams-operator".into(),
         matches: Box::new(|r| {
-            r.is_for(&kinds::CHATGROUPS)
+            r.is_for(&chatgroups())
                 && r.is_status_patch()
                 && matches!(
                     &r.kind,
@@ -184,7 +185,7 @@ mod reconcile {
             .expect("secret");
         env.api
             .create(
-                &kinds::CHATGROUPS,
+                &chatgroups(),
                 NS,
                 chatgroup(NS, "team-a", "EA303A", &env.sim.url()),
             )
@@ -233,7 +234,7 @@ mod reconcile {
             .expect("secret");
         env.api
             .create(
-                &kinds::CHATGROUPS,
+                &chatgroups(),
                 NS,
                 chatgroup(NS, "team-b", "EA303B", &env.sim.url()),
             )
@@ -270,18 +271,15 @@ mod reconcile {
             .expect("secret");
         env.api
             .create(
-                &kinds::CHATGROUPS,
+                &chatgroups(),
                 NS,
                 chatgroup(NS, "team-s", "EA303S", &env.sim.url()),
             )
             .expect("chatgroup");
         let ctx = context(&env, Clock::real());
-        let cached: DynamicObject = serde_json::from_value(
-            env.api
-                .get(&kinds::CHATGROUPS, NS, "team-s")
-                .expect("stored"),
-        )
-        .expect("a dynamic object");
+        let cached: DynamicObject =
+            serde_json::from_value(env.api.get(&chatgroups(), NS, "team-s").expect("stored"))
+                .expect("a dynamic object");
         reconcile_object(Arc::new(cached.clone()), &ctx)
             .await
             .expect("reconcile succeeded");
@@ -309,7 +307,7 @@ mod reconcile {
             .expect("secret");
         env.api
             .create(
-                &kinds::CHATGROUPS,
+                &chatgroups(),
                 NS,
                 chatgroup(NS, "team-c", "EA303C", &env.sim.url()),
             )
@@ -362,7 +360,7 @@ mod reconcile {
             .expect("secret");
         env.api
             .create(
-                &kinds::CHATGROUPS,
+                &chatgroups(),
                 NS,
                 chatgroup(NS, "team-d", "EA303D", &env.sim.url()),
             )
@@ -391,7 +389,7 @@ mod reconcile {
         let mut object = chatgroup(NS, "team-e", "EA303E", &env.sim.url());
         object["metadata"]["annotations"] = json!({"cams.chatapp.io/paused": "true"});
         env.api
-            .create(&kinds::CHATGROUPS, NS, object)
+            .create(&chatgroups(), NS, object)
             .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());
@@ -420,7 +418,7 @@ mod reconcile {
         let mut object = chatgroup(NS, "broken", "EA303F", &env.sim.url());
         object["spec"]["businessNumber"] = json!(8613800001234u64);
         env.api
-            .create(&kinds::CHATGROUPS, NS, object)
+            .create(&chatgroups(), NS, object)
             .expect("chatgroup");
         env.api.clear_log();
         let ctx = context(&env, Clock::real());

@@ -9,6 +9,7 @@
 //! test server's fault hooks (dropped watches, injected 5xx) run only against the test server.
 
 mod support;
+use support::chatgroups;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,11 +32,11 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
+use kube_test_server::TestApiServer;
 use serde_json::{Value, json};
 use support::fixtures::{
     KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, chatgroup_in_space, secret,
 };
-use support::kube_server::TestApiServer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -56,7 +57,7 @@ impl Env {
     /// The Kubernetes API test server and a simulator holding `groups` in `SPACE`.
     async fn test_server(groups: &[&str]) -> Env {
         let sim = simulator(groups).await;
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         Env {
             client,
             server: Some(server),
@@ -245,7 +246,7 @@ impl Env {
                 .faults(ACTION_UPDATE_CHAT_GROUP, faults);
         }
         let sim = builder.start().await.expect("simulator starts");
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let env = Env {
             client,
             server: Some(server),
@@ -766,18 +767,13 @@ async fn api_faults_mid_run(env: &Env) {
     changed["spec"]["subject"] = json!("Weathered");
     let stored = env
         .server()
-        .get(
-            &support::kube_server::kinds::CHATGROUPS,
-            &env.namespace,
-            "weathered",
-        )
+        .get(&chatgroups(), &env.namespace, "weathered")
         .expect("stored");
     let mut object = stored.clone();
     object["spec"] = changed["spec"].clone();
     object["metadata"]["generation"] =
         json!(stored["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-    env.server()
-        .put(&support::kube_server::kinds::CHATGROUPS, object);
+    env.server().put(&chatgroups(), object);
     env.server().close_watches();
 
     env.wait_status("weathered", "the change written and confirmed", |s| {
@@ -1234,7 +1230,7 @@ async fn o4_logs_carry_the_object_and_request_and_no_secret() {
 /// logged request is the operator's.
 #[tokio::test]
 async fn o5_rbac_rules_equal_the_calls_made() {
-    use support::kube_server::{RequestKind, kinds};
+    use kube_test_server::{RequestKind, kinds};
     let env = Env::test_server(&["EA303R"]).await;
     let server = env.server();
     server
@@ -1246,7 +1242,7 @@ async fn o5_rbac_rules_equal_the_calls_made() {
         .expect("secret");
     server
         .create(
-            &kinds::CHATGROUPS,
+            &chatgroups(),
             "e2e",
             chatgroup("e2e", "audited", "EA303R", &env.sim.url()),
         )
@@ -1282,7 +1278,7 @@ async fn o5_rbac_rules_equal_the_calls_made() {
         },
     ));
     let status = |server: &TestApiServer| -> Option<ChatGroupStatus> {
-        let object = server.get(&kinds::CHATGROUPS, "e2e", "audited")?;
+        let object = server.get(&chatgroups(), "e2e", "audited")?;
         serde_json::from_value(object.get("status")?.clone()).ok()
     };
     let stalled = server

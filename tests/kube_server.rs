@@ -3,6 +3,7 @@
 //! `Controller` and the event `Recorder`.
 
 mod support;
+use support::chatgroups;
 
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use kube::api::{
 };
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
+use kube_test_server::{PatchType, RequestKind, TestApiServer, kinds};
 use serde_json::{Value, json};
-use support::kube_server::{PatchType, RequestKind, TestApiServer, kinds};
 
 /// Upper bound for anything the tests wait for; never reached when the server works.
 const WAIT: Duration = Duration::from_secs(20);
@@ -114,7 +115,7 @@ mod basics {
 
     #[tokio::test]
     async fn version_is_served_and_unknown_paths_are_404_status_objects() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let version = client.apiserver_version().await.unwrap();
         assert_eq!(version.major, "1");
 
@@ -128,7 +129,7 @@ mod basics {
 
     #[tokio::test]
     async fn create_sets_server_fields_and_get_returns_the_object() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "support");
         let mut group = chat_group("team", "Support");
         group.status = Some(ChatGroupStatus {
@@ -154,7 +155,7 @@ mod basics {
 
     #[tokio::test]
     async fn create_of_an_existing_name_is_409_already_exists_and_missing_get_is_404() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("a", "A"))
             .await
@@ -176,7 +177,7 @@ mod basics {
 
     #[tokio::test]
     async fn generate_name_gets_a_random_suffix() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let secrets: Api<Secret> = Api::namespaced(client, "default");
         let secret = Secret {
             metadata: ObjectMeta {
@@ -199,7 +200,7 @@ mod basics {
 
     #[tokio::test]
     async fn dry_run_stores_nothing() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let rv = server.resource_version();
         let params = PostParams {
@@ -217,7 +218,7 @@ mod basics {
 
     #[tokio::test]
     async fn the_request_log_classifies_requests() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("a", "A"))
             .await
@@ -235,7 +236,7 @@ mod basics {
         assert_eq!(log.len(), 3);
         assert_eq!(log[0].kind, RequestKind::Create);
         assert_eq!(log[0].status, 201);
-        assert!(log[0].is_for(&kinds::CHATGROUPS));
+        assert!(log[0].is_for(&chatgroups()));
         assert_eq!(
             log[1].kind,
             RequestKind::Patch {
@@ -267,7 +268,7 @@ mod helpers {
 
     #[tokio::test]
     async fn put_stores_objects_as_given_and_watchers_see_them() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let mut group = chat_group("seeded", "one");
         group.metadata.namespace = Some("default".into());
@@ -285,37 +286,33 @@ mod helpers {
         assert_eq!(updated.meta().generation, Some(2));
         assert_eq!(updated.uid(), stored.uid());
         assert!(rv_of(&updated) > rv_of(&stored));
-        assert_eq!(server.list(&kinds::CHATGROUPS, Some("default")).len(), 1);
-        assert!(server.list(&kinds::CHATGROUPS, Some("other")).is_empty());
+        assert_eq!(server.list(&chatgroups(), Some("default")).len(), 1);
+        assert!(server.list(&chatgroups(), Some("other")).is_empty());
         assert_eq!(server.list_as::<ChatGroup>(None).len(), 1);
     }
 
     #[tokio::test]
     async fn create_and_delete_helpers_follow_the_api_rules() {
-        let (server, _client) = TestApiServer::start().await;
+        let (server, _client) = support::start_api_server().await;
         let object = json!({
             "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
             "spec": {"custSpaceId": "c", "businessNumber": "1", "groupId": "g"},
             "status": {"observedGeneration": 5},
         });
         let created = server
-            .create(&kinds::CHATGROUPS, "default", object.clone())
+            .create(&chatgroups(), "default", object.clone())
             .unwrap();
         assert!(created.get("status").is_none());
-        let again = server
-            .create(&kinds::CHATGROUPS, "default", object)
-            .unwrap_err();
+        let again = server.create(&chatgroups(), "default", object).unwrap_err();
         assert_eq!(again.code, 409);
-        let marked = server
-            .delete(&kinds::CHATGROUPS, "default", "held")
-            .unwrap();
+        let marked = server.delete(&chatgroups(), "default", "held").unwrap();
         assert!(marked.pointer("/metadata/deletionTimestamp").is_some());
-        assert!(server.get(&kinds::CHATGROUPS, "default", "held").is_some());
+        assert!(server.get(&chatgroups(), "default", "held").is_some());
     }
 
     #[tokio::test]
     async fn wait_for_wakes_on_changes_and_gives_up_at_the_timeout() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let writer = tokio::spawn(async move {
             api.create(&PostParams::default(), &chat_group("later", "x"))
@@ -323,14 +320,14 @@ mod helpers {
                 .unwrap();
         });
         let seen = server
-            .wait_for_value(|s| s.get(&kinds::CHATGROUPS, "default", "later"), WAIT)
+            .wait_for_value(|s| s.get(&chatgroups(), "default", "later"), WAIT)
             .await;
         assert!(seen.is_some());
         writer.await.unwrap();
         assert!(
             !server
                 .wait_for(
-                    |s| s.get(&kinds::CHATGROUPS, "default", "never").is_some(),
+                    |s| s.get(&chatgroups(), "default", "never").is_some(),
                     Duration::from_millis(50)
                 )
                 .await
@@ -339,7 +336,7 @@ mod helpers {
 
     #[tokio::test]
     async fn the_kubeconfig_reaches_the_server() {
-        let (server, _client) = TestApiServer::start().await;
+        let (server, _client) = support::start_api_server().await;
         let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
@@ -351,7 +348,7 @@ mod helpers {
             .unwrap();
         assert!(
             server
-                .get(&kinds::CHATGROUPS, "default", "via-kubeconfig")
+                .get(&chatgroups(), "default", "via-kubeconfig")
                 .is_some()
         );
     }
@@ -364,7 +361,7 @@ mod helpers {
 
     #[tokio::test]
     async fn shutdown_stops_serving() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.list(&ListParams::default()).await.unwrap();
         server.shutdown();
@@ -378,7 +375,7 @@ mod lists {
 
     #[tokio::test]
     async fn lists_page_through_a_consistent_snapshot_with_continue_tokens() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "a");
         for i in 0..7 {
             api.create(&PostParams::default(), &chat_group(&format!("g{i}"), "x"))
@@ -430,7 +427,7 @@ mod lists {
 
     #[tokio::test]
     async fn label_selectors_filter_lists() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         for (name, labels) in [
             ("a", vec![("team", "support"), ("tier", "gold")]),
@@ -474,7 +471,7 @@ mod lists {
 
     #[tokio::test]
     async fn field_selectors_filter_by_name_and_namespace() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         for (ns, name) in [("x", "one"), ("x", "two"), ("y", "one")] {
             groups(&client, ns)
                 .create(&PostParams::default(), &chat_group(name, "s"))
@@ -506,7 +503,7 @@ mod watches {
 
     #[tokio::test]
     async fn a_watch_streams_added_modified_and_deleted_after_its_version() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("before", "x"))
             .await
@@ -553,7 +550,7 @@ mod watches {
 
     #[tokio::test]
     async fn watches_filter_by_namespace_and_label_selector_transitions() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let ns1 = groups(&client, "ns1");
         let ns2 = groups(&client, "ns2");
         let params = WatchParams::default().labels("team=a");
@@ -589,7 +586,7 @@ mod watches {
 
     #[tokio::test]
     async fn all_namespace_watches_see_every_namespace() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let all: Api<ChatGroup> = Api::all(client.clone());
         let mut stream = all
             .watch(&WatchParams::default(), "1")
@@ -616,7 +613,7 @@ mod watches {
 
     #[tokio::test]
     async fn bookmarks_carry_the_current_version() {
-        let (server, client) = TestApiServer::builder()
+        let (server, client) = support::api_server()
             .bookmark_interval(Duration::from_millis(50))
             .start()
             .await;
@@ -648,7 +645,7 @@ mod watches {
 
     #[tokio::test]
     async fn timeout_seconds_ends_the_stream() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let params = WatchParams::default().timeout(1).disable_bookmarks();
         let stream = api.watch(&params, "1").await.unwrap();
@@ -660,7 +657,7 @@ mod watches {
 
     #[tokio::test]
     async fn a_version_older_than_the_history_gets_410_expired() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let first = api
             .create(&PostParams::default(), &chat_group("g", "x"))
@@ -699,7 +696,7 @@ mod watches {
 
     #[tokio::test]
     async fn a_bounded_history_expires_old_versions_only() {
-        let (_server, client) = TestApiServer::builder().history_limit(2).start().await;
+        let (_server, client) = support::api_server().history_limit(2).start().await;
         let api = groups(&client, "default");
         let mut versions = Vec::new();
         for i in 0..4 {
@@ -729,7 +726,7 @@ mod watches {
 
     #[tokio::test]
     async fn version_zero_and_send_initial_events_start_with_the_current_objects() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("existing", "x"))
             .await
@@ -782,7 +779,7 @@ mod writes {
 
     #[tokio::test]
     async fn replace_with_a_stale_resource_version_is_409_conflict() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let created = api
             .create(&PostParams::default(), &chat_group("g", "one"))
@@ -816,7 +813,7 @@ mod writes {
 
     #[tokio::test]
     async fn merge_patches_bump_generation_only_for_spec_changes() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let created = api
             .create(&PostParams::default(), &chat_group("g", "one"))
@@ -873,7 +870,7 @@ mod writes {
 
     #[tokio::test]
     async fn strategic_merge_is_refused_for_custom_resources_and_json_patch_is_not_emulated() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("g", "one"))
             .await
@@ -898,7 +895,7 @@ mod writes {
 
     #[tokio::test]
     async fn apply_creates_missing_objects_and_requires_a_field_manager() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let group = chat_group("applied", "one");
         let created = api
@@ -945,7 +942,7 @@ mod writes {
 
     #[tokio::test]
     async fn apply_conflicts_with_another_manager_unless_forced() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let patch = |subject: &str| {
             Patch::Apply(json!({
@@ -995,7 +992,7 @@ mod writes {
 
     #[tokio::test]
     async fn apply_removes_fields_its_manager_no_longer_applies() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let apply = |spec: Value| {
             Patch::Apply(json!({
@@ -1043,7 +1040,7 @@ mod status {
 
     #[tokio::test]
     async fn status_apply_is_isolated_from_spec_and_does_not_move_generation() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let created = api
             .create(&PostParams::default(), &chat_group("g", "one"))
@@ -1127,7 +1124,7 @@ mod status {
 
     #[tokio::test]
     async fn replace_status_changes_only_status() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let mut group = api
             .create(&PostParams::default(), &chat_group("g", "one"))
@@ -1157,7 +1154,7 @@ mod status {
 
     #[tokio::test]
     async fn status_patch_of_a_missing_object_is_404() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let status = api_error(
             api.patch_status(
@@ -1176,7 +1173,7 @@ mod deletion {
 
     #[tokio::test]
     async fn delete_without_finalizers_removes_the_object_now() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("g", "x"))
             .await
@@ -1185,7 +1182,7 @@ mod deletion {
         let status = result.right().expect("a Status for an immediate deletion");
         assert_eq!(status.code, 0);
         assert!(status.is_success());
-        assert!(server.get(&kinds::CHATGROUPS, "default", "g").is_none());
+        assert!(server.get(&chatgroups(), "default", "g").is_none());
         assert_eq!(
             api_error(api.delete("g", &DeleteParams::default()).await).code,
             404
@@ -1194,7 +1191,7 @@ mod deletion {
 
     #[tokio::test]
     async fn delete_with_finalizers_marks_the_object_until_they_are_removed() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let mut group = chat_group("g", "x");
         group.metadata.finalizers = Some(vec!["cams.chatapp.io/test".into()]);
@@ -1254,7 +1251,7 @@ mod deletion {
 
     #[tokio::test]
     async fn delete_preconditions_are_checked() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("g", "x"))
             .await
@@ -1281,7 +1278,7 @@ mod builtin {
 
     #[tokio::test]
     async fn secrets_round_trip_and_replace_without_a_version() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let secrets: Api<Secret> = Api::namespaced(client, "team");
         let secret = Secret {
             metadata: ObjectMeta {
@@ -1323,7 +1320,7 @@ mod builtin {
 
     #[tokio::test]
     async fn metadata_only_watches_get_partial_objects() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let secrets: Api<Secret> = Api::namespaced(client.clone(), "team");
         let secret = Secret {
             metadata: ObjectMeta {
@@ -1356,7 +1353,7 @@ mod builtin {
 
     #[tokio::test]
     async fn the_event_recorder_creates_then_patches_events() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "team");
         let group = api
             .create(&PostParams::default(), &chat_group("g", "x"))
@@ -1415,7 +1412,7 @@ mod builtin {
 
     #[tokio::test]
     async fn leases_are_created_and_replaced_with_optimistic_concurrency() {
-        let (_server, client) = TestApiServer::start().await;
+        let (_server, client) = support::start_api_server().await;
         let leases: Api<Lease> = Api::namespaced(client, "ops");
         let lease = |holder: &str| Lease {
             metadata: ObjectMeta {
@@ -1466,7 +1463,7 @@ mod faults {
 
     #[tokio::test]
     async fn injected_500s_reach_the_caller_then_requests_recover() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         server.fail_next(2, 500);
         for _ in 0..2 {
@@ -1482,7 +1479,7 @@ mod faults {
 
     #[tokio::test]
     async fn the_client_retries_503_by_itself() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         server.fail_next(3, 503);
         api.list(&ListParams::default()).await.unwrap();
@@ -1492,7 +1489,7 @@ mod faults {
 
     #[tokio::test]
     async fn faults_can_target_matching_requests() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("g", "x"))
             .await
@@ -1519,7 +1516,7 @@ mod faults {
 
     #[tokio::test]
     async fn a_failure_window_ends_by_itself() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         server.fail_for(Duration::from_millis(300), 500);
         assert_eq!(api_error(api.list(&ListParams::default()).await).code, 500);
@@ -1535,7 +1532,7 @@ mod faults {
 
     #[tokio::test]
     async fn slow_responses_trip_client_timeouts() {
-        let (server, _client) = TestApiServer::start().await;
+        let (server, _client) = support::start_api_server().await;
         let mut config = server.config();
         config.read_timeout = Some(Duration::from_millis(200));
         let client = Client::try_from(config).unwrap();
@@ -1549,7 +1546,7 @@ mod faults {
 
     #[tokio::test]
     async fn close_watches_makes_watchers_reconnect_without_relisting() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("first", "x"))
             .await
@@ -1595,7 +1592,7 @@ mod faults {
 
     #[tokio::test]
     async fn the_watcher_relists_after_410_gone() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         api.create(&PostParams::default(), &chat_group("first", "x"))
             .await
@@ -1645,7 +1642,7 @@ mod faults {
 
     #[tokio::test]
     async fn the_watcher_pages_its_initial_list() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         for i in 0..5 {
             api.create(&PostParams::default(), &chat_group(&format!("g{i}"), "x"))
@@ -1691,7 +1688,7 @@ mod runtime {
 
     #[tokio::test]
     async fn a_controller_converges_and_follows_spec_changes() {
-        let (server, client) = TestApiServer::start().await;
+        let (server, client) = support::start_api_server().await;
         let api = groups(&client, "default");
         let controller = Controller::new(api.clone(), watcher::Config::default())
             .run(

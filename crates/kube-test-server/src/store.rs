@@ -13,51 +13,8 @@ use super::json::{
     FieldPath, changed_paths, from_fields_v1, get_path, leaf_paths, merge_patch, name_suffix,
     new_uid, now_rfc3339, overlaps, remove_path, to_fields_v1,
 };
+use super::kinds::ResourceKind;
 use super::selector::{FieldSelector, LabelSelector};
-
-/// One kind of resource the server stores: a row of its resource table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResourceKind {
-    /// API group, empty for the core group (`/api/v1`).
-    pub group: &'static str,
-    /// API version, for example `v1alpha1`.
-    pub version: &'static str,
-    /// Kind, for example `ChatGroup`; lists are `<kind>List`.
-    pub kind: &'static str,
-    /// Plural resource name used in URLs, for example `chatgroups`.
-    pub plural: &'static str,
-    /// Objects live in namespaces (otherwise they are cluster-scoped).
-    pub namespaced: bool,
-    /// The kind has the `/status` subresource: the main resource ignores `.status` and
-    /// `/status` changes only `.status`.
-    pub status_subresource: bool,
-    /// `metadata.generation` is maintained: 1 on create, +1 on every change outside
-    /// `metadata` (and outside `status` when it is a subresource), +1 when deletion starts.
-    pub generation: bool,
-    /// A custom resource: updates must carry `metadata.resourceVersion` and strategic merge
-    /// patches are refused with 415, as the API server does for CRDs.
-    pub custom: bool,
-}
-
-impl ResourceKind {
-    /// `apiVersion` of objects of this kind (`v1` or `group/version`).
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_owned()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    /// The resource's qualified name in error messages (`chatgroups.cams.chatapp.io`).
-    pub fn qualified(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.to_owned()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
-    }
-}
 
 /// A failed request, rendered as a `Status` object.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,11 +60,7 @@ impl ApiError {
     }
 
     fn invalid(kind: &ResourceKind, name: &str, cause: &str) -> Self {
-        let qualified = if kind.group.is_empty() {
-            kind.kind.to_owned()
-        } else {
-            format!("{}.{}", kind.kind, kind.group)
-        };
+        let qualified = kind.qualified_kind();
         let message = format!("{qualified} \"{name}\" is invalid: {cause}");
         ApiError::new(422, "Invalid", message).about(kind, name)
     }
@@ -616,7 +569,7 @@ impl Store {
         }
         for (field, expected) in [
             ("apiVersion", kind.api_version()),
-            ("kind", kind.kind.into()),
+            ("kind", kind.kind.to_string()),
         ] {
             match body.get(field).and_then(Value::as_str) {
                 Some(found) if found != expected => {
@@ -673,7 +626,7 @@ impl Store {
         ownership: Ownership<'_>,
     ) -> Result<Value, ApiError> {
         self.prepare_new(k, namespace, &mut body)?;
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         let name = meta_str(&body, "name").unwrap_or("").to_owned();
         if self.get(k, namespace, &name).is_some() {
             let message = format!("{} \"{name}\" already exists", kind.qualified());
@@ -764,7 +717,7 @@ impl Store {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         if !body.is_object() {
             return Err(ApiError::bad_request(
                 "the request body must be a JSON object",
@@ -795,7 +748,7 @@ impl Store {
         body: &[u8],
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         let unsupported = || {
             ApiError::new(
                 415,
@@ -838,7 +791,7 @@ impl Store {
         body: &[u8],
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         if !opts.manager_given {
             return Err(ApiError::bad_request(
                 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
@@ -856,7 +809,7 @@ impl Store {
         }
         for (field, expected) in [
             ("apiVersion", kind.api_version()),
-            ("kind", kind.kind.into()),
+            ("kind", kind.kind.to_string()),
         ] {
             if applied.get(field).and_then(Value::as_str) != Some(expected.as_str()) {
                 return Err(ApiError::bad_request(format!(
@@ -912,7 +865,7 @@ impl Store {
         opts: &WriteOptions,
         ownership: Ownership<'_>,
     ) -> Result<Value, ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         let name = meta_str(&old, "name").unwrap_or("").to_owned();
         let mut new = match sub {
             Subresource::Status => {
@@ -1093,7 +1046,7 @@ impl Store {
         options: &Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         let old = self.get_or_404(k, namespace, name)?;
         let preconditions = options.get("preconditions");
         for (field, actual) in [
@@ -1149,7 +1102,7 @@ impl Store {
     /// replacing it: the test's backdoor for setting up state. Server-owned metadata is
     /// kept or generated; generation and resourceVersion follow the usual rules.
     pub fn put(&mut self, k: usize, mut object: Value) -> Result<Value, ApiError> {
-        let kind = self.kinds[k];
+        let kind = self.kinds[k].clone();
         let namespace = meta_str(&object, "namespace")
             .unwrap_or("default")
             .to_owned();

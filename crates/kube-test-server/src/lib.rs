@@ -81,6 +81,7 @@
 //! storage of core and `events.k8s.io` Events (they are separate collections here).
 
 mod json;
+pub mod kinds;
 mod selector;
 mod server;
 mod store;
@@ -101,77 +102,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-// Part of the public API even where a test binary does not name them.
-#[allow(unused_imports)]
+pub use kinds::ResourceKind;
 pub use server::{FaultEffect, FaultRule, RequestFilter};
-#[allow(unused_imports)]
-pub use store::{ApiError, PatchType, ResourceKind};
+pub use store::{ApiError, PatchType};
 
 use server::{Shared, lock};
 use store::Store;
-
-/// The resource table rows the server knows by default.
-pub mod kinds {
-    use super::ResourceKind;
-    use cams_operator::crd;
-
-    /// `cams.chatapp.io/v1alpha1` ChatGroups, with `/status`.
-    pub const CHATGROUPS: ResourceKind = ResourceKind {
-        group: crd::API_GROUP,
-        version: crd::API_VERSION,
-        kind: crd::KIND,
-        plural: crd::PLURAL,
-        namespaced: true,
-        status_subresource: true,
-        generation: true,
-        custom: true,
-    };
-
-    /// Core `v1` Secrets.
-    pub const SECRETS: ResourceKind = ResourceKind {
-        group: "",
-        version: "v1",
-        kind: "Secret",
-        plural: "secrets",
-        namespaced: true,
-        status_subresource: false,
-        generation: false,
-        custom: false,
-    };
-
-    /// `events.k8s.io/v1` Events (what `kube::runtime::events::Recorder` writes).
-    pub const EVENTS: ResourceKind = ResourceKind {
-        group: "events.k8s.io",
-        version: "v1",
-        kind: "Event",
-        plural: "events",
-        namespaced: true,
-        status_subresource: false,
-        generation: false,
-        custom: false,
-    };
-
-    /// Core `v1` Events (a separate collection from [`EVENTS`] here).
-    pub const CORE_EVENTS: ResourceKind = ResourceKind {
-        group: "",
-        ..EVENTS
-    };
-
-    /// `coordination.k8s.io/v1` Leases.
-    pub const LEASES: ResourceKind = ResourceKind {
-        group: "coordination.k8s.io",
-        version: "v1",
-        kind: "Lease",
-        plural: "leases",
-        namespaced: true,
-        status_subresource: false,
-        generation: false,
-        custom: false,
-    };
-
-    /// Everything served by [`super::TestApiServer::start`].
-    pub const DEFAULT: [ResourceKind; 5] = [CHATGROUPS, SECRETS, EVENTS, CORE_EVENTS, LEASES];
-}
 
 /// What a request asked for, from its method and path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -276,7 +212,7 @@ pub struct TestApiServerBuilder {
 impl Default for TestApiServerBuilder {
     fn default() -> Self {
         TestApiServerBuilder {
-            kinds: kinds::DEFAULT.to_vec(),
+            kinds: kinds::BUILTIN.to_vec(),
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(1),
         }
@@ -288,6 +224,16 @@ impl TestApiServerBuilder {
     pub fn kind(mut self, kind: ResourceKind) -> Self {
         self.kinds.push(kind);
         self
+    }
+
+    /// Serves the custom resource a `CustomResourceDefinition` manifest (YAML or JSON text)
+    /// defines. Panics when the manifest is not a usable CRD.
+    pub fn crd(self, manifest: &str) -> Self {
+        let crd: Value = serde_yaml::from_str(manifest)
+            .unwrap_or_else(|e| panic!("the CRD manifest does not parse: {e}"));
+        let kind = ResourceKind::from_crd(&crd)
+            .unwrap_or_else(|e| panic!("the CRD manifest is not usable: {e}"));
+        self.kind(kind)
     }
 
     /// Keeps at most `limit` watch events (default 10,000); watches from older versions
@@ -411,12 +357,12 @@ impl TestApiServer {
         let index = store
             .kind_index(&K::group(&()), &K::version(&()), &K::plural(&()))
             .unwrap_or_else(|| panic!("the test API server does not serve {}", K::plural(&())));
-        store.kinds[index]
+        store.kinds[index].clone()
     }
 
     fn index(&self, kind: &ResourceKind) -> usize {
         lock(&self.shared.store)
-            .kind_index(kind.group, kind.version, kind.plural)
+            .kind_index(&kind.group, &kind.version, &kind.plural)
             .unwrap_or_else(|| panic!("the test API server does not serve {}", kind.qualified()))
     }
 

@@ -300,7 +300,7 @@ pub async fn handle(
             name,
             ..
         } => (
-            Some(lock(&shared.store).kinds[*kind]),
+            Some(lock(&shared.store).kinds[*kind].clone()),
             namespace.clone(),
             name.clone(),
         ),
@@ -501,7 +501,7 @@ fn dispatch(
                 }
                 victims
             });
-            let kind = lock(&shared.store).kinds[k];
+            let kind = lock(&shared.store).kinds[k].clone();
             (
                 200,
                 json!({
@@ -561,8 +561,8 @@ impl WatchState {
                 "PartialObjectMetadata".to_owned(),
             )
         } else {
-            let kind = lock(&self.shared.store).kinds[self.kind];
-            (kind.api_version(), kind.kind.to_owned())
+            let kind = lock(&self.shared.store).kinds[self.kind].clone();
+            (kind.api_version(), kind.kind.to_string())
         };
         json!({
             "type": "BOOKMARK",
