@@ -80,6 +80,7 @@
 //! `resourceVersion` semantics on get and list (the latest state is served), and the shared
 //! storage of core and `events.k8s.io` Events (they are separate collections here).
 
+pub mod errors;
 mod json;
 pub mod kinds;
 mod selector;
@@ -102,9 +103,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+pub use errors::{ApiError, BadValue, FieldError, FieldErrorKind};
 pub use kinds::ResourceKind;
 pub use server::{FaultEffect, FaultRule, RequestFilter};
-pub use store::{ApiError, PatchType};
+pub use store::PatchType;
 
 use server::{Shared, lock};
 use store::Store;

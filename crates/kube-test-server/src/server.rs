@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::errors::ApiError;
 use super::json::parse_query;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{ApiError, Filter, PatchType, Store, Subresource, WriteOptions};
+use super::store::{Filter, PatchType, Store, Subresource, WriteOptions};
 use super::{RequestKind, RequestRecord};
 
 /// Response body: a whole JSON document, or a watch stream.

@@ -9,83 +9,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value, json};
 
+use super::errors::{ApiError, BadValue, FieldError};
 use super::json::{
     FieldPath, changed_paths, from_fields_v1, get_path, leaf_paths, merge_patch, name_suffix,
     new_uid, now_rfc3339, overlaps, remove_path, to_fields_v1,
 };
 use super::kinds::ResourceKind;
 use super::selector::{FieldSelector, LabelSelector};
-
-/// A failed request, rendered as a `Status` object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiError {
-    /// HTTP status code (`Status.code`).
-    pub code: u16,
-    /// `Status.reason`, for example `NotFound`.
-    pub reason: &'static str,
-    /// `Status.message`.
-    pub message: String,
-    /// `Status.details`, when the failure concerns one object.
-    pub details: Option<Value>,
-}
-
-impl ApiError {
-    /// A failure without object details.
-    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-            details: None,
-        }
-    }
-
-    fn about(mut self, kind: &ResourceKind, name: &str) -> Self {
-        self.details = Some(json!({"name": name, "group": kind.group, "kind": kind.plural}));
-        self
-    }
-
-    fn not_found(kind: &ResourceKind, name: &str) -> Self {
-        let message = format!("{} \"{name}\" not found", kind.qualified());
-        ApiError::new(404, "NotFound", message).about(kind, name)
-    }
-
-    fn conflict(kind: &ResourceKind, name: &str) -> Self {
-        let message = format!(
-            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
-             please apply your changes to the latest version and try again",
-            kind.qualified()
-        );
-        ApiError::new(409, "Conflict", message).about(kind, name)
-    }
-
-    fn invalid(kind: &ResourceKind, name: &str, cause: &str) -> Self {
-        let qualified = kind.qualified_kind();
-        let message = format!("{qualified} \"{name}\" is invalid: {cause}");
-        ApiError::new(422, "Invalid", message).about(kind, name)
-    }
-
-    fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(400, "BadRequest", message)
-    }
-
-    /// The `Status` object the API server answers with.
-    pub fn to_status(&self) -> Value {
-        let mut status = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        if let Some(details) = &self.details {
-            status["details"] = details.clone();
-        }
-        status
-    }
-}
 
 /// Which endpoint of an object a write goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -529,7 +459,7 @@ impl Store {
     ) -> Result<(Vec<Value>, u64), ApiError> {
         if since < self.compacted {
             let message = format!("too old resource version: {since} ({})", self.compacted);
-            return Err(ApiError::new(410, "Expired", message));
+            return Err(ApiError::expired(message));
         }
         let start = self.history.partition_point(|e| e.rv <= since);
         let mut events = Vec::new();
@@ -598,10 +528,13 @@ impl Store {
         let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
         if name.is_empty() {
             let Some(prefix) = meta.get("generateName").and_then(Value::as_str) else {
-                return Err(ApiError::invalid(
+                return Err(ApiError::invalid_object(
                     kind,
                     "",
-                    "metadata.name: Required value: name or generateName is required",
+                    &[FieldError::required(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
                 ));
             };
             let prefix = prefix.to_owned();
@@ -629,8 +562,7 @@ impl Store {
         let kind = self.kinds[k].clone();
         let name = meta_str(&body, "name").unwrap_or("").to_owned();
         if self.get(k, namespace, &name).is_some() {
-            let message = format!("{} \"{name}\" already exists", kind.qualified());
-            return Err(ApiError::new(409, "AlreadyExists", message).about(&kind, &name));
+            return Err(ApiError::already_exists(&kind, &name));
         }
         if kind.status_subresource
             && let Some(map) = body.as_object_mut()
@@ -699,9 +631,14 @@ impl Store {
                 Err(ApiError::conflict(kind, name))
             }
             None if required => Err(ApiError::invalid(
-                kind,
+                &kind.group,
+                &kind.plural,
                 name,
-                "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+                &[FieldError::invalid(
+                    "metadata.resourceVersion",
+                    BadValue::Raw("0x0".into()),
+                    "must be specified for an update",
+                )],
             )),
             _ => Ok(()),
         }
