@@ -22,9 +22,20 @@ pub fn chatgroups() -> ResourceKind {
     .clone()
 }
 
-/// A test server builder that serves ChatGroups from the committed CRD.
+/// The namespaces the test suites put their objects in; a real cluster has them created
+/// before anything is applied in them, and so does the test server.
+pub const NAMESPACES: [&str; 10] = [
+    "support", "e2e", "fleet", "other", "a", "b", "ns1", "ns2", "one", "two",
+];
+
+/// A test server builder that serves ChatGroups from the committed CRD, with the suites'
+/// namespaces created.
 pub fn api_server() -> TestApiServerBuilder {
-    TestApiServer::builder().crd(CRD_YAML)
+    NAMESPACES
+        .iter()
+        .fold(TestApiServer::builder().crd(CRD_YAML), |b, ns| {
+            b.namespace(ns)
+        })
 }
 
 /// A test server serving ChatGroups from the committed CRD, and a client for it.

@@ -73,6 +73,30 @@ impl ApiError {
         ApiError::new(409, "Conflict", message).about(kind, name)
     }
 
+    /// `403 Forbidden`, as `NewForbidden` builds it: `<resource>[.<group>][ "<name>"] is
+    /// forbidden: <err>`, or `forbidden: <err>` when both `group` and `resource` are empty (a
+    /// non-resource request). `details` hold the name, group and **resource** (plural, no
+    /// subresource) as `kind`, each left out when empty, so a request with none of them gets
+    /// `"details":{}`.
+    pub fn forbidden(group: &str, resource: &str, name: &str, err: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let message = if qualified.is_empty() {
+            format!("forbidden: {err}")
+        } else if name.is_empty() {
+            format!("{qualified} is forbidden: {err}")
+        } else {
+            format!("{qualified} {} is forbidden: {err}", go_quote(name))
+        };
+        ApiError {
+            details: Some(details(name, group, resource)),
+            ..ApiError::new(403, "Forbidden", message)
+        }
+    }
+
     /// `400 BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(400, "BadRequest", message)
@@ -133,7 +157,7 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
-        if let Some(seconds) = self.retry_after {
+        if let (429, Some(seconds)) = (self.code, self.retry_after) {
             status["details"]["retryAfterSeconds"] = json!(seconds);
         }
         status

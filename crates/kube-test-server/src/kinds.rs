@@ -23,9 +23,14 @@ pub struct ResourceKind {
     /// `metadata.generation` is maintained: 1 on create, +1 on every change outside
     /// `metadata` (and outside `status` when it is a subresource), +1 when deletion starts.
     pub generation: bool,
-    /// A custom resource: updates must carry `metadata.resourceVersion` and strategic merge
-    /// patches are refused with 415, as the API server does for CRDs.
+    /// A custom resource: strategic merge patches are refused with 415, as the API server
+    /// does for CRDs.
     pub custom: bool,
+    /// A `PUT` may leave out `metadata.resourceVersion` (the registry strategy's
+    /// `AllowUnconditionalUpdate`): true for Secrets, Events and Namespaces; false for Leases
+    /// (`pkg/registry/coordination/lease/strategy.go`) and custom resources
+    /// (`apiextensions-apiserver/pkg/registry/customresource/strategy.go`).
+    pub unconditional_update: bool,
 }
 
 impl ResourceKind {
@@ -45,7 +50,14 @@ impl ResourceKind {
             status_subresource: false,
             generation: false,
             custom: false,
+            unconditional_update: true,
         }
+    }
+
+    /// The same kind, with every `PUT` required to carry a resourceVersion (`const`).
+    pub const fn conditional_updates(mut self) -> Self {
+        self.unconditional_update = false;
+        self
     }
 
     /// The same kind, cluster-scoped (`const`).
@@ -100,6 +112,7 @@ impl ResourceKind {
             status_subresource: version.pointer("/subresources/status").is_some(),
             generation: true,
             custom: true,
+            unconditional_update: false,
         })
     }
 }
@@ -135,11 +148,15 @@ pub const CORE_EVENTS: ResourceKind = ResourceKind::builtin("", "v1", "Event", "
 
 /// `coordination.k8s.io/v1` Leases.
 pub const LEASES: ResourceKind =
-    ResourceKind::builtin("coordination.k8s.io", "v1", "Lease", "leases");
+    ResourceKind::builtin("coordination.k8s.io", "v1", "Lease", "leases").conditional_updates();
 
 /// Core `v1` Namespaces (cluster-scoped).
 pub const NAMESPACES: ResourceKind =
     ResourceKind::builtin("", "v1", "Namespace", "namespaces").cluster_scoped();
 
 /// The built-in kinds every server serves.
-pub const BUILTIN: [ResourceKind; 4] = [SECRETS, EVENTS, CORE_EVENTS, LEASES];
+pub const BUILTIN: [ResourceKind; 5] = [NAMESPACES, SECRETS, EVENTS, CORE_EVENTS, LEASES];
+
+/// The namespaces a new cluster has.
+pub const INITIAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];

@@ -81,11 +81,16 @@
 //! storage of core and `events.k8s.io` Events (they are separate collections here).
 
 pub mod errors;
+mod faults;
+mod fields;
 mod json;
 pub mod kinds;
+mod managed;
+pub mod rbac;
 mod selector;
 mod server;
 mod store;
+pub mod validation;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -104,9 +109,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use errors::{ApiError, BadValue, FieldError, FieldErrorKind};
+pub use faults::{Fault, FaultEffect, RequestFilter, Verb};
 pub use kinds::ResourceKind;
-pub use server::{FaultEffect, FaultRule, RequestFilter};
-pub use store::PatchType;
+pub use store::{HistoryLimits, PatchType};
 
 use server::{Shared, lock};
 use store::Store;
@@ -203,25 +208,40 @@ impl RequestRecord {
     }
 }
 
+/// How often a watch that asked for bookmarks gets one, by default (kube-apiserver's
+/// `defaultBookmarkFrequency` in `apiserver/pkg/storage/cacher/cacher.go`).
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Configures a server before it starts.
 #[derive(Clone, Debug)]
 pub struct TestApiServerBuilder {
     kinds: Vec<ResourceKind>,
-    history_limit: usize,
+    history: HistoryLimits,
+    namespaces: Vec<String>,
     bookmark_interval: Duration,
+    close_watches_every: Option<Duration>,
 }
 
 impl Default for TestApiServerBuilder {
     fn default() -> Self {
         TestApiServerBuilder {
             kinds: kinds::BUILTIN.to_vec(),
-            history_limit: 10_000,
-            bookmark_interval: Duration::from_secs(1),
+            history: HistoryLimits::default(),
+            namespaces: kinds::INITIAL_NAMESPACES.map(str::to_owned).to_vec(),
+            bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
+            close_watches_every: None,
         }
     }
 }
 
 impl TestApiServerBuilder {
+    /// Creates a namespace at start (`default`, `kube-system`, `kube-public` and
+    /// `kube-node-lease` always exist). Objects can be created only in namespaces that exist.
+    pub fn namespace(mut self, name: &str) -> Self {
+        self.namespaces.push(name.to_owned());
+        self
+    }
+
     /// Serves one more kind of resource.
     pub fn kind(mut self, kind: ResourceKind) -> Self {
         self.kinds.push(kind);
@@ -238,16 +258,33 @@ impl TestApiServerBuilder {
         self.kind(kind)
     }
 
-    /// Keeps at most `limit` watch events (default 10,000); watches from older versions
-    /// get 410 Gone.
+    /// Keeps at most `limit` watch events per kind (default 102,400, the watch cache's upper
+    /// bound); watches from older versions get 410 Expired.
     pub fn history_limit(mut self, limit: usize) -> Self {
-        self.history_limit = limit;
+        self.history.max_events = limit;
+        self.history.min_events = self.history.min_events.min(limit);
         self
     }
 
-    /// Time between two bookmarks on a watch that asked for them (default 1 s).
+    /// How much watch history is kept per kind: by default the latest 100 events, and any
+    /// event younger than 75 s, up to 102,400 (kube-apiserver's watch cache).
+    pub fn history_limits(mut self, limits: HistoryLimits) -> Self {
+        self.history = limits;
+        self
+    }
+
+    /// Time between two bookmarks on a watch that asked for them (default one minute, as
+    /// kube-apiserver's `defaultBookmarkFrequency`).
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval;
+        self
+    }
+
+    /// Ends every open watch every `period`, as an API server behind a load balancer that
+    /// drops long connections, or one restarting, does. Watchers resume from their last
+    /// version.
+    pub fn close_watches_every(mut self, period: Duration) -> Self {
+        self.close_watches_every = Some(period);
         self
     }
 
@@ -260,9 +297,9 @@ impl TestApiServerBuilder {
             .local_addr()
             .expect("read the test API server's address");
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(self.kinds, self.history_limit)),
+            store: Mutex::new(Store::new(self.kinds, self.history)),
             log: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::new(faults::Faults::default()),
             changes: watch::Sender::new(0),
             close_watches: watch::Sender::new(0),
             bookmark_interval: self.bookmark_interval,
@@ -288,7 +325,24 @@ impl TestApiServerBuilder {
                 }
             }
         });
+        if let Some(period) = self.close_watches_every {
+            let closer = shared.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+                loop {
+                    ticks.tick().await;
+                    // Ends with the server: the sender is gone once every handle is dropped.
+                    if Arc::strong_count(&closer) == 1 {
+                        return;
+                    }
+                    closer.close_watches.send_modify(|n| *n += 1);
+                }
+            });
+        }
         let server = TestApiServer { shared, addr, task };
+        for namespace in &self.namespaces {
+            server.create_namespace(namespace);
+        }
         let client = server.client();
         (server, client)
     }
@@ -455,6 +509,23 @@ impl TestApiServer {
             .with_store(|s| s.create(k, namespace, object, &opts))
     }
 
+    /// Creates a namespace (as a cluster administrator would); one that exists already is
+    /// left as it is.
+    pub fn create_namespace(&self, name: &str) {
+        let namespace = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        });
+        match self.create(&kinds::NAMESPACES, "", namespace) {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => panic!("namespace {name} could not be created: {}", e.message),
+        }
+    }
+
     /// Deletes an object as a `DELETE` would (finalizers honoured).
     pub fn delete(
         &self,
@@ -475,14 +546,14 @@ impl TestApiServer {
         self.shared.close_watches.send_modify(|n| *n += 1);
     }
 
+    /// Adds a fault rule (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).add(fault);
+    }
+
     /// Answers the next `n` requests with `code` and a `Status` body.
     pub fn fail_next(&self, n: u32, code: u16) {
-        self.add_fault(FaultRule {
-            filter: None,
-            remaining: Some(n),
-            until: None,
-            effect: FaultEffect::Fail(code),
-        });
+        self.inject(Fault::any().status(code).times(n));
     }
 
     /// Answers the next `n` requests that `filter` selects with `code`.
@@ -492,37 +563,17 @@ impl TestApiServer {
         code: u16,
         filter: impl Fn(&RequestRecord) -> bool + Send + Sync + 'static,
     ) {
-        self.add_fault(FaultRule {
-            filter: Some(Box::new(filter)),
-            remaining: Some(n),
-            until: None,
-            effect: FaultEffect::Fail(code),
-        });
+        self.inject(Fault::any().matching(filter).status(code).times(n));
     }
 
     /// Answers every request with `code` for `duration`.
     pub fn fail_for(&self, duration: Duration, code: u16) {
-        self.add_fault(FaultRule {
-            filter: None,
-            remaining: None,
-            until: Some(Instant::now() + duration),
-            effect: FaultEffect::Fail(code),
-        });
+        self.inject(Fault::any().status(code).for_duration(duration));
     }
 
-    /// Delays every request by `delay` for `duration`.
+    /// Holds every request for `delay` before serving it, for `duration`.
     pub fn slow_for(&self, duration: Duration, delay: Duration) {
-        self.add_fault(FaultRule {
-            filter: None,
-            remaining: None,
-            until: Some(Instant::now() + duration),
-            effect: FaultEffect::Delay(delay),
-        });
-    }
-
-    /// Adds any fault rule.
-    pub fn add_fault(&self, rule: FaultRule) {
-        lock(&self.shared.faults).push(rule);
+        self.inject(Fault::any().hold(delay).for_duration(duration));
     }
 
     /// Removes every fault rule.
@@ -537,7 +588,12 @@ impl TestApiServer {
 
     /// Keeps at most `limit` watch events from now on.
     pub fn set_history_limit(&self, limit: usize) {
-        self.shared.with_store(|s| s.set_history_limit(limit));
+        self.shared.with_store(|s| {
+            let mut limits = s.history_limits();
+            limits.max_events = limit;
+            limits.min_events = limits.min_events.min(limit);
+            s.set_history_limits(limits);
+        });
     }
 
     // ---- request log ----

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::errors::ApiError;
+use super::faults::{self, FaultEffect, Faults, TOO_MANY_REQUESTS_BODY};
 use super::json::parse_query;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Filter, PatchType, Store, Subresource, WriteOptions};
@@ -23,38 +24,14 @@ use super::{RequestKind, RequestRecord};
 /// Response body: a whole JSON document, or a watch stream.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-/// Selects the requests a fault rule applies to.
-pub type RequestFilter = Box<dyn Fn(&RequestRecord) -> bool + Send + Sync>;
-
-/// A fault rule: requests it selects are delayed or answered with an error.
-pub struct FaultRule {
-    /// Requests it applies to; `None` for all.
-    pub filter: Option<RequestFilter>,
-    /// How many more requests it applies to; `None` for no limit.
-    pub remaining: Option<u32>,
-    /// Until when it applies; `None` for no limit.
-    pub until: Option<Instant>,
-    /// What it does.
-    pub effect: FaultEffect,
-}
-
-/// What a fault rule does to a request.
-#[derive(Clone, Copy, Debug)]
-pub enum FaultEffect {
-    /// Answer with this status code and a `Status` body, without touching the store.
-    Fail(u16),
-    /// Wait this long before handling the request.
-    Delay(Duration),
-}
-
 /// State shared by the server's tasks and the test's handle.
 pub struct Shared {
     /// Objects, versions and watch history.
     pub store: Mutex<Store>,
     /// Every request answered, in order.
     pub log: Mutex<Vec<RequestRecord>>,
-    /// Active fault rules, applied in the order they were added.
-    pub faults: Mutex<Vec<FaultRule>>,
+    /// Active fault rules.
+    pub faults: Mutex<Faults>,
     /// Bumped after every change to the store or the log; wakes watches and `wait_for`.
     pub changes: watch::Sender<u64>,
     /// Bumped by `close_watches`: every open watch ends.
@@ -81,34 +58,6 @@ impl Shared {
     /// Wakes watches and waiters.
     pub fn notify(&self) {
         self.changes.send_modify(|n| *n += 1);
-    }
-
-    /// Decides the injected faults for a request: an error code and/or a delay.
-    fn take_faults(&self, record: &RequestRecord) -> (Option<u16>, Option<Duration>) {
-        let now = Instant::now();
-        let mut faults = lock(&self.faults);
-        faults.retain(|f| f.remaining != Some(0) && f.until.is_none_or(|t| t > now));
-        let (mut fail, mut delay) = (None, None);
-        for rule in faults.iter_mut() {
-            if rule.filter.as_ref().is_some_and(|f| !f(record)) {
-                continue;
-            }
-            let applied = match rule.effect {
-                FaultEffect::Fail(code) if fail.is_none() => {
-                    fail = Some(code);
-                    true
-                }
-                FaultEffect::Delay(d) if delay.is_none() => {
-                    delay = Some(d);
-                    true
-                }
-                _ => false,
-            };
-            if applied && let Some(n) = rule.remaining.as_mut() {
-                *n -= 1;
-            }
-        }
-        (fail, delay)
     }
 }
 
@@ -231,18 +180,32 @@ fn json_response(code: u16, body: &Value) -> Response<Body> {
 }
 
 fn error_response(error: &ApiError) -> Response<Body> {
-    json_response(error.code, &error.to_status())
+    let mut response = json_response(error.code, &error.to_status());
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
-fn injected(code: u16) -> ApiError {
-    let reason = match code {
-        429 => "TooManyRequests",
-        500 => "InternalError",
-        503 => "ServiceUnavailable",
-        504 => "Timeout",
-        _ => "InternalError",
-    };
-    ApiError::new(code, reason, format!("injected fault: answering {code}"))
+/// The plain-text 429 of API Priority and Fairness.
+fn too_many_requests(retry_after: u64) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(TOO_MANY_REQUESTS_BODY.as_bytes())).boxed_unsync(),
+    );
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// The `PartialObjectMetadata` view requested by metadata-only clients.
@@ -329,14 +292,18 @@ pub async fn handle(
         body: parsed_body,
     };
 
-    let (fail, delay) = shared.take_faults(&record);
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+    let decision = lock(&shared.faults).decide(&record);
+    if let Some(hold) = decision.hold {
+        tokio::time::sleep(hold).await;
     }
-    let response = match fail {
-        Some(code) => {
+    let response = match decision.fail {
+        Some(effect) => {
             record.injected_fault = true;
-            error_response(&injected(code))
+            match (effect, faults::error_of(effect)) {
+                (FaultEffect::TooManyRequests { retry_after }, _) => too_many_requests(retry_after),
+                (_, Some(error)) => error_response(&error),
+                (_, None) => error_response(&ApiError::new(500, "InternalError", "injected fault")),
+            }
         }
         None => dispatch(
             &shared,
@@ -620,7 +587,15 @@ impl WatchState {
                     self.bookmark_due = true;
                     self.next_bookmark = next_bookmark.map(|t| t + self.shared.bookmark_interval);
                 }
-                _ = tokio::time::sleep_until(deadline) => self.done = true,
+                _ = tokio::time::sleep_until(deadline) => {
+                    // A last bookmark right before the deadline (cacher.go), so the client
+                    // resumes from the latest version.
+                    if self.next_bookmark.is_some() {
+                        let bookmark = self.bookmark(json!({}));
+                        self.push(&bookmark);
+                    }
+                    self.done = true;
+                }
                 _ = self.close.changed() => self.done = true,
             }
         }

@@ -5,35 +5,19 @@
 //! Everything here is synchronous and runs under the server's mutex; the HTTP layer in
 //! `server.rs` only parses requests and renders results.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, BadValue, FieldError};
-use super::json::{
-    FieldPath, changed_paths, from_fields_v1, get_path, leaf_paths, merge_patch, name_suffix,
-    new_uid, now_rfc3339, overlaps, remove_path, to_fields_v1,
-};
-use super::kinds::ResourceKind;
+use super::fields::{AllAtomic, ListTypes, apply_merge, merge_patch};
+use super::json::{name_suffix, new_uid, now_rfc3339};
+use super::kinds::{NAMESPACES, ResourceKind};
+pub use super::managed::Subresource;
+use super::managed::{self, Ownership, Writer};
 use super::selector::{FieldSelector, LabelSelector};
-
-/// Which endpoint of an object a write goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Subresource {
-    /// The object itself.
-    Main,
-    /// The `/status` subresource.
-    Status,
-}
-
-impl Subresource {
-    fn name(self) -> Option<&'static str> {
-        match self {
-            Subresource::Main => None,
-            Subresource::Status => Some("status"),
-        }
-    }
-}
+use super::validation::{self, NameRule};
 
 /// The patch formats of `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,6 +49,15 @@ pub struct WriteOptions {
     pub dry_run: bool,
 }
 
+impl WriteOptions {
+    fn writer(&self) -> Writer {
+        Writer {
+            manager: self.manager.clone(),
+            force: self.force,
+        }
+    }
+}
+
 /// Watch event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -87,11 +80,60 @@ impl EventType {
     }
 }
 
+/// How much watch history each kind keeps, as kube-apiserver's watch cache does
+/// (`apiserver/pkg/storage/cacher/watch_cache.go`: a ring buffer of at least 100 events that
+/// grows while its oldest event is younger than the 75 s `eventFreshDuration`, up to
+/// 100 × 1024 events, and otherwise drops its oldest events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Events younger than this are kept (up to `max_events`).
+    pub window: Duration,
+    /// This many of the latest events are kept whatever their age.
+    pub min_events: usize,
+    /// Never more events than this.
+    pub max_events: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            window: Duration::from_secs(75),
+            min_events: 100,
+            max_events: 100 * 1024,
+        }
+    }
+}
+
+/// The watch history of one kind.
+#[derive(Debug, Default)]
+struct History {
+    events: VecDeque<HistoryEvent>,
+    /// Every version up to and including this one may have lost events: watches from an
+    /// older version get 410 Expired.
+    compacted: u64,
+}
+
+impl History {
+    fn trim(&mut self, limits: &HistoryLimits, now: Instant) {
+        while let Some(oldest) = self.events.front() {
+            let over_max = self.events.len() > limits.max_events;
+            let stale = self.events.len() > limits.min_events
+                && now.duration_since(oldest.at) > limits.window;
+            if !(over_max || stale) {
+                break;
+            }
+            self.compacted = self.compacted.max(oldest.rv);
+            self.events.pop_front();
+        }
+    }
+}
+
 /// One change in the watch history.
 #[derive(Clone, Debug)]
 struct HistoryEvent {
     rv: u64,
-    kind: usize,
+    /// When it happened.
+    at: Instant,
     namespace: String,
     event: EventType,
     /// The object after the change (for DELETED, its last state at the deletion's version).
@@ -119,78 +161,6 @@ impl Filter {
     }
 }
 
-/// One entry of `metadata.managedFields`, with its field set decoded.
-#[derive(Clone, Debug, PartialEq)]
-struct Manager {
-    manager: String,
-    operation: &'static str,
-    subresource: Option<&'static str>,
-    api_version: String,
-    time: String,
-    paths: BTreeSet<FieldPath>,
-}
-
-impl Manager {
-    fn is(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource == subresource
-    }
-}
-
-fn read_managers(object: &Value) -> Vec<Manager> {
-    let entries = object
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array);
-    entries
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let operation = match e.get("operation")?.as_str()? {
-                "Apply" => "Apply",
-                _ => "Update",
-            };
-            let subresource = match e.get("subresource").and_then(Value::as_str) {
-                Some("status") => Some("status"),
-                _ => None,
-            };
-            Some(Manager {
-                manager: e.get("manager")?.as_str()?.to_owned(),
-                operation,
-                subresource,
-                api_version: e.get("apiVersion")?.as_str()?.to_owned(),
-                time: e.get("time")?.as_str()?.to_owned(),
-                paths: from_fields_v1(e.get("fieldsV1")?),
-            })
-        })
-        .collect()
-}
-
-fn write_managers(object: &mut Value, managers: &[Manager]) {
-    let entries: Vec<Value> = managers
-        .iter()
-        .map(|m| {
-            let mut e = json!({
-                "manager": m.manager,
-                "operation": m.operation,
-                "apiVersion": m.api_version,
-                "time": m.time,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": to_fields_v1(&m.paths),
-            });
-            if let Some(sub) = m.subresource {
-                e["subresource"] = json!(sub);
-            }
-            e
-        })
-        .collect();
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        if entries.is_empty() {
-            meta.remove("managedFields");
-        } else {
-            meta.insert("managedFields".into(), Value::Array(entries));
-        }
-    }
-}
-
 /// Metadata fields only the server sets; writes to them are ignored.
 const SERVER_METADATA: [&str; 9] = [
     "name",
@@ -203,23 +173,6 @@ const SERVER_METADATA: [&str; 9] = [
     "generation",
     "managedFields",
 ];
-
-/// Whether a field belongs to the given endpoint (and is tracked for ownership).
-fn in_scope(kind: &ResourceKind, sub: Subresource, path: &[String]) -> bool {
-    let first = path.first().map(String::as_str);
-    match sub {
-        Subresource::Status => first == Some("status"),
-        Subresource::Main => match first {
-            None | Some("apiVersion" | "kind") => false,
-            Some("status") => !kind.status_subresource,
-            Some("metadata") => matches!(
-                path.get(1).map(String::as_str),
-                Some("labels" | "annotations" | "finalizers" | "ownerReferences")
-            ),
-            Some(_) => true,
-        },
-    }
-}
 
 /// The object without the parts whose changes do not move `metadata.generation`.
 fn generation_relevant(kind: &ResourceKind, object: &Value) -> Value {
@@ -260,15 +213,66 @@ fn finalizers_empty(object: &Value) -> bool {
         .is_none_or(Vec::is_empty)
 }
 
-/// How a write changes field ownership.
-enum Ownership<'a> {
-    /// Create, update, merge patch: the manager takes the fields it changed.
-    Update,
-    /// Server-side apply of this (scoped) configuration.
-    Apply(&'a Value),
-}
+/// The message of a 410 for a `continue` token whose snapshot was compacted away
+/// (`apiserver/pkg/storage/etcd3/errors.go`).
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent \
+     list result. You can start a new list without the continue parameter.";
 
 type Key = (usize, String, String);
+
+/// The kind-specific rules of a kind's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checks {
+    /// Metadata only.
+    Plain,
+    /// Core `v1` Secrets: `stringData` merged into `data`, keys and size checked.
+    Secret,
+    /// `events.k8s.io/v1` Events.
+    Event,
+    /// `coordination.k8s.io/v1` Leases.
+    Lease,
+    /// Core `v1` Namespaces (names are DNS labels).
+    Namespace,
+}
+
+impl Checks {
+    fn of(kind: &ResourceKind) -> Checks {
+        match (&*kind.group, &*kind.plural) {
+            ("", "secrets") => Checks::Secret,
+            ("events.k8s.io", "events") => Checks::Event,
+            ("coordination.k8s.io", "leases") => Checks::Lease,
+            ("", "namespaces") => Checks::Namespace,
+            _ => Checks::Plain,
+        }
+    }
+}
+
+/// Merges a Secret's write-only `stringData` into `data` (base64), as the API server does
+/// on every write (`pkg/apis/core/v1/conversion.go`).
+fn string_data_into_data(secret: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in strings {
+            let text = value.as_str().unwrap_or_default();
+            data.insert(
+                key,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
+    }
+}
 
 /// The store: objects, the resourceVersion counter and the watch history.
 #[derive(Debug)]
@@ -277,25 +281,30 @@ pub struct Store {
     pub kinds: Vec<ResourceKind>,
     objects: BTreeMap<Key, Value>,
     rv: u64,
-    history: VecDeque<HistoryEvent>,
-    history_limit: usize,
-    /// Every version up to and including this one may have lost events: watches from an
-    /// older version get 410 Gone.
-    compacted: u64,
-    snapshots: HashMap<u64, (u64, Vec<Value>)>,
+    /// One history per kind, as kube-apiserver keeps one watch cache per resource.
+    histories: Vec<History>,
+    limits: HistoryLimits,
+    /// The revision of the last (emulated) etcd compaction: continue tokens of lists read
+    /// before it have expired.
+    etcd_compacted: u64,
+    /// Consistent list snapshots being paged through: kind, version, items.
+    snapshots: HashMap<u64, (usize, u64, Vec<Value>)>,
     next_snapshot: u64,
 }
 
 impl Store {
-    /// An empty store serving `kinds`, keeping at most `history_limit` watch events.
-    pub fn new(kinds: Vec<ResourceKind>, history_limit: usize) -> Self {
+    /// An empty store serving `kinds`, keeping watch history within `limits`.
+    /// resourceVersions start from a random base, so that nothing can rely on their values:
+    /// clients must treat them as opaque strings.
+    pub fn new(kinds: Vec<ResourceKind>, limits: HistoryLimits) -> Self {
+        let histories = kinds.iter().map(|_| History::default()).collect();
         Store {
             kinds,
             objects: BTreeMap::new(),
-            rv: 1,
-            history: VecDeque::new(),
-            history_limit,
-            compacted: 0,
+            rv: rand::random_range(1_000_000..1_000_000_000),
+            histories,
+            limits,
+            etcd_compacted: 0,
             snapshots: HashMap::new(),
             next_snapshot: 1,
         }
@@ -358,23 +367,32 @@ impl Store {
                 let parsed = token.split_once(':').and_then(|(id, offset)| {
                     Some((id.parse::<u64>().ok()?, offset.parse::<usize>().ok()?))
                 });
-                match parsed {
-                    Some((id, offset)) if self.snapshots.contains_key(&id) => (id, offset),
-                    _ => return Err(ApiError::bad_request("invalid continue token")),
+                match parsed.and_then(|(id, offset)| Some((id, offset, self.snapshots.get(&id)?))) {
+                    Some((_, _, (kind, _, _))) if *kind != k => {
+                        return Err(ApiError::bad_request("invalid continue token"));
+                    }
+                    Some((id, _, (_, rv, _))) if *rv < self.etcd_compacted => {
+                        // etcd compacted the revision the snapshot was read at.
+                        self.snapshots.remove(&id);
+                        return Err(ApiError::expired(CONTINUE_EXPIRED));
+                    }
+                    Some((id, offset, _)) => (id, offset),
+                    None => return Err(ApiError::bad_request("invalid continue token")),
                 }
             }
             None => {
                 let id = self.next_snapshot;
                 self.next_snapshot += 1;
-                self.snapshots.insert(id, (self.rv, self.select(k, filter)));
+                self.snapshots
+                    .insert(id, (k, self.rv, self.select(k, filter)));
                 (id, 0)
             }
         };
-        let (rv, items) = self
+        let (_, rv, items) = self
             .snapshots
             .get(&id)
             .cloned()
-            .unwrap_or((self.rv, Vec::new()));
+            .unwrap_or((k, self.rv, Vec::new()));
         let end = limit
             .filter(|l| *l > 0)
             .map_or(items.len(), |l| (offset + l).min(items.len()));
@@ -414,39 +432,45 @@ impl Store {
         } else {
             self.objects.insert(key, object.clone());
         }
-        self.history.push_back(HistoryEvent {
+        let now = Instant::now();
+        let history = &mut self.histories[k];
+        history.events.push_back(HistoryEvent {
             rv: self.rv,
-            kind: k,
+            at: now,
             namespace,
             event,
             object: object.clone(),
             previous,
         });
-        self.trim_history();
+        history.trim(&self.limits, now);
         object
     }
 
-    fn trim_history(&mut self) {
-        while self.history.len() > self.history_limit {
-            if let Some(dropped) = self.history.pop_front() {
-                self.compacted = self.compacted.max(dropped.rv);
-            }
+    /// Changes how much watch history is kept; older versions become too old to watch from.
+    pub fn set_history_limits(&mut self, limits: HistoryLimits) {
+        self.limits = limits;
+        let now = Instant::now();
+        for history in &mut self.histories {
+            history.trim(&limits, now);
         }
     }
 
-    /// Keeps at most `limit` watch events; older versions become too old to watch from.
-    pub fn set_history_limit(&mut self, limit: usize) {
-        self.history_limit = limit;
-        self.trim_history();
+    /// The current history limits.
+    pub fn history_limits(&self) -> HistoryLimits {
+        self.limits
     }
 
-    /// Forgets the whole watch history: every resourceVersion issued so far becomes too
-    /// old to watch from (410 Gone). The counter moves on by one so that a fresh list
-    /// returns a version that can be watched.
+    /// Forgets the whole watch history, as an etcd compaction does: every resourceVersion
+    /// issued so far becomes too old to watch from (410 Expired), and continue tokens of
+    /// lists read before expire. The counter moves on by one so that a fresh list returns
+    /// a version that can be watched.
     pub fn compact(&mut self) {
         self.rv += 1;
-        self.compacted = self.rv;
-        self.history.clear();
+        self.etcd_compacted = self.rv;
+        for history in &mut self.histories {
+            history.compacted = self.rv;
+            history.events.clear();
+        }
     }
 
     /// Watch events of kind `k` after version `since` that `filter` selects, as watch-event
@@ -457,13 +481,14 @@ impl Store {
         filter: &Filter,
         since: u64,
     ) -> Result<(Vec<Value>, u64), ApiError> {
-        if since < self.compacted {
-            let message = format!("too old resource version: {since} ({})", self.compacted);
+        let history = &self.histories[k];
+        if since < history.compacted {
+            let message = format!("too old resource version: {since} ({})", history.compacted);
             return Err(ApiError::expired(message));
         }
-        let start = self.history.partition_point(|e| e.rv <= since);
+        let start = history.events.partition_point(|e| e.rv <= since);
         let mut events = Vec::new();
-        for e in self.history.range(start..).filter(|e| e.kind == k) {
+        for e in history.events.range(start..) {
             let now = filter.matches(&e.namespace, &e.object) && e.event != EventType::Deleted;
             let before = e
                 .previous
@@ -561,6 +586,8 @@ impl Store {
         self.prepare_new(k, namespace, &mut body)?;
         let kind = self.kinds[k].clone();
         let name = meta_str(&body, "name").unwrap_or("").to_owned();
+        self.admit_namespace(k, namespace)?;
+        self.admit(k, &mut body, None, Subresource::Main, opts)?;
         if self.get(k, namespace, &name).is_some() {
             return Err(ApiError::already_exists(&kind, &name));
         }
@@ -580,29 +607,99 @@ impl Store {
         if kind.generation {
             meta.insert("generation".into(), json!(1));
         }
-        let (operation, paths) = match ownership {
-            Ownership::Update => ("Update", leaf_paths(&body)),
-            Ownership::Apply(applied) => ("Apply", leaf_paths(applied)),
-        };
-        let paths: BTreeSet<FieldPath> = paths
-            .into_iter()
-            .filter(|p| in_scope(&kind, Subresource::Main, p))
-            .collect();
-        if !paths.is_empty() {
-            let manager = Manager {
-                manager: opts.manager.clone(),
-                operation,
-                subresource: None,
-                api_version: kind.api_version(),
-                time: now_rfc3339(),
-                paths,
-            };
-            write_managers(&mut body, &[manager]);
-        }
+        let managers = managed::on_create(
+            &body,
+            ownership,
+            &opts.writer(),
+            &kind,
+            self.list_types(k),
+            &now_rfc3339(),
+        );
+        managed::write(&mut body, &managers);
         if opts.dry_run {
             return Ok(body);
         }
         Ok(self.commit(k, EventType::Added, body, None))
+    }
+
+    /// The NamespaceLifecycle admission plugin: objects are created only in namespaces that
+    /// exist and are not being deleted
+    /// (`apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
+    fn admit_namespace(&self, k: usize, namespace: &str) -> Result<(), ApiError> {
+        if !self.kinds[k].namespaced {
+            return Ok(());
+        }
+        let Some(ns) = self.namespace_index() else {
+            return Ok(());
+        };
+        match self.get(ns, "", namespace) {
+            None => Err(ApiError::not_found(&NAMESPACES, namespace)),
+            Some(object) if object.pointer("/metadata/deletionTimestamp").is_some() => {
+                Err(ApiError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "unable to create new content in namespace {namespace} because it is \
+                         being terminated"
+                    ),
+                )
+                .about(
+                    &self.kinds[k],
+                    meta_str(object, "name").unwrap_or(namespace),
+                ))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// How the lists of kind `k` merge.
+    fn list_types(&self, k: usize) -> &dyn ListTypes {
+        let _ = k;
+        &AllAtomic
+    }
+
+    fn namespace_index(&self) -> Option<usize> {
+        self.kind_index(&NAMESPACES.group, &NAMESPACES.version, &NAMESPACES.plural)
+    }
+
+    /// What the API server does to a write between decoding and storage: the kind's own
+    /// normalisation, then validation. `old` is the stored object on update.
+    fn admit(
+        &mut self,
+        k: usize,
+        new: &mut Value,
+        old: Option<&Value>,
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let kind = self.kinds[k].clone();
+        let _ = opts;
+        let name = meta_str(new, "name").unwrap_or("").to_owned();
+        let checks = Checks::of(&kind);
+        if checks == Checks::Secret {
+            string_data_into_data(new);
+        }
+        let names = if checks == Checks::Namespace {
+            NameRule::Label
+        } else {
+            NameRule::Subdomain
+        };
+        let mut errors = validation::object_meta(new, kind.namespaced, names);
+        if let Some(old) = old {
+            errors.extend(validation::object_meta_update(new, old));
+        }
+        match checks {
+            Checks::Secret => errors.extend(validation::secret(new, old)),
+            Checks::Event if old.is_none() => errors.extend(validation::event(new)),
+            Checks::Lease => errors.extend(validation::lease(new)),
+            _ => {}
+        }
+        let _ = sub;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_object(&kind, &name, &errors))
+        }
     }
 
     /// POST.
@@ -668,7 +765,7 @@ impl Store {
             )));
         }
         let old = self.get_or_404(k, namespace, name)?;
-        self.check_precondition(k, &old, &body, kind.custom)?;
+        self.check_precondition(k, &old, &body, !kind.unconditional_update)?;
         self.finish_update(k, old, body, sub, opts, Ownership::Update)
     }
 
@@ -760,18 +857,7 @@ impl Store {
             )));
         }
         // The configuration restricted to what this endpoint may set.
-        let mut scoped = Value::Object(Map::new());
-        for path in leaf_paths(&applied) {
-            if in_scope(&kind, sub, &path)
-                && let Some(value) = get_path(&applied, &path)
-            {
-                let mut patch = value.clone();
-                for key in path.iter().rev() {
-                    patch = json!({ key.as_str(): patch });
-                }
-                merge_patch(&mut scoped, &patch);
-            }
-        }
+        let scoped = managed::scope(&applied, &kind, sub, self.list_types(k));
         let Some(old) = self.get(k, namespace, name).cloned() else {
             if sub == Subresource::Status {
                 return Err(ApiError::not_found(&kind, name));
@@ -785,7 +871,7 @@ impl Store {
         };
         self.check_precondition(k, &old, &applied, false)?;
         let mut candidate = old.clone();
-        merge_patch(&mut candidate, &scoped);
+        apply_merge(&mut candidate, &scoped, self.list_types(k));
         let object = self.finish_update(k, old, candidate, sub, opts, Ownership::Apply(&scoped))?;
         Ok((object, false))
     }
@@ -846,92 +932,18 @@ impl Store {
             }
         };
 
-        let mut managers = read_managers(&old);
-        let (operation, subresource) = match ownership {
-            Ownership::Update => ("Update", sub.name()),
-            Ownership::Apply(_) => ("Apply", sub.name()),
-        };
-        let mine = |m: &Manager| m.is(&opts.manager, operation, subresource);
-        let taken: BTreeSet<FieldPath> = match ownership {
-            Ownership::Update => changed_paths(&old, &new)
-                .into_iter()
-                .filter(|p| in_scope(&kind, sub, p))
-                .collect(),
-            Ownership::Apply(applied) => {
-                let applied_paths = leaf_paths(applied);
-                if !opts.force {
-                    let mut conflicts = Vec::new();
-                    for other in managers.iter().filter(|m| m.manager != opts.manager) {
-                        for p in &applied_paths {
-                            for q in other.paths.iter().filter(|q| overlaps(p, q)) {
-                                let at = if p.len() <= q.len() { p } else { q };
-                                if get_path(&old, at) != get_path(applied, at) {
-                                    conflicts.push(format!(
-                                        "conflict with \"{}\": .{}",
-                                        other.manager,
-                                        p.join(".")
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                    if !conflicts.is_empty() {
-                        let message = format!(
-                            "Apply failed with {} conflict{}: {}",
-                            conflicts.len(),
-                            if conflicts.len() == 1 { "" } else { "s" },
-                            conflicts.join(", ")
-                        );
-                        return Err(ApiError::new(409, "Conflict", message).about(&kind, &name));
-                    }
-                }
-                let previous = managers
-                    .iter()
-                    .find(|m| mine(m))
-                    .map(|m| m.paths.clone())
-                    .unwrap_or_default();
-                for stale in previous.difference(&applied_paths) {
-                    let still_wanted = applied_paths.iter().any(|q| overlaps(stale, q));
-                    let owned_elsewhere = managers
-                        .iter()
-                        .filter(|m| !mine(m))
-                        .any(|m| m.paths.iter().any(|q| overlaps(stale, q)));
-                    if !still_wanted && !owned_elsewhere && remove_path(&mut new, stale) {
-                        // Maps emptied by the removal go too, as the manager owned them.
-                        for depth in (1..stale.len()).rev() {
-                            let parent = &stale[..depth];
-                            let emptied = get_path(&new, parent)
-                                .is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
-                            if !emptied || applied_paths.iter().any(|q| q.starts_with(parent)) {
-                                break;
-                            }
-                            remove_path(&mut new, parent);
-                        }
-                    }
-                }
-                applied_paths
-            }
-        };
-        // Fields changed by an update, or forcibly applied, leave their other owners.
-        let exclusive = matches!(ownership, Ownership::Update) || opts.force;
-        for m in managers.iter_mut().filter(|m| m.manager != opts.manager) {
-            if exclusive {
-                m.paths.retain(|q| !taken.iter().any(|p| overlaps(p, q)));
-            }
-        }
-        match managers.iter_mut().find(|m| mine(m)) {
-            Some(m) if matches!(ownership, Ownership::Apply(_)) => m.paths = taken,
-            Some(m) => m.paths.extend(taken),
-            None => managers.push(Manager {
-                manager: opts.manager.clone(),
-                operation,
-                subresource,
-                api_version: kind.api_version(),
-                time: String::new(),
-                paths: taken,
-            }),
-        }
-        managers.retain(|m| !m.paths.is_empty());
+        self.admit(k, &mut new, Some(&old), sub, opts)?;
+
+        let settled = managed::settle(
+            &old,
+            &mut new,
+            ownership,
+            &opts.writer(),
+            &kind,
+            sub,
+            self.list_types(k),
+            &name,
+        )?;
 
         if kind.generation && generation_relevant(&kind, &old) != generation_relevant(&kind, &new) {
             let generation = old
@@ -942,33 +954,29 @@ impl Store {
         }
 
         // A write that changes nothing (timestamps of managedFields aside) is not stored.
-        let old_managers = read_managers(&old);
-        let same_owners = old_managers.len() == managers.len()
-            && old_managers.iter().zip(&managers).all(|(a, b)| {
-                a.manager == b.manager
-                    && a.operation == b.operation
-                    && a.subresource == b.subresource
-                    && a.paths == b.paths
-            });
         let strip = |v: &Value| {
             let mut v = v.clone();
             meta_mut(&mut v).remove("managedFields");
             v
         };
-        if same_owners && strip(&old) == strip(&new) {
+        if settled.unchanged && strip(&old) == strip(&new) {
             return Ok(old);
         }
-        let now = now_rfc3339();
-        for m in managers.iter_mut().filter(|m| mine(m) || m.time.is_empty()) {
-            m.time = now.clone();
-        }
-        write_managers(&mut new, &managers);
+        managed::stamp(
+            &mut new,
+            settled.managers,
+            &opts.writer(),
+            ownership,
+            sub,
+            &now_rfc3339(),
+        );
         if opts.dry_run {
             return Ok(new);
         }
         let stored = self.commit(k, EventType::Modified, new, Some(old));
         if stored.pointer("/metadata/deletionTimestamp").is_some() && finalizers_empty(&stored) {
             self.commit(k, EventType::Deleted, stored.clone(), Some(stored.clone()));
+            self.reap_namespace(meta_str(&stored, "namespace").unwrap_or(""));
         }
         Ok(stored)
     }
@@ -1002,6 +1010,9 @@ impl Store {
                 return Err(ApiError::new(409, "Conflict", message).about(&kind, name));
             }
         }
+        if Checks::of(&kind) == Checks::Namespace {
+            return self.delete_namespace(k, old, dry_run);
+        }
         if !finalizers_empty(&old) {
             if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
                 return Ok(old);
@@ -1020,6 +1031,7 @@ impl Store {
         }
         if !dry_run {
             self.commit(k, EventType::Deleted, old.clone(), Some(old.clone()));
+            self.reap_namespace(namespace);
         }
         Ok(json!({
             "kind": "Status",
@@ -1033,6 +1045,49 @@ impl Store {
                 "uid": meta_str(&old, "uid"),
             },
         }))
+    }
+
+    /// Deleting a namespace, as the API server and the namespace controller do it together:
+    /// the namespace turns `Terminating`, everything in it is deleted (objects with
+    /// finalizers stay until those are removed), and the namespace goes once it is empty.
+    fn delete_namespace(&mut self, k: usize, old: Value, dry_run: bool) -> Result<Value, ApiError> {
+        let name = meta_str(&old, "name").unwrap_or("").to_owned();
+        if dry_run || old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let mut marked = old.clone();
+        meta_mut(&mut marked).insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        marked["status"] = json!({"phase": "Terminating"});
+        let marked = self.commit(k, EventType::Modified, marked, Some(old));
+        let contents: Vec<(usize, String)> = self
+            .objects
+            .keys()
+            .filter(|(kind, ns, _)| self.kinds[*kind].namespaced && *ns == name)
+            .map(|(kind, _, object)| (*kind, object.clone()))
+            .collect();
+        for (kind, object) in contents {
+            // Each object goes as by DELETE; one failure does not stop the rest.
+            let _ = self.delete(kind, &name, &object, &json!({}), false);
+        }
+        self.reap_namespace(&name);
+        Ok(marked)
+    }
+
+    /// Removes a terminating namespace once nothing is left in it.
+    fn reap_namespace(&mut self, namespace: &str) {
+        let Some(ns) = self.namespace_index() else {
+            return;
+        };
+        let Some(object) = self.get(ns, "", namespace).cloned() else {
+            return;
+        };
+        let empty = !self
+            .objects
+            .keys()
+            .any(|(kind, n, _)| self.kinds[*kind].namespaced && n == namespace);
+        if object.pointer("/metadata/deletionTimestamp").is_some() && empty {
+            self.commit(ns, EventType::Deleted, object.clone(), Some(object));
+        }
     }
 
     /// Stores an object as given (status and managed fields included), creating or
