@@ -111,6 +111,7 @@ use tokio::time::Instant;
 pub use errors::{ApiError, BadValue, FieldError, FieldErrorKind};
 pub use faults::{Fault, FaultEffect, RequestFilter, Verb};
 pub use kinds::ResourceKind;
+pub use rbac::{Attributes, Authorizer, User};
 pub use store::{HistoryLimits, PatchType};
 
 use server::{Shared, lock};
@@ -174,6 +175,9 @@ pub struct RequestRecord {
     pub injected_fault: bool,
     /// The body, parsed as JSON or YAML.
     pub body: Option<Value>,
+    /// The authenticated user's name (`system:anonymous` without credentials, empty when
+    /// the token was unknown).
+    pub user: String,
 }
 
 impl RequestRecord {
@@ -206,6 +210,17 @@ impl RequestRecord {
     pub fn is_status_patch(&self) -> bool {
         matches!(&self.kind, RequestKind::Patch { subresource: Some(s), .. } if s == "status")
     }
+}
+
+/// A namespace as the API server stores a new one.
+fn namespace_object(name: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
 }
 
 /// How often a watch that asked for bookmarks gets one, by default (kube-apiserver's
@@ -300,6 +315,7 @@ impl TestApiServerBuilder {
             store: Mutex::new(Store::new(self.kinds, self.history)),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(faults::Faults::default()),
+            auth: Mutex::new(server::Auth::default()),
             changes: watch::Sender::new(0),
             close_watches: watch::Sender::new(0),
             bookmark_interval: self.bookmark_interval,
@@ -383,26 +399,79 @@ impl TestApiServer {
         format!("http://{}", self.addr)
     }
 
-    /// A `kube::Config` for the server (plain HTTP, no authentication, namespace `default`).
+    /// A `kube::Config` for the server, as a cluster administrator (`system:masters`,
+    /// allowed everything also when RBAC is enforced); plain HTTP, namespace `default`.
     pub fn config(&self) -> kube::Config {
-        kube::Config::new(self.url().parse().expect("the server URL is a valid URI"))
+        self.config_as(&User::admin())
     }
 
-    /// A kubeconfig file's YAML for the server (context `test`, namespace `default`, no
-    /// credentials): for running the built binary against it with `KUBECONFIG`.
+    /// A `kube::Config` that authenticates as `user` with a bearer token of its own.
+    pub fn config_as(&self, user: &User) -> kube::Config {
+        let mut config =
+            kube::Config::new(self.url().parse().expect("the server URL is a valid URI"));
+        let auth: kube::config::AuthInfo =
+            serde_json::from_value(serde_json::json!({"token": self.token_for(user)}))
+                .expect("an AuthInfo with a token");
+        config.auth_info = auth;
+        config
+    }
+
+    /// A bearer token that authenticates as `user` (the same token every time).
+    pub fn token_for(&self, user: &User) -> String {
+        let mut auth = lock(&self.shared.auth);
+        if let Some((token, _)) = auth.tokens.iter().find(|(_, u)| *u == user) {
+            return token.clone();
+        }
+        let token = format!("token-{}-{:016x}", auth.tokens.len(), rand::random::<u64>());
+        auth.tokens.insert(token.clone(), user.clone());
+        token
+    }
+
+    /// A kubeconfig file's YAML for the server (context `test`, namespace `default`, a
+    /// cluster administrator's token): for running the built binary against it with
+    /// `KUBECONFIG`.
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_yaml_as(&User::admin())
+    }
+
+    /// [`TestApiServer::kubeconfig_yaml`] authenticating as `user`.
+    pub fn kubeconfig_yaml_as(&self, user: &User) -> String {
         format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
              clusters:\n- name: test\n  cluster:\n    server: {}\n\
-             users:\n- name: test\n  user: {{}}\n\
+             users:\n- name: test\n  user:\n    token: {}\n\
              contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\n",
-            self.url()
+            self.url(),
+            self.token_for(user)
         )
     }
 
-    /// A new client for the server.
+    /// A new client for the server, as a cluster administrator.
     pub fn client(&self) -> kube::Client {
         kube::Client::try_from(self.config()).expect("build a kube::Client for the test API server")
+    }
+
+    /// A new client authenticating as `user`.
+    pub fn client_as(&self, user: &User) -> kube::Client {
+        kube::Client::try_from(self.config_as(user))
+            .expect("build a kube::Client for the test API server")
+    }
+
+    /// Enforces RBAC from now on, with the bootstrap roles of a new cluster and the Roles,
+    /// ClusterRoles and their bindings in `manifests` (multi-document YAML, as `helm template`
+    /// prints it; other kinds are ignored). Requests no rule allows are answered 403. Panics
+    /// when the manifests hold an RBAC object the API server would refuse.
+    pub fn enforce_rbac(&self, manifests: &str) {
+        let mut authorizer = Authorizer::new();
+        authorizer
+            .add_manifests(manifests)
+            .unwrap_or_else(|e| panic!("RBAC manifests refused: {e}"));
+        lock(&self.shared.auth).authorizer = Some(authorizer);
+    }
+
+    /// Stops enforcing RBAC.
+    pub fn allow_all(&self) {
+        lock(&self.shared.auth).authorizer = None;
     }
 
     /// Stops the server now (the same as dropping the handle).
@@ -471,14 +540,72 @@ impl TestApiServer {
             .collect()
     }
 
-    /// Stores an object exactly as given, status and all, creating or replacing it (no
+    /// Stores an object as given, status and all, creating or replacing it (no
     /// precondition, no status isolation); the namespace comes from `metadata.namespace`
-    /// (default `default`). Emits the watch event. Panics when the object is malformed.
+    /// (default `default`). The object must pass the same validation as a write through the
+    /// API (schema, defaults, metadata), and its namespace must exist. Emits the watch
+    /// event. Panics when the object is refused.
     pub fn put(&self, kind: &ResourceKind, object: Value) -> Value {
         let k = self.index(kind);
         self.shared
-            .with_store(|s| s.put(k, object))
-            .unwrap_or_else(|e| panic!("put rejected: {}", e.message))
+            .with_store(|s| s.put(k, object, true))
+            .unwrap_or_else(|e| panic!("put refused: {}", e.message))
+    }
+
+    /// [`TestApiServer::put`] without any validation: stores an object a real API server
+    /// would refuse today, as one stored under an older, laxer CRD schema can be. A test
+    /// that uses it must say which rule the object breaks and why the scenario needs it.
+    pub fn put_unchecked(&self, kind: &ResourceKind, object: Value) -> Value {
+        let k = self.index(kind);
+        self.shared
+            .with_store(|s| s.put(k, object, false))
+            .unwrap_or_else(|e| panic!("put_unchecked refused: {}", e.message))
+    }
+
+    /// Creates many objects at once (namespaces included, as needed), for realistic
+    /// populations: a real cluster holds Helm release Secrets, tokens and the objects of
+    /// other teams, which watches and lists see too. Each object is validated as a create.
+    pub fn seed(&self, kind: &ResourceKind, objects: impl IntoIterator<Item = Value>) {
+        let k = self.index(kind);
+        let namespaces = self.index(&kinds::NAMESPACES);
+        self.shared.with_store(|s| {
+            for object in objects {
+                if let Some(ns) = object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    && s.get(namespaces, "", ns).is_none()
+                {
+                    let namespace = namespace_object(ns);
+                    s.put(namespaces, namespace, true)
+                        .unwrap_or_else(|e| panic!("seed namespace refused: {}", e.message));
+                }
+                s.put(k, object, true)
+                    .unwrap_or_else(|e| panic!("seed refused: {}", e.message));
+            }
+        });
+    }
+
+    /// Seeds `count` Secrets of `bytes` random bytes each, typed and named as Helm release
+    /// Secrets (`sh.helm.release.v1.<release>.v<n>`), spread over `namespaces` namespaces
+    /// named `tenant-<i>`: the unrelated Secrets every real cluster holds.
+    pub fn seed_unrelated_secrets(&self, count: usize, bytes: usize, namespaces: usize) {
+        use base64::Engine as _;
+        let namespaces = namespaces.max(1);
+        let secrets = (0..count).map(|i| {
+            let payload: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "helm.sh/release.v1",
+                "metadata": {
+                    "name": format!("sh.helm.release.v1.app-{i}.v1"),
+                    "namespace": format!("tenant-{}", i % namespaces),
+                    "labels": {"owner": "helm", "name": format!("app-{i}"), "version": "1"},
+                },
+                "data": {"release": base64::engine::general_purpose::STANDARD.encode(payload)},
+            })
+        });
+        self.seed(&kinds::SECRETS, secrets);
     }
 
     /// [`TestApiServer::put`] for a typed object.
@@ -512,14 +639,7 @@ impl TestApiServer {
     /// Creates a namespace (as a cluster administrator would); one that exists already is
     /// left as it is.
     pub fn create_namespace(&self, name: &str) {
-        let namespace = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]},
-            "status": {"phase": "Active"},
-        });
-        match self.create(&kinds::NAMESPACES, "", namespace) {
+        match self.create(&kinds::NAMESPACES, "", namespace_object(name)) {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => panic!("namespace {name} could not be created: {}", e.message),

@@ -1,6 +1,7 @@
 //! HTTP: routing of Kubernetes REST paths, request logging, fault injection, and the
 //! chunked watch stream.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 use super::errors::ApiError;
 use super::faults::{self, FaultEffect, Faults, TOO_MANY_REQUESTS_BODY};
 use super::json::parse_query;
+use super::rbac::{Attributes, Authorizer, User};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Filter, PatchType, Store, Subresource, WriteOptions};
 use super::{RequestKind, RequestRecord};
@@ -38,6 +40,32 @@ pub struct Shared {
     pub close_watches: watch::Sender<u64>,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_interval: Duration,
+    /// Who the bearer tokens stand for, and the RBAC rules when they are enforced.
+    pub auth: Mutex<Auth>,
+}
+
+/// Authentication and authorization.
+#[derive(Default)]
+pub struct Auth {
+    /// Bearer tokens and the users they authenticate.
+    pub tokens: HashMap<String, User>,
+    /// The RBAC objects, when RBAC is enforced; `None` allows every authenticated request.
+    pub authorizer: Option<Authorizer>,
+}
+
+impl Auth {
+    /// The user a request's `Authorization` header authenticates: anonymous without one,
+    /// 401 for a token nobody was given.
+    fn authenticate(&self, header: Option<&str>) -> Result<User, ApiError> {
+        let Some(value) = header else {
+            return Ok(User::anonymous());
+        };
+        let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+        self.tokens
+            .get(token)
+            .cloned()
+            .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized"))
+    }
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not cascade).
@@ -251,6 +279,7 @@ pub async fn handle(
             .to_ascii_lowercase()
     });
     let accept = header_str(header::ACCEPT).unwrap_or_default();
+    let authorization = header_str(header::AUTHORIZATION);
     let user_agent = header_str(header::USER_AGENT);
     let path = parts.uri.path().to_owned();
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
@@ -290,7 +319,12 @@ pub async fn handle(
         status: 0,
         injected_fault: false,
         body: parsed_body,
+        user: String::new(),
     };
+    let authenticated = lock(&shared.auth).authenticate(authorization.as_deref());
+    if let Ok(user) = &authenticated {
+        record.user = user.name.clone();
+    }
 
     let decision = lock(&shared.faults).decide(&record);
     if let Some(hold) = decision.hold {
@@ -305,19 +339,33 @@ pub async fn handle(
                 (_, None) => error_response(&ApiError::new(500, "InternalError", "injected fault")),
             }
         }
-        None => dispatch(
-            &shared,
-            route,
-            &record,
-            &accept,
-            user_agent.as_deref(),
-            &body,
-        ),
+        None => match authenticated.and_then(|user| authorize(&shared, &user, &record)) {
+            Err(error) => error_response(&error),
+            Ok(()) => dispatch(
+                &shared,
+                route,
+                &record,
+                &accept,
+                user_agent.as_deref(),
+                &body,
+            ),
+        },
     };
     record.status = response.status().as_u16();
     lock(&shared.log).push(record);
     shared.notify();
     Ok(response)
+}
+
+/// The RBAC decision on a request, when RBAC is enforced: 403 Forbidden when no rule allows
+/// it.
+fn authorize(shared: &Shared, user: &User, record: &RequestRecord) -> Result<(), ApiError> {
+    let auth = lock(&shared.auth);
+    let Some(authorizer) = &auth.authorizer else {
+        return Ok(());
+    };
+    let attributes = Attributes::from_http(record.method.as_str(), &record.path, &record.query);
+    authorizer.authorize(user, &attributes)
 }
 
 /// Serves a request that no fault intercepted.

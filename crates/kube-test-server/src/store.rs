@@ -1092,15 +1092,30 @@ impl Store {
 
     /// Stores an object as given (status and managed fields included), creating or
     /// replacing it: the test's backdoor for setting up state. Server-owned metadata is
-    /// kept or generated; generation and resourceVersion follow the usual rules.
-    pub fn put(&mut self, k: usize, mut object: Value) -> Result<Value, ApiError> {
+    /// kept or generated; generation and resourceVersion follow the usual rules. With
+    /// `checked`, the object must pass the namespace and validation rules of a write;
+    /// without, it is stored even where a real API server would refuse it.
+    pub fn put(&mut self, k: usize, mut object: Value, checked: bool) -> Result<Value, ApiError> {
         let kind = self.kinds[k].clone();
         let namespace = meta_str(&object, "namespace")
             .unwrap_or("default")
             .to_owned();
         self.prepare_new(k, &namespace, &mut object)?;
         let name = meta_str(&object, "name").unwrap_or("").to_owned();
-        let Some(old) = self.get(k, &namespace, &name).cloned() else {
+        let existing = self.get(k, &namespace, &name).cloned();
+        if checked {
+            if existing.is_none() {
+                self.admit_namespace(k, &namespace)?;
+            }
+            let opts = WriteOptions {
+                manager: "test".into(),
+                manager_given: true,
+                force: false,
+                dry_run: false,
+            };
+            self.admit(k, &mut object, existing.as_ref(), Subresource::Main, &opts)?;
+        }
+        let Some(old) = existing else {
             let meta = meta_mut(&mut object);
             meta.entry("uid").or_insert_with(|| json!(new_uid()));
             meta.entry("creationTimestamp")
