@@ -12,16 +12,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-/// How a list merges (`x-kubernetes-list-type`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ListType {
-    /// Replaced as a whole, owned by one manager.
-    Atomic,
-    /// Scalar items merged by value.
-    Set,
-    /// Object items merged by the values of these key fields.
-    Map(Vec<String>),
-}
+pub use super::schema::ListType;
+use super::schema::Schema;
 
 /// Tells the list type of the list at a path of field names (list items are implicit steps).
 pub trait ListTypes {
@@ -35,6 +27,12 @@ pub struct AllAtomic;
 impl ListTypes for AllAtomic {
     fn list_type(&self, _fields: &[&str]) -> ListType {
         ListType::Atomic
+    }
+}
+
+impl ListTypes for Schema {
+    fn list_type(&self, fields: &[&str]) -> ListType {
+        Schema::list_type(self, fields)
     }
 }
 

@@ -80,6 +80,7 @@
 //! `resourceVersion` semantics on get and list (the latest state is served), and the shared
 //! storage of core and `events.k8s.io` Events (they are separate collections here).
 
+mod cel;
 pub mod errors;
 mod faults;
 mod fields;
@@ -87,6 +88,7 @@ mod json;
 pub mod kinds;
 mod managed;
 pub mod rbac;
+pub mod schema;
 mod selector;
 mod server;
 mod store;
@@ -112,6 +114,7 @@ pub use errors::{ApiError, BadValue, FieldError, FieldErrorKind};
 pub use faults::{Fault, FaultEffect, RequestFilter, Verb};
 pub use kinds::ResourceKind;
 pub use rbac::{Attributes, Authorizer, User};
+use schema::Schema;
 pub use store::{HistoryLimits, PatchType};
 
 use server::{Shared, lock};
@@ -230,7 +233,7 @@ pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 /// Configures a server before it starts.
 #[derive(Clone, Debug)]
 pub struct TestApiServerBuilder {
-    kinds: Vec<ResourceKind>,
+    kinds: Vec<(ResourceKind, Option<Arc<Schema>>)>,
     history: HistoryLimits,
     namespaces: Vec<String>,
     bookmark_interval: Duration,
@@ -240,7 +243,7 @@ pub struct TestApiServerBuilder {
 impl Default for TestApiServerBuilder {
     fn default() -> Self {
         TestApiServerBuilder {
-            kinds: kinds::BUILTIN.to_vec(),
+            kinds: kinds::BUILTIN.iter().map(|k| (k.clone(), None)).collect(),
             history: HistoryLimits::default(),
             namespaces: kinds::INITIAL_NAMESPACES.map(str::to_owned).to_vec(),
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
@@ -257,20 +260,26 @@ impl TestApiServerBuilder {
         self
     }
 
-    /// Serves one more kind of resource.
+    /// Serves one more kind of resource, without a schema.
     pub fn kind(mut self, kind: ResourceKind) -> Self {
-        self.kinds.push(kind);
+        self.kinds.push((kind, None));
         self
     }
 
     /// Serves the custom resource a `CustomResourceDefinition` manifest (YAML or JSON text)
-    /// defines. Panics when the manifest is not a usable CRD.
-    pub fn crd(self, manifest: &str) -> Self {
+    /// defines, checking every write against the `openAPIV3Schema` of its storage version
+    /// (types, formats, defaults, pruning, list types, `x-kubernetes-validations`). Panics
+    /// when the manifest is not a usable CRD.
+    pub fn crd(mut self, manifest: &str) -> Self {
         let crd: Value = serde_yaml::from_str(manifest)
             .unwrap_or_else(|e| panic!("the CRD manifest does not parse: {e}"));
         let kind = ResourceKind::from_crd(&crd)
             .unwrap_or_else(|e| panic!("the CRD manifest is not usable: {e}"));
-        self.kind(kind)
+        let schema = kinds::storage_version(&crd)
+            .and_then(Schema::from_crd_version)
+            .unwrap_or_else(|e| panic!("the CRD's schema is not usable: {e}"));
+        self.kinds.push((kind, Some(Arc::new(schema))));
+        self
     }
 
     /// Keeps at most `limit` watch events per kind (default 102,400, the watch cache's upper
@@ -631,6 +640,7 @@ impl TestApiServer {
             manager_given: true,
             force: false,
             dry_run: false,
+            field_validation: store::FieldValidation::Warn,
         };
         self.shared
             .with_store(|s| s.create(k, namespace, object, &opts))

@@ -20,7 +20,7 @@ use super::faults::{self, FaultEffect, Faults, TOO_MANY_REQUESTS_BODY};
 use super::json::parse_query;
 use super::rbac::{Attributes, Authorizer, User};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{Filter, PatchType, Store, Subresource, WriteOptions};
+use super::store::{FieldValidation, Filter, PatchType, Store, Subresource, WriteOptions};
 use super::{RequestKind, RequestRecord};
 
 /// Response body: a whole JSON document, or a watch stream.
@@ -81,6 +81,14 @@ impl Shared {
         let result = f(&mut lock(&self.store));
         self.notify();
         result
+    }
+
+    /// [`Shared::with_store`] for a write: also returns the warnings it produced.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Store) -> R) -> (R, Vec<String>) {
+        self.with_store(|s| {
+            let result = f(s);
+            (result, s.take_warnings())
+        })
     }
 
     /// Wakes watches and waiters.
@@ -438,6 +446,7 @@ fn dispatch(
         manager_given: param(query, "fieldManager").is_some(),
         force: param(query, "force") == Some("true"),
         dry_run: param(query, "dryRun") == Some("All"),
+        field_validation: FieldValidation::parse(param(query, "fieldValidation")),
     };
     let parse_body = || -> Result<Value, ApiError> {
         serde_json::from_slice(body)
@@ -460,6 +469,7 @@ fn dispatch(
             object
         }
     };
+    let mut warnings = Vec::new();
     let result: Result<(u16, Value), ApiError> = match (&record.kind, name.as_deref()) {
         (RequestKind::Watch, _) => {
             return match filter() {
@@ -484,16 +494,21 @@ fn dispatch(
             .get_or_404(k, &ns, name)
             .map(|o| (200, view(o))),
         (RequestKind::Create, _) => parse_body().and_then(|body| {
-            let created = shared.with_store(|s| s.create(k, &ns, body, &opts))?;
-            Ok((201, view(created)))
+            let (created, warned) = shared.write(|s| s.create(k, &ns, body, &opts));
+            warnings = warned;
+            Ok((201, view(created?)))
         }),
         (RequestKind::Update { .. }, Some(name)) => parse_body().and_then(|body| {
-            let updated = shared.with_store(|s| s.update(k, &ns, name, sub, body, &opts))?;
-            Ok((200, view(updated)))
+            let (updated, warned) = shared.write(|s| s.update(k, &ns, name, sub, body, &opts));
+            warnings = warned;
+            Ok((200, view(updated?)))
         }),
-        (RequestKind::Patch { patch_type, .. }, Some(name)) => shared
-            .with_store(|s| s.patch(k, &ns, name, sub, *patch_type, body, &opts))
-            .map(|(object, created)| (if created { 201 } else { 200 }, view(object))),
+        (RequestKind::Patch { patch_type, .. }, Some(name)) => {
+            let (patched, warned) =
+                shared.write(|s| s.patch(k, &ns, name, sub, *patch_type, body, &opts));
+            warnings = warned;
+            patched.map(|(object, created)| (if created { 201 } else { 200 }, view(object)))
+        }
         (RequestKind::Delete, Some(name)) => {
             let options = if body.is_empty() {
                 Ok(json!({}))
@@ -534,10 +549,18 @@ fn dispatch(
             format!("the server does not allow this method on the requested resource ({method})"),
         )),
     };
-    match result {
+    let mut response = match result {
         Ok((code, value)) => json_response(code, &value),
         Err(error) => error_response(&error),
+    };
+    for warning in warnings {
+        // `299 - "<text>"`, the text quoted as `net/http.go` `NewWarningHeader` does.
+        let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
     }
+    response
 }
 
 /// State of one watch stream.

@@ -6,6 +6,7 @@
 //! `server.rs` only parses requests and renders results.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -16,6 +17,7 @@ use super::json::{name_suffix, new_uid, now_rfc3339};
 use super::kinds::{NAMESPACES, ResourceKind};
 pub use super::managed::Subresource;
 use super::managed::{self, Ownership, Writer};
+use super::schema::{Schema, Scope};
 use super::selector::{FieldSelector, LabelSelector};
 use super::validation::{self, NameRule};
 
@@ -47,6 +49,32 @@ pub struct WriteOptions {
     pub force: bool,
     /// `dryRun=All`: validate and compute, but store nothing.
     pub dry_run: bool,
+    /// What to do with fields the schema does not know (`fieldValidation`).
+    pub field_validation: FieldValidation,
+}
+
+/// The `fieldValidation` parameter of a write (`apiserver/pkg/endpoints/handlers/rest.go`):
+/// `Warn` when absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Unknown fields are dropped silently.
+    Ignore,
+    /// Unknown fields are dropped, each with a warning.
+    #[default]
+    Warn,
+    /// Unknown fields fail the request with 400 BadRequest.
+    Strict,
+}
+
+impl FieldValidation {
+    /// The parameter's value (anything but `Ignore` and `Strict` is `Warn`).
+    pub fn parse(value: Option<&str>) -> Self {
+        match value {
+            Some("Ignore") => FieldValidation::Ignore,
+            Some("Strict") => FieldValidation::Strict,
+            _ => FieldValidation::Warn,
+        }
+    }
 }
 
 impl WriteOptions {
@@ -279,6 +307,10 @@ fn string_data_into_data(secret: &mut Value) {
 pub struct Store {
     /// The resource table.
     pub kinds: Vec<ResourceKind>,
+    /// The schema of each custom kind, from its CRD.
+    schemas: Vec<Option<Arc<Schema>>>,
+    /// Warnings for the request being served (`Warning: 299` headers).
+    warnings: Vec<String>,
     objects: BTreeMap<Key, Value>,
     rv: u64,
     /// One history per kind, as kube-apiserver keeps one watch cache per resource.
@@ -296,10 +328,13 @@ impl Store {
     /// An empty store serving `kinds`, keeping watch history within `limits`.
     /// resourceVersions start from a random base, so that nothing can rely on their values:
     /// clients must treat them as opaque strings.
-    pub fn new(kinds: Vec<ResourceKind>, limits: HistoryLimits) -> Self {
+    pub fn new(kinds: Vec<(ResourceKind, Option<Arc<Schema>>)>, limits: HistoryLimits) -> Self {
         let histories = kinds.iter().map(|_| History::default()).collect();
+        let (kinds, schemas) = kinds.into_iter().unzip();
         Store {
             kinds,
+            schemas,
+            warnings: Vec::new(),
             objects: BTreeMap::new(),
             rv: rand::random_range(1_000_000..1_000_000_000),
             histories,
@@ -587,10 +622,7 @@ impl Store {
         let kind = self.kinds[k].clone();
         let name = meta_str(&body, "name").unwrap_or("").to_owned();
         self.admit_namespace(k, namespace)?;
-        self.admit(k, &mut body, None, Subresource::Main, opts)?;
-        if self.get(k, namespace, &name).is_some() {
-            return Err(ApiError::already_exists(&kind, &name));
-        }
+        // PrepareForCreate: status and server-set metadata are not the client's to set.
         if kind.status_subresource
             && let Some(map) = body.as_object_mut()
         {
@@ -602,6 +634,11 @@ impl Store {
                 meta.remove(field);
             }
         }
+        self.admit(k, &mut body, None, Subresource::Main, opts)?;
+        if self.get(k, namespace, &name).is_some() {
+            return Err(ApiError::already_exists(&kind, &name));
+        }
+        let meta = meta_mut(&mut body);
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         if kind.generation {
@@ -654,8 +691,15 @@ impl Store {
 
     /// How the lists of kind `k` merge.
     fn list_types(&self, k: usize) -> &dyn ListTypes {
-        let _ = k;
-        &AllAtomic
+        match &self.schemas[k] {
+            Some(schema) => schema.as_ref(),
+            None => &AllAtomic,
+        }
+    }
+
+    /// The warnings of the request just served, for its `Warning` headers.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     fn namespace_index(&self) -> Option<usize> {
@@ -673,7 +717,6 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<(), ApiError> {
         let kind = self.kinds[k].clone();
-        let _ = opts;
         let name = meta_str(new, "name").unwrap_or("").to_owned();
         let checks = Checks::of(&kind);
         if checks == Checks::Secret {
@@ -694,7 +737,39 @@ impl Store {
             Checks::Lease => errors.extend(validation::lease(new)),
             _ => {}
         }
-        let _ = sub;
+        if let Some(schema) = self.schemas[k].clone() {
+            let unknown = schema.prune(new);
+            if !unknown.is_empty() {
+                match opts.field_validation {
+                    FieldValidation::Strict => {
+                        let listed: Vec<String> = unknown
+                            .iter()
+                            .map(|f| format!("unknown field \"{f}\""))
+                            .collect();
+                        return Err(ApiError::bad_request(format!(
+                            "{} in version \"{}\" cannot be handled as a {}: strict decoding \
+                             error: {}",
+                            kind.kind,
+                            kind.version,
+                            kind.kind,
+                            listed.join(", ")
+                        )));
+                    }
+                    FieldValidation::Warn => self
+                        .warnings
+                        .extend(unknown.iter().map(|f| format!("unknown field \"{f}\""))),
+                    FieldValidation::Ignore => {}
+                }
+            }
+            schema.apply_defaults(new);
+            let scope = match sub {
+                Subresource::Main => Scope::Object,
+                Subresource::Status => Scope::Status,
+            };
+            let checked = schema.check(new, old, scope, &errors);
+            errors.extend(checked.errors);
+            self.warnings.extend(checked.warnings);
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -1112,6 +1187,7 @@ impl Store {
                 manager_given: true,
                 force: false,
                 dry_run: false,
+                field_validation: FieldValidation::Warn,
             };
             self.admit(k, &mut object, existing.as_ref(), Subresource::Main, &opts)?;
         }
