@@ -1,7 +1,12 @@
-//! End-to-end scenarios (DESIGN 8): the real kube-rs `Controller` of `cams-operator run`,
-//! in-process through the library, against the Kubernetes API test server and the CAMS
-//! simulator, both over HTTP on loopback. Each scenario asserts on status, Events and the
-//! simulator's call counts.
+//! End-to-end scenarios: the real kube-rs `Controller` of `cams-operator run`, in-process
+//! through the library, against the Kubernetes API test server and the CAMS simulator, both
+//! over HTTP on loopback. Each scenario asserts on status, Events and the simulator's call
+//! counts.
+//!
+//! The test server is strict: ChatGroups are checked against the committed CRD's schema, and
+//! RBAC is enforced with the rules the chart renders (`helm template`), in both of its modes —
+//! a ClusterRole for all namespaces, and a Role per watched namespace (`watchNamespaces`).
+//! The operator talks to it as its ServiceAccount; the test acts as a cluster administrator.
 //!
 //! The same scenarios run against a real cluster when `CAMS_E2E=1` and `KUBECONFIG` are set
 //! (`real_cluster`): the operator runs locally, the CRD must be applied, and the simulator
@@ -34,6 +39,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
 use kube_test_server::TestApiServer;
 use serde_json::{Value, json};
+use support::RbacMode;
 use support::fixtures::{
     KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, chatgroup_in_space, secret,
 };
@@ -47,22 +53,44 @@ const SETTLE: Duration = Duration::from_millis(1500);
 
 /// A cluster (the test server, or a real one), the simulator, and a namespace of our own.
 struct Env {
+    /// The test's own client, as a cluster administrator.
     client: kube::Client,
+    /// The operator's client: its ServiceAccount on the test server.
+    operator_client: kube::Client,
     server: Option<TestApiServer>,
     sim: RunningSim,
     namespace: String,
+    /// The namespaces the operator watches (empty: all).
+    watched: Vec<String>,
 }
 
 impl Env {
-    /// The Kubernetes API test server and a simulator holding `groups` in `SPACE`.
-    async fn test_server(groups: &[&str]) -> Env {
+    /// The Kubernetes API test server, enforcing the chart's RBAC for `mode`, and a
+    /// simulator holding `groups` in `SPACE`.
+    async fn test_server(mode: RbacMode, groups: &[&str]) -> Env {
         let sim = simulator(groups).await;
+        Env::on_test_server(mode, sim, "e2e").await
+    }
+
+    async fn on_test_server(mode: RbacMode, sim: RunningSim, namespace: &str) -> Env {
         let (server, client) = support::start_api_server().await;
+        server.enforce_rbac(&support::chart_manifests(mode));
+        let operator_client = server.client_as(&support::operator_user());
         Env {
             client,
+            operator_client,
             server: Some(server),
             sim,
-            namespace: "e2e".to_owned(),
+            namespace: namespace.to_owned(),
+            watched: mode.watched(),
+        }
+    }
+
+    /// The namespaces the operator handles, with an optional shard selector.
+    fn scope(&self, selector: Option<&str>) -> Scope {
+        Scope {
+            namespaces: self.watched.clone(),
+            selector: selector.map(str::to_owned),
         }
     }
 
@@ -81,9 +109,11 @@ impl Env {
             .await
             .expect("create the test namespace");
         Env {
+            operator_client: client.clone(),
             client,
             server: None,
             sim,
+            watched: vec![namespace.clone()],
             namespace,
         }
     }
@@ -226,6 +256,7 @@ impl Env {
     /// A test server and a simulator with `per_space` groups in each of `spaces`; returns the
     /// (space, group id) pairs.
     async fn fleet(
+        mode: RbacMode,
         spaces: usize,
         per_space: usize,
         faults: Option<ActionFaults>,
@@ -246,14 +277,7 @@ impl Env {
                 .faults(ACTION_UPDATE_CHAT_GROUP, faults);
         }
         let sim = builder.start().await.expect("simulator starts");
-        let (server, client) = support::start_api_server().await;
-        let env = Env {
-            client,
-            server: Some(server),
-            sim,
-            namespace: "fleet".to_owned(),
-        };
-        (env, groups)
+        (Env::on_test_server(mode, sim, "fleet").await, groups)
     }
 
     /// Applies one ChatGroup per (space, group), named after the group, with `resync`.
@@ -360,16 +384,7 @@ struct Operator {
 
 impl Operator {
     async fn start(env: &Env, clock: Clock) -> Operator {
-        Operator::start_with(
-            env,
-            clock,
-            1000.0,
-            Scope {
-                namespaces: vec![env.namespace.clone()],
-                selector: None,
-            },
-        )
-        .await
+        Operator::start_with(env, clock, 1000.0, env.scope(None)).await
     }
 
     async fn start_with(env: &Env, clock: Clock, qps: f64, scope: Scope) -> Operator {
@@ -391,7 +406,12 @@ impl Operator {
             clock,
             ..Settings::default()
         };
-        let ctx = Arc::new(Context::new(env.client.clone(), cams, metrics, settings));
+        let ctx = Arc::new(Context::new(
+            env.operator_client.clone(),
+            cams,
+            metrics,
+            settings,
+        ));
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(controller::run(
             ctx.clone(),
@@ -417,7 +437,7 @@ impl Operator {
 
 // ---- the scenarios, each usable against the test server and a real cluster ----
 
-/// Scenario 1: Apply, then Ready with the RequestId the simulator logged, and an Event carrying it.
+/// Apply, then Ready with the RequestId the simulator logged, and an Event carrying it.
 async fn apply_then_ready(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -451,7 +471,7 @@ async fn apply_then_ready(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 2: Write counting: a spec change makes exactly one write; re-applying makes none;
+/// Write counting: a spec change makes exactly one write; re-applying makes none;
 /// restarting the operator makes none.
 async fn write_counting(env: &Env) {
     let clock = Clock::scaled(20.0);
@@ -494,7 +514,7 @@ async fn write_counting(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 3: Credentials: missing, created (converges without a restart), rotated to a wrong secret
+/// Credentials: missing, created (converges without a restart), rotated to a wrong secret
 /// (terminal CredentialsInvalid), rotated back (recovers).
 async fn credentials_lifecycle(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
@@ -534,25 +554,61 @@ async fn credentials_lifecycle(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 5: An invalid spec that reaches the operator: Stalled/InvalidSpec and zero calls.
+/// A spec the API server refuses is never stored: applying it fails with 422 naming each bad
+/// field, and nothing reaches the operator.
+async fn schema_refuses_an_invalid_spec(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    let mut manifest = chatgroup(&env.namespace, "refused", "EA303E", &env.sim.url());
+    manifest["spec"]["subject"] = json!("x".repeat(200));
+    manifest["spec"]["resyncInterval"] = json!("5s");
+    manifest["spec"]["managementPolicy"] = json!("Sometimes");
+    let refused = env
+        .groups()
+        .patch(
+            "refused",
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await;
+    let Err(kube::Error::Api(status)) = refused else {
+        panic!("the API server stored an invalid ChatGroup: {refused:?}");
+    };
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    for field in ["spec.subject", "spec.managementPolicy"] {
+        assert!(status.message.contains(field), "{}", status.message);
+    }
+    assert!(
+        env.groups()
+            .get_opt("refused")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    env.assert_quiet("a refused object").await;
+    assert_eq!((env.listings(), env.writes()), (0, 0));
+    operator.stop().await;
+}
+
+/// A spec the schema admits but the operator cannot use (URLs without a host): Stalled with
+/// InvalidSpec naming each field, and zero calls.
 async fn invalid_spec_makes_no_call(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
     env.apply_chatgroup("invalid", "EA303E", |m| {
-        m["spec"]["subject"] = json!("x".repeat(200));
-        m["spec"]["resyncInterval"] = json!("5s");
+        m["spec"]["profilePictureFile"] = json!("https://");
+        m["spec"]["endpoint"] = json!("http://");
     })
     .await;
     let status = env.wait_reason("invalid", "Stalled", "InvalidSpec").await;
     let message = &condition(&status, "Stalled").expect("Stalled").message;
-    assert!(message.contains("spec.subject"), "{message}");
-    assert!(message.contains("spec.resyncInterval"), "{message}");
+    assert!(message.contains("spec.profilePictureFile"), "{message}");
+    assert!(message.contains("spec.endpoint"), "{message}");
     env.assert_quiet("an invalid spec").await;
     assert_eq!((env.listings(), env.writes()), (0, 0));
     operator.stop().await;
 }
 
-/// Scenario 7: Deleting an object neither hangs nor touches the remote group.
+/// Deleting an object neither hangs nor touches the remote group.
 async fn delete_leaves_remote_group(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -589,7 +645,7 @@ async fn delete_leaves_remote_group(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 8: Plan lists pendingChanges without writing; switching to Manage writes exactly once.
+/// Plan lists pendingChanges without writing; switching to Manage writes exactly once.
 async fn plan_then_manage(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
     env.apply_secret(KEY_SECRET).await;
@@ -628,7 +684,7 @@ async fn plan_then_manage(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 9: A paused object makes zero calls.
+/// A paused object makes zero calls.
 async fn paused_makes_no_call(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
@@ -642,7 +698,7 @@ async fn paused_makes_no_call(env: &Env) {
     operator.stop().await;
 }
 
-/// Scenario 2 (fleet): 100 objects in 4 spaces, idle over several resync periods: zero writes, and at
+/// 100 objects in 4 spaces, idle over several resync periods: zero writes, and at
 /// most one shared listing per space per period. Reads of a space are aligned to common slots
 /// (`engine::next_read_after`), so the bound is `spaces × (periods + 1)`: one listing per
 /// space per slot, plus one slot that may straddle the start or the end of the observation.
@@ -694,7 +750,7 @@ async fn idle_fleet(env: &Env, groups: &[(String, String)]) {
     operator.stop().await;
 }
 
-/// Scenario 4: 200 objects under 50% throttling and 10% 5xx on every CAMS call all converge, with
+/// 200 objects under 50% throttling and 10% 5xx on every CAMS call all converge, with
 /// per-object exponential backoff and no hot loop.
 ///
 /// The bound on calls: a call succeeds with probability 0.5 × 0.9 = 0.45. An attempt of one
@@ -748,7 +804,7 @@ async fn fleet_under_faults(env: &Env, groups: &[(String, String)]) {
     operator.stop().await;
 }
 
-/// Scenario 6: Watches dropped and the API answering 5xx mid-run: the operator recovers, and a spec
+/// Watches dropped and the API answering 5xx mid-run: the operator recovers, and a spec
 /// change made meanwhile is written exactly once.
 async fn api_faults_mid_run(env: &Env) {
     let operator = Operator::start(env, Clock::scaled(20.0)).await;
@@ -787,58 +843,67 @@ async fn api_faults_mid_run(env: &Env) {
 
 // ---- against the Kubernetes API test server ----
 
-#[tokio::test]
-async fn s1_apply_then_ready() {
-    let env = Env::test_server(&["EA303A"]).await;
-    apply_then_ready(&env).await;
+/// Runs a single-object scenario against the test server once per RBAC mode of the chart.
+macro_rules! in_both_rbac_modes {
+    ($scenario:ident, $group:expr) => {
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test]
+            async fn cluster_wide() {
+                let env = Env::test_server(RbacMode::ClusterWide, &[$group]).await;
+                super::$scenario(&env).await;
+            }
+
+            #[tokio::test]
+            async fn watched_namespaces() {
+                let env = Env::test_server(RbacMode::WatchedNamespaces, &[$group]).await;
+                super::$scenario(&env).await;
+            }
+        }
+    };
 }
 
-#[tokio::test]
-async fn s2_write_counting() {
-    let env = Env::test_server(&["EA303B"]).await;
-    write_counting(&env).await;
-}
+in_both_rbac_modes!(apply_then_ready, "EA303A");
+in_both_rbac_modes!(write_counting, "EA303B");
+in_both_rbac_modes!(credentials_lifecycle, "EA303C");
+in_both_rbac_modes!(schema_refuses_an_invalid_spec, "EA303E");
+in_both_rbac_modes!(invalid_spec_makes_no_call, "EA303E");
+in_both_rbac_modes!(api_faults_mid_run, "EA303F");
+in_both_rbac_modes!(delete_leaves_remote_group, "EA303G");
+in_both_rbac_modes!(plan_then_manage, "EA303H");
+in_both_rbac_modes!(paused_makes_no_call, "EA303I");
 
 #[tokio::test]
-async fn s2_idle_fleet() {
-    let (env, groups) = Env::fleet(4, 25, None).await;
+async fn idle_fleet_in_watched_namespaces() {
+    let (env, groups) = Env::fleet(RbacMode::WatchedNamespaces, 4, 25, None).await;
     idle_fleet(&env, &groups).await;
 }
 
 #[tokio::test]
-async fn s3_credentials_lifecycle() {
-    let env = Env::test_server(&["EA303C"]).await;
-    credentials_lifecycle(&env).await;
-}
-
-#[tokio::test]
-async fn s4_fleet_under_faults() {
+async fn fleet_converges_under_cams_faults_cluster_wide() {
     let faults = ActionFaults::none()
         .throttle_rate(0.5)
         .throttle_header(5, 200)
         .server_error_rate(0.1, ServerError::ServiceUnavailable);
-    let (env, groups) = Env::fleet(4, 50, Some(faults)).await;
+    let (env, groups) = Env::fleet(RbacMode::ClusterWide, 4, 50, Some(faults)).await;
     fleet_under_faults(&env, &groups).await;
 }
 
+/// A malformed object (a field of the wrong type and a value outside the enum) gets
+/// InvalidSpec naming the field, and does not stall the others. The API server refuses such an
+/// object today, so it is stored directly: it stands for an object created under an older
+/// version of the CRD whose schema did not check these fields (stored objects are not
+/// validated again when a CRD tightens its schema).
 #[tokio::test]
-async fn s5_invalid_spec_makes_no_call() {
-    let env = Env::test_server(&["EA303E"]).await;
-    invalid_spec_makes_no_call(&env).await;
-}
-
-/// A malformed object (a field of the wrong type, which the CRD schema would reject on a real
-/// cluster) gets InvalidSpec naming the field, and does not stall the others.
-#[tokio::test]
-async fn s5_malformed_object_does_not_stall_the_others() {
-    let env = Env::test_server(&["EA303P"]).await;
+async fn malformed_object_does_not_stall_the_others() {
+    let env = Env::test_server(RbacMode::ClusterWide, &["EA303P"]).await;
     let operator = Operator::start(&env, Clock::real()).await;
     env.apply_secret(KEY_SECRET).await;
-    env.apply_chatgroup("malformed", "EA303Q", |m| {
-        m["spec"]["businessNumber"] = json!(8613800001234u64);
-        m["spec"]["managementPolicy"] = json!("Sometimes");
-    })
-    .await;
+    let mut malformed = chatgroup(&env.namespace, "malformed", "EA303Q", &env.sim.url());
+    malformed["spec"]["businessNumber"] = json!(8613800001234u64);
+    malformed["spec"]["managementPolicy"] = json!("Sometimes");
+    env.server().put_unchecked(&chatgroups(), malformed);
     env.apply_chatgroup("healthy", "EA303P", |_| {}).await;
     env.wait_ready("healthy").await;
     let status = env.wait_reason("malformed", "Stalled", "InvalidSpec").await;
@@ -848,31 +913,7 @@ async fn s5_malformed_object_does_not_stall_the_others() {
     operator.stop().await;
 }
 
-#[tokio::test]
-async fn s6_api_faults_mid_run() {
-    let env = Env::test_server(&["EA303F"]).await;
-    api_faults_mid_run(&env).await;
-}
-
-#[tokio::test]
-async fn s7_delete_leaves_remote_group() {
-    let env = Env::test_server(&["EA303G"]).await;
-    delete_leaves_remote_group(&env).await;
-}
-
-#[tokio::test]
-async fn s8_plan_then_manage() {
-    let env = Env::test_server(&["EA303H"]).await;
-    plan_then_manage(&env).await;
-}
-
-#[tokio::test]
-async fn s9_paused_makes_no_call() {
-    let env = Env::test_server(&["EA303I"]).await;
-    paused_makes_no_call(&env).await;
-}
-
-// ---- operations (issue: metrics, probes, leader election, sharding, logs) ----
+// ---- operations: metrics, probes, leader election, sharding, logs, RBAC ----
 
 /// A plain HTTP GET on loopback: (status, body).
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -903,8 +944,8 @@ fn sample(scrape: &str, series: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn o1_metrics_and_probes_follow_the_operator() {
-    let env = Env::test_server(&["EA303J", "EA303K"]).await;
+async fn metrics_and_probes_follow_the_operator() {
+    let env = Env::test_server(RbacMode::ClusterWide, &["EA303J", "EA303K"]).await;
     let metrics = Metrics::new();
     let readiness = Readiness::default();
     let admin = AdminServer::bind(
@@ -923,10 +964,7 @@ async fn o1_metrics_and_probes_follow_the_operator() {
         "not ready before the first list"
     );
 
-    let scope = Scope {
-        namespaces: vec![env.namespace.clone()],
-        selector: None,
-    };
+    let scope = env.scope(None);
     let operator =
         Operator::start_observed(&env, Clock::scaled(20.0), 1000.0, scope, metrics, readiness)
             .await;
@@ -987,7 +1025,9 @@ async fn o1_metrics_and_probes_follow_the_operator() {
 }
 
 fn lease_holder(env: &Env) -> Option<(String, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
-    let lease: Lease = env.server().get_as("e2e", "cams-operator")?;
+    let lease: Lease = env
+        .server()
+        .get_as(support::RELEASE_NAMESPACE, support::RELEASE)?;
     let spec = lease.spec?;
     Some((
         spec.holder_identity.unwrap_or_default(),
@@ -997,8 +1037,8 @@ fn lease_holder(env: &Env) -> Option<(String, Option<jiff::Timestamp>, Option<ji
 }
 
 #[tokio::test]
-async fn o2_standby_takes_over_without_writing_twice() {
-    let env = Env::test_server(&["EA303L"]).await;
+async fn standby_takes_over_without_writing_twice() {
+    let env = Env::test_server(RbacMode::WatchedNamespaces, &["EA303L"]).await;
     let lease_duration = Duration::from_secs(2);
     let start = |identity: &str| {
         let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
@@ -1008,23 +1048,20 @@ async fn o2_standby_takes_over_without_writing_twice() {
             ..Settings::default()
         };
         let ctx = Arc::new(Context::new(
-            env.client.clone(),
+            env.operator_client.clone(),
             cams,
             Metrics::new(),
             settings,
         ));
         let leader = LeaderConfig::new(
-            "cams-operator".into(),
-            "e2e".into(),
+            support::RELEASE.into(),
+            support::RELEASE_NAMESPACE.into(),
             identity.into(),
             lease_duration,
         );
-        let scope = Scope {
-            namespaces: vec![env.namespace.clone()],
-            selector: None,
-        };
+        let scope = env.scope(None);
         let task = tokio::spawn(command::serve(
-            env.client.clone(),
+            env.operator_client.clone(),
             ctx.clone(),
             scope,
             Some(leader),
@@ -1100,12 +1137,9 @@ async fn o2_standby_takes_over_without_writing_twice() {
 }
 
 #[tokio::test]
-async fn o3_shards_handle_only_their_own_objects() {
-    let env = Env::test_server(&["EA303M", "EA303N"]).await;
-    let shard = |label: &str| Scope {
-        namespaces: vec![env.namespace.clone()],
-        selector: Some(format!("shard={label}")),
-    };
+async fn shards_handle_only_their_own_objects() {
+    let env = Env::test_server(RbacMode::ClusterWide, &["EA303M", "EA303N"]).await;
+    let shard = |label: &str| env.scope(Some(&format!("shard={label}")));
     let shard_a = Operator::start_with(&env, Clock::real(), 1000.0, shard("a")).await;
     env.apply_secret(KEY_SECRET).await;
     env.apply_chatgroup("in-a", "EA303M", |m| {
@@ -1162,14 +1196,14 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 #[tokio::test]
-async fn o4_logs_carry_the_object_and_request_and_no_secret() {
+async fn logs_carry_the_object_and_request_and_no_secret() {
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(
         LogFormat::Json,
         tracing_subscriber::EnvFilter::new("trace"),
         captured.clone(),
     ));
-    let env = Env::test_server(&["EA303O"]).await;
+    let env = Env::test_server(RbacMode::ClusterWide, &["EA303O"]).await;
     let operator = Operator::start(&env, Clock::scaled(20.0)).await;
     env.apply_secret(WRONG_SECRET).await;
     env.apply_chatgroup("logged", "EA303O", |_| {}).await;
@@ -1224,14 +1258,14 @@ async fn o4_logs_carry_the_object_and_request_and_no_secret() {
 }
 
 /// The Kubernetes API access the running operator makes (with leader election, a Secret
-/// rotation and a failure) equals `cams_operator::rbac::RULES`, which the Helm chart grants:
-/// nothing is called that the chart does not grant, and nothing is granted that is not called.
-/// The test sets up and observes objects through the test server directly (unlogged), so every
-/// logged request is the operator's.
-#[tokio::test]
-async fn o5_rbac_rules_equal_the_calls_made() {
+/// rotation and a failure) equals `cams_operator::rbac::RULES`, which the Helm chart grants,
+/// and the test server enforces the chart's rendered RBAC: nothing is called that the chart
+/// does not grant (it would be a 403), and nothing is granted that is not called. The test
+/// sets up and observes objects through the test server directly (unlogged), so every logged
+/// request is the operator's.
+async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
     use kube_test_server::{RequestKind, kinds};
-    let env = Env::test_server(&["EA303R"]).await;
+    let env = Env::test_server(mode, &["EA303R"]).await;
     let server = env.server();
     server
         .create(
@@ -1251,24 +1285,21 @@ async fn o5_rbac_rules_equal_the_calls_made() {
 
     let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
     let ctx = Arc::new(Context::new(
-        env.client.clone(),
+        env.operator_client.clone(),
         cams,
         Metrics::new(),
         Settings::default(),
     ));
     let leader = LeaderConfig::new(
-        "cams-operator".into(),
-        "e2e".into(),
+        support::RELEASE.into(),
+        support::RELEASE_NAMESPACE.into(),
         "audited".into(),
         Duration::from_secs(3),
     );
-    let scope = Scope {
-        namespaces: vec!["e2e".to_owned()],
-        selector: None,
-    };
+    let scope = env.scope(None);
     let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(command::serve(
-        env.client.clone(),
+        env.operator_client.clone(),
         ctx,
         scope,
         Some(leader),
@@ -1312,6 +1343,11 @@ async fn o5_rbac_rules_equal_the_calls_made() {
 
     let mut used: std::collections::BTreeSet<(String, String, String)> = Default::default();
     for request in server.requests() {
+        assert_ne!(
+            request.status, 403,
+            "the chart's RBAC refused a call of the operator: {} {}",
+            request.method, request.path
+        );
         let Some(resource) = &request.resource else {
             panic!(
                 "the operator called an unknown path: {} {}",
@@ -1349,6 +1385,16 @@ async fn o5_rbac_rules_equal_the_calls_made() {
     assert_eq!(used, granted, "calls made vs. rules granted");
 }
 
+#[tokio::test]
+async fn rbac_rules_equal_the_calls_made_cluster_wide() {
+    rbac_rules_equal_the_calls_made(RbacMode::ClusterWide).await;
+}
+
+#[tokio::test]
+async fn rbac_rules_equal_the_calls_made_in_watched_namespaces() {
+    rbac_rules_equal_the_calls_made(RbacMode::WatchedNamespaces).await;
+}
+
 // ---- against a real cluster ----
 
 /// Runs the portable scenarios against the cluster in `KUBECONFIG` when `CAMS_E2E=1`;
@@ -1368,6 +1414,12 @@ async fn real_cluster() {
     }
     let env = Env::real_cluster(&["EA303A"]).await;
     apply_then_ready(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303E"]).await;
+    schema_refuses_an_invalid_spec(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303E"]).await;
+    invalid_spec_makes_no_call(&env).await;
     env.cleanup().await;
     let env = Env::real_cluster(&["EA303B"]).await;
     write_counting(&env).await;

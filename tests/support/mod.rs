@@ -5,9 +5,11 @@
 
 pub mod fixtures;
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
 
-use kube_test_server::{ResourceKind, TestApiServer, TestApiServerBuilder};
+use kube_test_server::{ResourceKind, TestApiServer, TestApiServerBuilder, User};
 
 /// The committed CRD manifest (`crds/chatgroup.yaml`), as the test server loads it.
 pub const CRD_YAML: &str = include_str!("../../crds/chatgroup.yaml");
@@ -24,9 +26,81 @@ pub fn chatgroups() -> ResourceKind {
 
 /// The namespaces the test suites put their objects in; a real cluster has them created
 /// before anything is applied in them, and so does the test server.
-pub const NAMESPACES: [&str; 10] = [
-    "support", "e2e", "fleet", "other", "a", "b", "ns1", "ns2", "one", "two",
-];
+pub const NAMESPACES: [&str; 4] = ["support", "e2e", "fleet", RELEASE_NAMESPACE];
+
+/// The namespace the chart is installed in, in the RBAC tests (its Lease lives there).
+pub const RELEASE_NAMESPACE: &str = "cams-system";
+/// The Helm release name; the operator's ServiceAccount has the same name.
+pub const RELEASE: &str = "cams-operator";
+
+/// The operator's ServiceAccount, as the chart creates it.
+pub fn operator_user() -> User {
+    User::service_account(RELEASE_NAMESPACE, RELEASE)
+}
+
+/// How the chart grants the operator access (`watchNamespaces`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RbacMode {
+    /// A ClusterRole and its binding: the operator watches every namespace.
+    ClusterWide,
+    /// A Role and RoleBinding in each watched namespace (`watchNamespaces={e2e,fleet}`).
+    WatchedNamespaces,
+}
+
+impl RbacMode {
+    /// The namespaces the operator watches in this mode (empty: all).
+    pub fn watched(self) -> Vec<String> {
+        match self {
+            RbacMode::ClusterWide => Vec::new(),
+            RbacMode::WatchedNamespaces => vec!["e2e".into(), "fleet".into()],
+        }
+    }
+}
+
+/// The chart rendered by the real `helm template` for `mode`, with leader election on: the
+/// RBAC objects the API test server enforces. Fails loudly when helm is missing.
+pub fn chart_manifests(mode: RbacMode) -> String {
+    static RENDERED: OnceLock<std::sync::Mutex<std::collections::HashMap<RbacMode, String>>> =
+        OnceLock::new();
+    let cache = RENDERED.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(mode)
+        .or_insert_with(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let helm = root.join(".tools/bin/helm");
+            assert!(
+                helm.exists(),
+                "helm is missing at {}: run scripts/install-test-tools (the test command runs it first)",
+                helm.display()
+            );
+            let mut args = vec![
+                "template".to_owned(),
+                RELEASE.to_owned(),
+                "charts/cams-operator".to_owned(),
+                "--namespace".to_owned(),
+                RELEASE_NAMESPACE.to_owned(),
+                "--set".to_owned(),
+                "leaderElection.enabled=true".to_owned(),
+            ];
+            if mode == RbacMode::WatchedNamespaces {
+                args.push("--set".to_owned());
+                args.push(format!("watchNamespaces={{{}}}", mode.watched().join(",")));
+            }
+            let output = Command::new(&helm)
+                .args(&args)
+                .current_dir(&root)
+                .output()
+                .expect("helm runs");
+            assert!(
+                output.status.success(),
+                "helm template failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8(output.stdout).expect("helm prints UTF-8")
+        })
+        .clone()
+}
 
 /// A test server builder that serves ChatGroups from the committed CRD, with the suites'
 /// namespaces created.

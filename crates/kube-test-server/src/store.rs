@@ -1190,6 +1190,10 @@ impl Store {
                 field_validation: FieldValidation::Warn,
             };
             self.admit(k, &mut object, existing.as_ref(), Subresource::Main, &opts)?;
+        } else if let Some(schema) = &self.schemas[k] {
+            // The API server applies the schema's defaults whenever it reads an object from
+            // storage; applying them once here serves every reader the same object.
+            schema.apply_defaults(&mut object);
         }
         let Some(old) = existing else {
             let meta = meta_mut(&mut object);
