@@ -1,9 +1,9 @@
-//! The fleet benchmark (DESIGN 10): the release `cams-operator run` binary against the
+//! The fleet benchmark: the release `cams-operator run` binary against the
 //! Kubernetes API test server and the CAMS simulator, with N ChatGroups spread over several
 //! spaces. Run it with `scripts/bench-fleet [N...]` (see `docs/performance.md`).
 //!
 //! This process is the load generator: it serves the Kubernetes API (the test server of
-//! `tests/support/kube_server`) and CAMS (the simulator, with a fixed latency per call) on
+//! `crates/kube-test-server`) and CAMS (the simulator, with a fixed latency per call) on
 //! loopback, seeds the objects, and measures. The operator is a separate process, spawned
 //! from the binary Cargo built with this benchmark (`CARGO_BIN_EXE_cams-operator`, the
 //! release profile under `cargo bench`).
@@ -70,7 +70,7 @@ const STEP: Duration = Duration::from_millis(5);
 
 /// The fleet benchmark: `cargo bench --bench fleet -- [OPTIONS] [N]...`.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "fleet", about = "Fleet benchmark of cams-operator (DESIGN 10)")]
+#[command(name = "fleet", about = "Fleet benchmark of cams-operator")]
 struct Config {
     /// Fleet sizes to run, one after the other.
     #[arg(default_values_t = [1_000usize, 10_000])]
@@ -289,12 +289,12 @@ async fn run(config: &Config, n: usize) -> Result<Report, String> {
     // Kubernetes: one namespace per space, its Secret, and the ChatGroups.
     let (api, _client) = TestApiServer::builder().crd(CRD_YAML).start().await;
     let resync = humantime::format_duration(config.resync.into()).to_string();
-    for space in 0..spaces {
-        api.put(&kinds::SECRETS, secret(space));
-    }
-    for index in 0..n {
-        api.put(&chatgroups(), chatgroup(index, spaces, &sim.url(), &resync));
-    }
+    // `seed` creates each namespace on first use, as an administrator would beforehand.
+    api.seed(&kinds::SECRETS, (0..spaces).map(secret));
+    api.seed(
+        &chatgroups(),
+        (0..n).map(|index| chatgroup(index, spaces, &sim.url(), &resync)),
+    );
     api.clear_log();
 
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
