@@ -608,9 +608,9 @@ impl TestApiServer {
     /// event. Panics when the object is refused.
     pub fn put(&self, kind: &ResourceKind, object: Value) -> Value {
         let k = self.index(kind);
-        self.shared
-            .with_store(|s| s.put(k, object, true))
-            .unwrap_or_else(|e| panic!("put refused: {}", e.message))
+        // Warnings (pruned fields) belong to no request: none is answered here.
+        let (stored, _warnings) = self.shared.write(|s| s.put(k, object, true));
+        stored.unwrap_or_else(|e| panic!("put refused: {}", e.message))
     }
 
     /// [`TestApiServer::put`] without any validation: stores an object a real API server
@@ -629,7 +629,8 @@ impl TestApiServer {
     pub fn seed(&self, kind: &ResourceKind, objects: impl IntoIterator<Item = Value>) {
         let k = self.index(kind);
         let namespaces = self.index(&kinds::NAMESPACES);
-        self.shared.with_store(|s| {
+        // Warnings (pruned fields) belong to no request: none is answered here.
+        let ((), _warnings) = self.shared.write(|s| {
             for object in objects {
                 if let Some(ns) = object
                     .pointer("/metadata/namespace")
@@ -694,8 +695,9 @@ impl TestApiServer {
             dry_run: false,
             field_validation: store::FieldValidation::Warn,
         };
-        self.shared
-            .with_store(|s| s.create(k, namespace, object, &opts))
+        // Warnings (pruned fields) belong to no request: none is answered here.
+        let (created, _warnings) = self.shared.write(|s| s.create(k, namespace, object, &opts));
+        created
     }
 
     /// Creates a namespace (as a cluster administrator would); one that exists already is

@@ -399,11 +399,15 @@ fn dispatch(
             );
         }
         Route::NotFound => {
-            let error = ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            );
+            // `NewGenericServerResponse` always carries details, empty here.
+            let error = ApiError {
+                details: Some(json!({})),
+                ..ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            };
             return error_response(&error);
         }
         Route::Resource {
@@ -516,8 +520,14 @@ fn dispatch(
                 parse_body()
             };
             options.and_then(|options| {
+                // `DeleteOptions.dryRun` comes in the body as often as in the query.
+                let dry_run = opts.dry_run
+                    || options
+                        .get("dryRun")
+                        .and_then(Value::as_array)
+                        .is_some_and(|d| d.iter().any(|v| v == "All"));
                 shared
-                    .with_store(|s| s.delete(k, &ns, name, &options, opts.dry_run))
+                    .with_store(|s| s.delete(k, &ns, name, &options, dry_run))
                     .map(|o| (200, view(o)))
             })
         }
