@@ -30,6 +30,8 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds for a `Retry-After` header (429 and 503 answers).
     pub retry_after: Option<u64>,
+    /// `metadata.continue` of the `Status`: the fresh token of an expired list continuation.
+    pub continue_token: Option<String>,
 }
 
 impl ApiError {
@@ -41,6 +43,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            continue_token: None,
         }
     }
 
@@ -154,6 +157,9 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = json!(token);
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }

@@ -241,10 +241,14 @@ fn finalizers_empty(object: &Value) -> bool {
         .is_none_or(Vec::is_empty)
 }
 
-/// The message of a 410 for a `continue` token whose snapshot was compacted away
-/// (`apiserver/pkg/storage/etcd3/errors.go`).
-const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent \
-     list result. You can start a new list without the continue parameter.";
+/// The message of a 410 for a `continue` token whose snapshot was compacted away, which
+/// carries a fresh token continuing at the latest version
+/// (`apiserver/pkg/storage/etcd3/errors.go`, `handleCompactedErrorForPaging`).
+const CONTINUE_INCONSISTENT: &str = "The provided continue parameter is too old to display a \
+     consistent list result. You can start a new list without the continue parameter, or use the \
+     continue token in this response to retrieve the remainder of the results. Continuing with \
+     the provided token results in an inconsistent list - objects that were created, modified, \
+     or deleted between the time the first chunk was returned and now may show up in the list.";
 
 type Key = (usize, String, String);
 
@@ -406,10 +410,28 @@ impl Store {
                     Some((_, _, (kind, _, _))) if *kind != k => {
                         return Err(ApiError::bad_request("invalid continue token"));
                     }
-                    Some((id, _, (_, rv, _))) if *rv < self.etcd_compacted => {
-                        // etcd compacted the revision the snapshot was read at.
+                    Some((id, offset, (_, rv, items))) if *rv < self.etcd_compacted => {
+                        // etcd compacted the revision the snapshot was read at: the answer
+                        // carries a token for the rest of the list at the latest version.
+                        let key_of = |o: &Value| {
+                            (
+                                meta_str(o, "namespace").unwrap_or("").to_owned(),
+                                meta_str(o, "name").unwrap_or("").to_owned(),
+                            )
+                        };
+                        let last = offset.checked_sub(1).and_then(|i| items.get(i)).map(key_of);
+                        let rest: Vec<Value> = self
+                            .select(k, filter)
+                            .into_iter()
+                            .filter(|o| last.as_ref().is_none_or(|l| key_of(o) > *l))
+                            .collect();
                         self.snapshots.remove(&id);
-                        return Err(ApiError::expired(CONTINUE_EXPIRED));
+                        let fresh = self.next_snapshot;
+                        self.next_snapshot += 1;
+                        self.snapshots.insert(fresh, (k, self.rv, rest));
+                        let mut error = ApiError::expired(CONTINUE_INCONSISTENT);
+                        error.continue_token = Some(format!("{fresh}:0"));
+                        return Err(error);
                     }
                     Some((id, offset, _)) => (id, offset),
                     None => return Err(ApiError::bad_request("invalid continue token")),
