@@ -412,6 +412,51 @@ mod reconcile {
         );
     }
 
+    #[tokio::test]
+    async fn a_recreated_object_is_reconciled_from_scratch() {
+        let env = env(&["EA303T"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        let mut invalid = chatgroup(NS, "team-t", "EA303T", &env.sim.url());
+        invalid["spec"]["profilePictureFile"] = json!("https://");
+        env.api.create(&chatgroups(), NS, invalid).expect("chatgroup");
+        let ctx = context(&env, Clock::real());
+        assert_eq!(reconcile(&env, &ctx, "team-t").await, Requeue::AwaitChange);
+
+        // Deleted and created again under the same name: generation 1 again, a new uid.
+        env.api.delete(&chatgroups(), NS, "team-t").expect("delete");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-t", "EA303T", &env.sim.url()),
+            )
+            .expect("recreate");
+        env.api.clear_log();
+        let requeue = reconcile(&env, &ctx, "team-t").await;
+
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                apply_status(),
+                create_event("UpdateSucceeded"),
+            ],
+        );
+        assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
+        let status = status_of(&env, "team-t");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True")
+        );
+        assert_eq!(cams_calls(&env), (1, 1), "one listing and one write");
+    }
+
     /// The API server refuses a `businessNumber` that is not a string, so the object is
     /// stored directly: it stands for one created under an older CRD whose schema did not
     /// check the type (stored objects are not validated again when a schema tightens).

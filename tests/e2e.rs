@@ -608,6 +608,51 @@ async fn invalid_spec_makes_no_call(env: &Env) {
     operator.stop().await;
 }
 
+/// Delete and create again is how a user repairs an object (the only way to change an
+/// immutable field): a ChatGroup that stalled on an invalid spec is deleted and created again
+/// under the same name with a valid spec. The new object is a new object (new uid,
+/// generation 1 again): it is reconciled from scratch and becomes Ready with a RequestId.
+async fn recreated_object_is_a_new_object(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("repaired", "EA303T", |m| {
+        m["spec"]["profilePictureFile"] = json!("https://");
+    })
+    .await;
+    env.wait_reason("repaired", "Stalled", "InvalidSpec").await;
+    let first_uid = env
+        .groups()
+        .get("repaired")
+        .await
+        .expect("stalled object")
+        .metadata
+        .uid;
+
+    env.groups()
+        .delete("repaired", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = wait_until(WAIT, || async {
+        env.groups().get_opt("repaired").await.ok().flatten().is_none()
+    })
+    .await;
+    assert!(gone, "the stalled object is deleted");
+    env.apply_chatgroup("repaired", "EA303T", |_| {}).await;
+    let recreated = env.groups().get("repaired").await.expect("recreated");
+    assert_ne!(recreated.metadata.uid, first_uid, "a new object");
+    assert_eq!(recreated.metadata.generation, Some(1));
+
+    let status = env.wait_ready("repaired").await;
+    let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
+    assert_eq!(written.len(), 1, "exactly one write");
+    assert_eq!(
+        status.last_request.and_then(|l| l.request_id),
+        Some(written[0].request_id.clone()),
+        "the new object carries the RequestId of its write"
+    );
+    operator.stop().await;
+}
+
 /// Deleting an object neither hangs nor touches the remote group.
 async fn delete_leaves_remote_group(env: &Env) {
     let operator = Operator::start(env, Clock::real()).await;
@@ -871,6 +916,7 @@ in_both_rbac_modes!(schema_refuses_an_invalid_spec, "EA303E");
 in_both_rbac_modes!(invalid_spec_makes_no_call, "EA303E");
 in_both_rbac_modes!(api_faults_mid_run, "EA303F");
 in_both_rbac_modes!(delete_leaves_remote_group, "EA303G");
+in_both_rbac_modes!(recreated_object_is_a_new_object, "EA303T");
 in_both_rbac_modes!(plan_then_manage, "EA303H");
 in_both_rbac_modes!(paused_makes_no_call, "EA303I");
 
@@ -1429,6 +1475,9 @@ async fn real_cluster() {
     env.cleanup().await;
     let env = Env::real_cluster(&["EA303G"]).await;
     delete_leaves_remote_group(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303T"]).await;
+    recreated_object_is_a_new_object(&env).await;
     env.cleanup().await;
     let env = Env::real_cluster(&["EA303H"]).await;
     plan_then_manage(&env).await;

@@ -233,8 +233,14 @@ struct OwnWrite {
 
 /// What the controller remembers about one object between reconciles. Losing it (a restart)
 /// costs at most one extra read per space, never a write.
+///
+/// It belongs to one object, identified by its `uid`: an object deleted and created again
+/// under the same name is a new object (its generation starts at 1 again), and nothing
+/// remembered about the old one applies to it.
 #[derive(Clone, Debug, Default)]
 struct Memory {
+    /// The `metadata.uid` of the object this memory is about.
+    uid: Option<String>,
     /// The inputs of the last reconcile, when it ended in a terminal failure.
     terminal: Option<InputFingerprint>,
     /// The last read of the group; reads that found nothing new are not written to the status
@@ -522,11 +528,13 @@ pub async fn reconcile_object<C: CamsApi>(
         paused: chatgroup.is_paused(),
         secret_versions,
     };
+    let uid = object.meta().uid.clone();
     let memory = ctx
         .memory
         .lock()
         .ok()
         .and_then(|m| m.get(&object_ref).cloned())
+        .filter(|m| m.uid == uid)
         .unwrap_or_default();
     // After a terminal failure nothing is retried until the generation, the pause annotation
     // or a Secret changes: a watch event such as our own status patch does not count.
@@ -566,6 +574,12 @@ pub async fn reconcile_object<C: CamsApi>(
 
     if let Ok(mut all) = ctx.memory.lock() {
         let entry = all.entry(object_ref).or_default();
+        if entry.uid != uid {
+            *entry = Memory {
+                uid,
+                ..Memory::default()
+            };
+        }
         if engine::status_changed(written_status.as_ref(), &outcome.status) {
             entry.own_write = Some(OwnWrite {
                 read_version,
