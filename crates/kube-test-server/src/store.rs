@@ -252,6 +252,21 @@ const CONTINUE_INCONSISTENT: &str = "The provided continue parameter is too old 
 
 type Key = (usize, String, String);
 
+/// The etcd key kube-apiserver stores an object under (default prefix `/registry`): custom
+/// resources under their group, built-in kinds under their resource alone.
+fn etcd_key(kind: &ResourceKind, namespace: &str, name: &str) -> String {
+    let resource = if kind.custom {
+        format!("{}/{}", kind.group, kind.plural)
+    } else {
+        kind.plural.to_string()
+    };
+    if kind.namespaced {
+        format!("/registry/{resource}/{namespace}/{name}")
+    } else {
+        format!("/registry/{resource}/{name}")
+    }
+}
+
 /// The kind-specific rules of a kind's writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Checks {
@@ -643,7 +658,7 @@ impl Store {
         self.prepare_new(k, namespace, &mut body)?;
         let kind = self.kinds[k].clone();
         let name = meta_str(&body, "name").unwrap_or("").to_owned();
-        self.admit_namespace(k, namespace)?;
+        self.admit_namespace(k, namespace, &name)?;
         // PrepareForCreate: status and server-set metadata are not the client's to set.
         if kind.status_subresource
             && let Some(map) = body.as_object_mut()
@@ -684,7 +699,9 @@ impl Store {
     /// The NamespaceLifecycle admission plugin: objects are created only in namespaces that
     /// exist and are not being deleted
     /// (`apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
-    fn admit_namespace(&self, k: usize, namespace: &str) -> Result<(), ApiError> {
+    /// `name` is the name of the object being created. A refusal is `admission.NewForbidden`
+    /// with the `NamespaceTerminating` cause the plugin adds.
+    fn admit_namespace(&self, k: usize, namespace: &str, name: &str) -> Result<(), ApiError> {
         if !self.kinds[k].namespaced {
             return Ok(());
         }
@@ -694,18 +711,24 @@ impl Store {
         match self.get(ns, "", namespace) {
             None => Err(ApiError::not_found(&NAMESPACES, namespace)),
             Some(object) if object.pointer("/metadata/deletionTimestamp").is_some() => {
-                Err(ApiError::new(
-                    403,
-                    "Forbidden",
-                    format!(
+                let kind = &self.kinds[k];
+                let mut error = ApiError::forbidden(
+                    &kind.group,
+                    &kind.plural,
+                    name,
+                    &format!(
                         "unable to create new content in namespace {namespace} because it is \
                          being terminated"
                     ),
-                )
-                .about(
-                    &self.kinds[k],
-                    meta_str(object, "name").unwrap_or(namespace),
-                ))
+                );
+                if let Some(details) = error.details.as_mut() {
+                    details["causes"] = json!([{
+                        "reason": "NamespaceTerminating",
+                        "message": format!("namespace {namespace} is being terminated"),
+                        "field": "metadata.namespace",
+                    }]);
+                }
+                Err(error)
             }
             Some(_) => Ok(()),
         }
@@ -1100,8 +1123,20 @@ impl Store {
                 .and_then(Value::as_str)
                 && Some(wanted) != actual
             {
+                // `storage.Preconditions.Check` fails with an invalid-object StorageError
+                // naming the etcd key, which `InterpretDeleteError` turns into a Conflict.
+                let label = if field == "uid" {
+                    "UID"
+                } else {
+                    "ResourceVersion"
+                };
                 let message = format!(
-                    "Precondition failed: {field} in precondition: {wanted}, {field} in object meta: {}",
+                    "Operation cannot be fulfilled on {} \"{name}\": StorageError: invalid \
+                     object, Code: 4, Key: {}, ResourceVersion: 0, AdditionalErrorMsg: \
+                     Precondition failed: {label} in precondition: {wanted}, {label} in object \
+                     meta: {}",
+                    kind.qualified(),
+                    etcd_key(&kind, namespace, name),
                     actual.unwrap_or("")
                 );
                 return Err(ApiError::new(409, "Conflict", message).about(&kind, name));
@@ -1202,7 +1237,7 @@ impl Store {
         let existing = self.get(k, &namespace, &name).cloned();
         if checked {
             if existing.is_none() {
-                self.admit_namespace(k, &namespace)?;
+                self.admit_namespace(k, &namespace, &name)?;
             }
             let opts = WriteOptions {
                 manager: "test".into(),
