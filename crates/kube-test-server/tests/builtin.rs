@@ -526,7 +526,7 @@ mod metadata_only {
             json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}}),
         );
         let meta: Api<PartialObjectMeta<Secret>> = Api::namespaced(client, "default");
-        let events: Vec<_> = watcher::metadata_watcher(meta, watcher::Config::default())
+        let events: Vec<_> = watcher(meta, watcher::Config::default())
             .take_while(|e| futures::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
             .try_collect()
             .await
