@@ -13,6 +13,7 @@
 pub mod command;
 pub mod events;
 pub mod flow;
+pub mod kube_client;
 pub mod leader;
 
 use std::collections::{BTreeMap, HashMap};
