@@ -14,6 +14,7 @@ use crate::cli::RunArgs;
 use crate::identity::{IdentityError, OperatorIdentity};
 use crate::metrics::Metrics;
 
+use super::kube_client::{self, KubeLimits};
 use super::leader::{LeaderConfig, LeaderElector};
 use super::{Clock, Context, Scope, Settings};
 
@@ -38,6 +39,9 @@ pub enum Error {
     /// Leadership was lost; the process exits so it restarts as a standby.
     #[error(transparent)]
     Leadership(#[from] super::leader::Error),
+    /// The paced Kubernetes client could not be built.
+    #[error(transparent)]
+    KubeClient(#[from] super::kube_client::Error),
 }
 
 /// Runs the operator until SIGTERM (graceful) or loss of leadership (error).
@@ -47,6 +51,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         selector,
         cams_qps,
         concurrency,
+        kube_qps,
+        kube_burst,
         metrics_addr,
         health_addr,
         leader_election,
@@ -64,6 +70,13 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             "--concurrency must be at least 1".into(),
         ));
     }
+    let kube_limits = KubeLimits {
+        qps: kube_qps,
+        burst: kube_burst,
+    };
+    kube_limits
+        .validate()
+        .map_err(|e| Error::InvalidFlag(e.to_string()))?;
 
     let metrics = Metrics::new();
     let readiness = Readiness::default();
@@ -76,7 +89,13 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         tokio::spawn(server.serve());
     }
 
-    let client = Client::try_default().await.map_err(Error::Kube)?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Kube(kube::Error::InferConfig(e)))?;
+    // The Lease gets a budget of its own (controller-runtime's leader election likewise builds
+    // its own clients): a pause asked for by a throttled status patch must not delay renewals.
+    let client = kube_client::client(config.clone(), kube_limits, metrics.clone())?;
+    let controller_client = kube_client::client(config, kube_limits, metrics.clone())?;
     let instance = instance_id();
     let cams = HttpCams::new(HttpCamsConfig {
         user_agent: user_agent_for(&instance),
@@ -93,7 +112,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(
-        client.clone(),
+        controller_client,
         cams,
         metrics.clone(),
         settings,
