@@ -37,11 +37,13 @@ use super::flow::TokenBucket;
 use crate::metrics::Metrics;
 
 /// Default of `--kube-qps`: requests per second to the Kubernetes API. 20 requests per second
-/// with bursts of 30 is what controller-runtime's config getters (`pkg/client/config`) gave
-/// every Go operator's client through v0.20, the same as kube-controller-manager's
-/// `--kube-api-qps`/`--kube-api-burst` defaults; client-go alone defaults to 5 and 10, and
-/// controller-runtime v0.21 and later leave the client unlimited and rely on API Priority and
-/// Fairness.
+/// with bursts of 30 is what controller-runtime's config getters (`pkg/client/config`,
+/// `if cfg.QPS == 0.0 { cfg.QPS = 20.0; cfg.Burst = 30.0 }`) gave every Go operator's client
+/// through v0.20, the same as kube-controller-manager's `--kube-api-qps`/`--kube-api-burst`
+/// defaults. client-go on its own defaults to 5 and 10; controller-runtime's later releases
+/// (kubernetes-sigs/controller-runtime#3119) leave the client unlimited and rely on API
+/// Priority and Fairness, which still answers 429 when overloaded, and that is honoured here
+/// however high the budget.
 pub const DEFAULT_KUBE_QPS: f64 = 20.0;
 /// Default of `--kube-burst`: requests sent at once after an idle period (see
 /// [`DEFAULT_KUBE_QPS`]).
