@@ -112,6 +112,8 @@ pub struct Metrics {
     pub status_patches: Counter,
     /// 1 while this replica is the leader (or leader election is off).
     pub leader: Gauge,
+    /// Kubernetes Events that could not be created.
+    pub events_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -139,6 +141,7 @@ impl Metrics {
         let reconcile_self = Histogram::new(overhead_buckets());
         let status_patches = Counter::default();
         let leader = Gauge::default();
+        let events_failed = Counter::default();
         registry.register(
             "cams_requests",
             "CAMS API calls by action and response code",
@@ -200,6 +203,11 @@ impl Metrics {
             "1 while this replica holds the leader Lease (or leader election is off)",
             leader.clone(),
         );
+        registry.register(
+            "events_failed",
+            "Kubernetes Events the operator could not create (each is logged)",
+            events_failed.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             cams_requests,
@@ -215,6 +223,7 @@ impl Metrics {
             reconcile_self,
             status_patches,
             leader,
+            events_failed,
         }
     }
 

@@ -259,6 +259,76 @@ mod reconcile {
         );
     }
 
+    /// Object names may be 253 characters long; the Events about them must still be valid
+    /// (the API server refuses Event names over 253 characters).
+    #[tokio::test]
+    async fn events_about_objects_with_the_longest_names_are_created() {
+        let env = env(&["EA303V"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        let name = "v".repeat(253);
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, &name, "EA303V", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+        reconcile(&env, &ctx, &name).await;
+        let events: Vec<RequestRecord> = env
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_for(&kinds::EVENTS))
+            .collect();
+        assert_eq!(events.len(), 1, "one Event for the write");
+        assert_eq!(
+            events[0].status, 201,
+            "the Event was created: {:?}",
+            events[0].body
+        );
+        assert_eq!(ctx.metrics().events_failed.get(), 0);
+    }
+
+    /// An Event the API server does not take is counted and logged; the reconcile goes on
+    /// (the status carries the same facts).
+    #[tokio::test]
+    async fn a_failed_event_is_counted_and_the_reconcile_goes_on() {
+        let env = env(&["EA303W"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-w", "EA303W", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api
+            .inject(kube_test_server::Fault::on(&kinds::EVENTS).status(500));
+        let ctx = context(&env, Clock::real());
+        let requeue = reconcile(&env, &ctx, "team-w").await;
+        assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
+        assert_eq!(ctx.metrics().events_failed.get(), 1);
+        let status = status_of(&env, "team-w");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True")
+        );
+    }
+
     /// A policy tool adds a condition of its own to the status (server-side apply under its
     /// own field manager). The operator's reconciles neither patch the status because of it
     /// (nothing of its own changed) nor remove it when they do patch: the API server merges
