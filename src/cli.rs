@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::controller::kube_client::{DEFAULT_KUBE_BURST, DEFAULT_KUBE_QPS};
+
 /// Keeps Alibaba Cloud CAMS WhatsApp groups in line with ChatGroup resources.
 #[derive(Debug, Parser)]
 #[command(name = "cams-operator", version, about, propagate_version = true)]
@@ -65,6 +67,14 @@ pub struct RunArgs {
     /// Most CAMS calls in flight at once.
     #[arg(long, env = "CAMS_OPERATOR_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
+    /// Kubernetes API request budget, requests per second, shared by every request of the
+    /// controller (reads, watches, status patches, Events); leader election has a budget of the
+    /// same size of its own.
+    #[arg(long, env = "CAMS_OPERATOR_KUBE_QPS", default_value_t = DEFAULT_KUBE_QPS)]
+    pub kube_qps: f64,
+    /// Most Kubernetes API requests sent at once after an idle period.
+    #[arg(long, env = "CAMS_OPERATOR_KUBE_BURST", default_value_t = DEFAULT_KUBE_BURST)]
+    pub kube_burst: u32,
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(
         long,

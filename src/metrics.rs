@@ -110,6 +110,11 @@ pub struct Metrics {
     pub reconcile_self: Histogram,
     /// Status patches written.
     pub status_patches: Counter,
+    /// Answers of the Kubernetes API asking the operator to slow down (429, 503).
+    pub kube_throttled: Counter,
+    /// Per Kubernetes API request (and per retry), the time spent waiting for the client-side
+    /// budget (`--kube-qps`, `--kube-burst`) and for the API server's `Retry-After`.
+    pub kube_wait: Histogram,
     /// 1 while this replica is the leader (or leader election is off).
     pub leader: Gauge,
     /// Kubernetes Events that could not be created.
@@ -140,6 +145,8 @@ impl Metrics {
         let reconcile_overhead = Histogram::new(overhead_buckets());
         let reconcile_self = Histogram::new(overhead_buckets());
         let status_patches = Counter::default();
+        let kube_throttled = Counter::default();
+        let kube_wait = Histogram::new(exponential_buckets(0.001, 4.0, 10));
         let leader = Gauge::default();
         let events_failed = Counter::default();
         registry.register(
@@ -199,6 +206,16 @@ impl Metrics {
             status_patches.clone(),
         );
         registry.register(
+            "kube_throttled",
+            "Kubernetes API answers asking the operator to slow down (429 Too Many Requests, 503 Service Unavailable)",
+            kube_throttled.clone(),
+        );
+        registry.register(
+            "kube_wait_seconds",
+            "Time a Kubernetes API request waited before being sent (--kube-qps, --kube-burst, the API server's Retry-After)",
+            kube_wait.clone(),
+        );
+        registry.register(
             "leader",
             "1 while this replica holds the leader Lease (or leader election is off)",
             leader.clone(),
@@ -222,6 +239,8 @@ impl Metrics {
             reconcile_overhead,
             reconcile_self,
             status_patches,
+            kube_throttled,
+            kube_wait,
             leader,
             events_failed,
         }

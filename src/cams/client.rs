@@ -39,6 +39,23 @@ use super::{
 
 /// `User-Agent` sent with every request.
 pub const USER_AGENT: &str = concat!("cams-operator/", env!("CARGO_PKG_VERSION"));
+
+/// The `User-Agent` of one operator instance, `cams-operator/<version> (<instance>)`, so that
+/// every CAMS call can be attributed to the replica that made it. Characters other than
+/// visible ASCII, and parentheses, become `_`.
+pub fn user_agent_for(instance: &str) -> String {
+    let instance: String = instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '(' && c != ')' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{USER_AGENT} ({instance})")
+}
 /// Default time allowed to open a connection (the official SDKs use 5 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a whole request, body included (the official SDKs use 10 s).
@@ -702,6 +719,18 @@ mod tests {
             config.user_agent,
             format!("cams-operator/{}", env!("CARGO_PKG_VERSION"))
         );
+    }
+
+    #[test]
+    fn the_user_agent_names_the_instance() {
+        assert_eq!(
+            user_agent_for("cams-operator-7d9f-x2"),
+            format!(
+                "cams-operator/{} (cams-operator-7d9f-x2)",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(user_agent_for("a b(c)\u{e9}").ends_with(" (a_b_c__)"));
     }
 
     #[test]

@@ -9,12 +9,13 @@ use tracing::{error, info};
 
 use crate::admin::{self, AdminServer, Readiness};
 use crate::cams::CamsApi;
-use crate::cams::client::{HttpCams, HttpCamsConfig};
+use crate::cams::client::{HttpCams, HttpCamsConfig, user_agent_for};
 use crate::cli::RunArgs;
 use crate::identity::{IdentityError, OperatorIdentity};
 use crate::metrics::Metrics;
 
-use super::leader::{DEFAULT_LEASE_DURATION, LeaderConfig, LeaderElector};
+use super::kube_client::{self, KubeLimits};
+use super::leader::{LeaderConfig, LeaderElector};
 use super::{Clock, Context, Scope, Settings};
 
 /// Why `run` stopped with an error.
@@ -38,6 +39,9 @@ pub enum Error {
     /// Leadership was lost; the process exits so it restarts as a standby.
     #[error(transparent)]
     Leadership(#[from] super::leader::Error),
+    /// The paced Kubernetes client could not be built.
+    #[error(transparent)]
+    KubeClient(#[from] super::kube_client::Error),
 }
 
 /// Runs the operator until SIGTERM (graceful) or loss of leadership (error).
@@ -47,6 +51,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         selector,
         cams_qps,
         concurrency,
+        kube_qps,
+        kube_burst,
         metrics_addr,
         health_addr,
         leader_election,
@@ -64,6 +70,13 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             "--concurrency must be at least 1".into(),
         ));
     }
+    let kube_limits = KubeLimits {
+        qps: kube_qps,
+        burst: kube_burst,
+    };
+    kube_limits
+        .validate()
+        .map_err(|e| Error::InvalidFlag(e.to_string()))?;
 
     let metrics = Metrics::new();
     let readiness = Readiness::default();
@@ -76,9 +89,19 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         tokio::spawn(server.serve());
     }
 
-    let client = Client::try_default().await.map_err(Error::Kube)?;
-    let cams =
-        HttpCams::new(HttpCamsConfig::default()).map_err(|e| Error::CamsClient(e.to_string()))?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Kube(kube::Error::InferConfig(e)))?;
+    // The Lease gets a budget of its own (controller-runtime's leader election likewise builds
+    // its own clients): a pause asked for by a throttled status patch must not delay renewals.
+    let client = kube_client::client(config.clone(), kube_limits, metrics.clone())?;
+    let controller_client = kube_client::client(config, kube_limits, metrics.clone())?;
+    let instance = instance_id();
+    let cams = HttpCams::new(HttpCamsConfig {
+        user_agent: user_agent_for(&instance),
+        ..HttpCamsConfig::default()
+    })
+    .map_err(|e| Error::CamsClient(e.to_string()))?;
     let operator_identity = OperatorIdentity::from_env().map_err(Error::Identity)?;
     info!(kind = operator_identity.kind(), "operator identity");
     let settings = Settings {
@@ -89,7 +112,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(
-        client.clone(),
+        controller_client,
         cams,
         metrics.clone(),
         settings,
@@ -103,10 +126,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let namespace = lease_namespace
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| client.default_namespace().to_owned());
-        let identity = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| format!("cams-operator-{}", std::process::id()));
-        LeaderConfig::new(lease_name, namespace, identity, DEFAULT_LEASE_DURATION)
+        LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
     serve(
         client,
@@ -120,8 +140,17 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
 }
 
 /// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or
-/// leadership is lost (an error: the process should exit and restart as a standby). With a
-/// `leader` config, nothing is reconciled before the Lease is held; a standby reports ready.
+/// leadership is lost (an error: the process should exit and restart as a standby).
+///
+/// With a `leader` config, nothing is reconciled before the Lease is held; a standby reports
+/// ready. While leading, the Lease is renewed and every CAMS call passes the context's
+/// leadership gate ([`LeadershipGate`](super::leader::LeadershipGate)): none starts after the
+/// renew deadline of the last successful renewal, and any still in flight is cut before a
+/// standby could take over. On loss there is no grace: the gate closes, every reconcile in
+/// flight is abandoned (a CAMS call in flight ends at once), and the [`Error::Leadership`]
+/// error is returned, at the latest at the renew deadline. A Lease that cannot be used at all
+/// (missing namespace, no permission) is an error at once. A graceful shutdown keeps renewing
+/// while reconciles finish, then releases the Lease.
 pub async fn serve<C: CamsApi + 'static>(
     client: Client,
     ctx: Arc<Context<C>>,
@@ -131,45 +160,83 @@ pub async fn serve<C: CamsApi + 'static>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let metrics = ctx.metrics().clone();
+    let gate = ctx.cams.gate().clone();
     let mut shutdown = std::pin::pin!(shutdown);
-    let elector = match leader {
+    let mut elector = match leader {
         Some(config) => {
-            let elector = LeaderElector::new(client, config);
+            config.validate()?;
+            gate.close();
+            let mut elector = LeaderElector::new(client, config);
             // A standby is healthy: it reports ready so rollouts of a 2-replica Deployment
             // proceed.
             readiness.set_ready();
-            tokio::select! {
-                _ = elector.acquire() => {},
-                _ = &mut shutdown => return Ok(()),
-            }
-            Some(elector)
+            let term = tokio::select! {
+                acquired = elector.acquire() => acquired?,
+                () = &mut shutdown => return Ok(()),
+            };
+            gate.lead(term);
+            Some((elector, term))
         }
-        None => None,
+        None => {
+            gate.open_unconditionally();
+            None
+        }
     };
     metrics.leader.set(1);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut controllers = AbortOnDrop(tokio::spawn(super::run(ctx, scope, readiness, stop_rx)));
-    let outcome = match &elector {
-        Some(elector) => tokio::select! {
-            _ = &mut shutdown => Ok(()),
-            lost = elector.hold() => Err(Error::Leadership(lost)),
-        },
-        None => {
-            shutdown.await;
-            Ok(())
+    let outcome = {
+        let hold = async {
+            match elector.as_mut() {
+                Some((elector, term)) => elector.hold(&gate, *term).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut hold = std::pin::pin!(hold);
+        let lost = tokio::select! {
+            () = &mut shutdown => None,
+            lost = &mut hold => Some(lost),
+        };
+        match lost {
+            Some(lost) => Err(lost),
+            None => {
+                info!("shutting down: letting in-flight reconciles finish");
+                let _ = stop_tx.send(true);
+                // The Lease is still renewed meanwhile: a drain longer than the renew deadline
+                // must not let a standby start while calls are in flight.
+                tokio::select! {
+                    joined = &mut controllers.0 => {
+                        if let Err(err) = joined {
+                            error!(error = %err, "controller task failed");
+                        }
+                        Ok(())
+                    }
+                    lost = &mut hold => Err(lost),
+                }
+            }
         }
     };
-    info!("shutting down: letting in-flight reconciles finish");
-    let _ = stop_tx.send(true);
-    if let Err(err) = (&mut controllers.0).await {
-        error!(error = %err, "controller task failed");
-    }
+    gate.close();
     metrics.leader.set(0);
-    if let (Some(elector), Ok(())) = (&elector, &outcome) {
-        elector.release().await;
+    match outcome {
+        Err(lost) => {
+            error!(
+                error = %lost,
+                category = lost.category(),
+                "leadership lost: abandoning the reconciles in flight"
+            );
+            controllers.0.abort();
+            let _ = (&mut controllers.0).await;
+            Err(Error::Leadership(lost))
+        }
+        Ok(()) => {
+            if let Some((elector, _)) = &elector {
+                elector.release().await;
+            }
+            Ok(())
+        }
     }
-    outcome
 }
 
 /// Aborts the controllers when `serve` itself is dropped (its task aborted), so they never
@@ -191,4 +258,14 @@ fn time_scale_from_env() -> Option<f64> {
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 1.0)
+}
+
+/// This replica's identity: the Lease holder identity and the instance named in the CAMS
+/// `User-Agent`. The pod name (`POD_NAME`, else `HOSTNAME`), else one made from the process id.
+fn instance_id() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("cams-operator-{}", std::process::id()))
 }

@@ -3,6 +3,13 @@
 //!
 //! [`Guarded`] wraps any [`CamsApi`] so the reconcile core stays unaware of both: waiting for a
 //! token is not an error, it only delays the call.
+//!
+//! Every call also passes the [`LeadershipGate`]: with leader election, a call starts only
+//! while this replica leads within its renew deadline. A call the gate refuses waits (the
+//! reconcile does not see an error and writes nothing); a replica that has lost the Lease is
+//! stopped by `serve`, which drops those waiting reconciles. A call in flight is cut at the
+//! gate's cut instant, before a standby could take over; a cut call never completes either, so
+//! nothing is written from a result that is not known.
 
 use std::time::Duration;
 
@@ -14,6 +21,8 @@ use crate::cams::{
     ListChatGroupRequest, ListChatGroupResponse, UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
 use crate::metrics::{ActionLabels, CallLabels, Metrics, code_label};
+
+use super::leader::LeadershipGate;
 
 /// A token bucket: `rate` tokens per second, holding at most `burst`.
 #[derive(Debug)]
@@ -83,6 +92,7 @@ pub struct Guarded<C> {
     bucket: TokenBucket,
     in_flight: Semaphore,
     metrics: Metrics,
+    gate: LeadershipGate,
 }
 
 impl<C> Guarded<C> {
@@ -94,7 +104,13 @@ impl<C> Guarded<C> {
             bucket: TokenBucket::new(qps, qps),
             in_flight: Semaphore::new(concurrency.max(1)),
             metrics,
+            gate: LeadershipGate::new(),
         }
+    }
+
+    /// The leadership gate every call passes (open until leader election closes it).
+    pub fn gate(&self) -> &LeadershipGate {
+        &self.gate
     }
 
     async fn call<T, F>(&self, action: &'static str, call: F) -> Result<T, CamsError>
@@ -105,11 +121,20 @@ impl<C> Guarded<C> {
         // The semaphore is never closed, so acquiring cannot fail; treat failure as no limit.
         let _permit = self.in_flight.acquire().await.ok();
         self.bucket.acquire().await;
+        // Checked last, right before sending: the budget wait can be long.
+        self.gate.admit().await;
         self.metrics
             .cams_budget_wait
             .observe(waiting.elapsed().as_secs_f64());
         let started = Instant::now();
-        let result = call.await;
+        let result = tokio::select! {
+            biased;
+            result = call => result,
+            () = self.gate.cut() => {
+                tracing::warn!(action, "leadership ended: CAMS call cut before a standby may take over");
+                return std::future::pending().await;
+            }
+        };
         self.metrics
             .cams_request_duration
             .get_or_create(&ActionLabels { action })
@@ -187,6 +212,138 @@ impl<C: CamsApi> CamsApi for Guarded<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cams::SecretString;
+    use crate::controller::leader::LeaderConfig;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A CAMS whose listings take `latency`, counting calls started and finished.
+    struct Slow {
+        latency: Duration,
+        started: Arc<AtomicUsize>,
+        finished: Arc<AtomicUsize>,
+    }
+
+    impl CamsApi for Slow {
+        async fn update_chat_group(
+            &self,
+            _: &Endpoint,
+            _: &Credentials,
+            _: &UpdateChatGroupRequest,
+        ) -> Result<UpdateChatGroupResponse, CamsError> {
+            Ok(UpdateChatGroupResponse::default())
+        }
+
+        async fn list_chat_group(
+            &self,
+            _: &Endpoint,
+            _: &Credentials,
+            _: &ListChatGroupRequest,
+        ) -> Result<ListChatGroupResponse, CamsError> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.latency).await;
+            self.finished.fetch_add(1, Ordering::SeqCst);
+            Ok(ListChatGroupResponse::default())
+        }
+    }
+
+    fn list_request() -> ListChatGroupRequest {
+        ListChatGroupRequest {
+            cust_space_id: "s".into(),
+            business_number: "1".into(),
+            channel_type: None,
+            group_status: None,
+            subject: None,
+            page_index: 1,
+            page_size: 10,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_start_only_within_the_term_and_are_cut_before_it_ends() {
+        let started = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let guarded = Arc::new(Guarded::new(
+            Slow {
+                latency: Duration::from_secs(8),
+                started: started.clone(),
+                finished: finished.clone(),
+            },
+            100.0,
+            4,
+            Metrics::new(),
+        ));
+        let config = LeaderConfig::with_defaults("l".into(), "ns".into(), "me".into());
+        let renewed = Instant::now();
+        guarded.gate().lead(config.term(renewed));
+        let call = |guarded: Arc<Guarded<Slow>>| {
+            tokio::spawn(async move {
+                let endpoint = Endpoint::from_url("http://127.0.0.1:1/");
+                let credentials = Credentials {
+                    access_key_id: "id".into(),
+                    access_key_secret: SecretString::new("secret"),
+                    security_token: None,
+                };
+                guarded
+                    .list_chat_group(&endpoint, &credentials, &list_request())
+                    .await
+            })
+        };
+        // Started 9 s after the renewal (before the 10 s renew deadline): an 8 s call would
+        // end at 17 s, after a standby could take over (15 s); it is cut at 14 s.
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        let in_flight = call(guarded.clone());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        // At 10 s the gate is closed: a new call does not start.
+        tokio::time::sleep_until(renewed + Duration::from_secs(10)).await;
+        let refused = call(guarded.clone());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "no call starts after the deadline"
+        );
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            0,
+            "the call in flight was cut"
+        );
+        assert!(!in_flight.is_finished(), "a cut call never completes");
+        assert!(!refused.is_finished(), "a refused call waits");
+        // A new term (a renewal) lets the waiting call start.
+        guarded.gate().lead(config.term(Instant::now()));
+        let result = tokio::time::timeout(Duration::from_secs(9), refused).await;
+        assert!(matches!(result, Ok(Ok(Ok(_)))), "{result:?}");
+        in_flight.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_leader_election_calls_are_never_cut() {
+        let started = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let guarded = Guarded::new(
+            Slow {
+                latency: Duration::from_secs(3600),
+                started,
+                finished: finished.clone(),
+            },
+            100.0,
+            4,
+            Metrics::new(),
+        );
+        let endpoint = Endpoint::from_url("http://127.0.0.1:1/");
+        let credentials = Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("secret"),
+            security_token: None,
+        };
+        guarded
+            .list_chat_group(&endpoint, &credentials, &list_request())
+            .await
+            .expect("answered");
+        assert_eq!(finished.load(Ordering::SeqCst), 1);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn bucket_spaces_calls_at_the_configured_rate() {

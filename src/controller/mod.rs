@@ -9,10 +9,13 @@
 //! Every CAMS call goes through [`flow::Guarded`] (global token bucket and concurrency limit);
 //! status is written with one server-side apply patch to `/status` under the `cams-operator`
 //! field manager, and only when something other than timestamps changed.
+//! `cams-operator run` builds the Kubernetes client with [`kube_client::client`], so every
+//! request to the API server is paced by one budget and by the server's `Retry-After`.
 
 pub mod command;
 pub mod events;
 pub mod flow;
+pub mod kube_client;
 pub mod leader;
 
 use std::collections::{BTreeMap, HashMap};

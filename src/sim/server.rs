@@ -389,6 +389,7 @@ async fn rpc(
     let host = host_id(request.headers());
     let method = request.method().clone();
     let scheme = verify::scheme_of(request.headers());
+    let received = tokio::time::Instant::now();
     let mut entry = LoggedRequest {
         request_id: request_id.clone(),
         time: handle.now(),
@@ -401,6 +402,16 @@ async fn rpc(
         group_id: None,
         http_status: None,
         code: None,
+        user_agent: header_str(request.headers(), "user-agent").map(str::to_owned),
+        received,
+        finished: received,
+        abandoned: false,
+    };
+    // Logs the request as abandoned if the client goes away first (hyper then drops this
+    // future).
+    let mut abandoned = AbandonedGuard {
+        handle,
+        entry: Some(entry.clone()),
     };
     let answer = match read_rpc(request).await {
         Err(detail) => Answer::gateway(
@@ -437,9 +448,12 @@ async fn rpc(
                     .and_then(|a| verify::parse_v3_authorization(a).ok())
                     .map(|a| a.access_key_id),
             };
+            abandoned.entry = Some(entry.clone());
             answer_rpc(handle, &request_id, &host, &rpc).await
         }
     };
+    abandoned.entry = None;
+    entry.finished = tokio::time::Instant::now();
     entry.http_status = answer.http_status;
     entry.code.clone_from(&answer.code);
     tracing::info!(
@@ -452,6 +466,28 @@ async fn rpc(
     );
     handle.with_state(|state| state.record(entry));
     answer.response.ok_or(DroppedConnection)
+}
+
+/// Records its entry as abandoned when dropped while still holding one: the request's future
+/// was dropped before the answer was ready, because the client closed the connection.
+struct AbandonedGuard<'a> {
+    handle: &'a SimHandle,
+    entry: Option<LoggedRequest>,
+}
+
+impl Drop for AbandonedGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.finished = tokio::time::Instant::now();
+            entry.abandoned = true;
+            tracing::info!(
+                request_id = %entry.request_id,
+                action = entry.action.as_deref().unwrap_or(""),
+                "simulator: call abandoned by the client"
+            );
+            self.handle.with_state(|state| state.record(entry));
+        }
+    }
 }
 
 async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcRequest) -> Answer {

@@ -195,7 +195,11 @@ impl GroupEdit {
 }
 
 /// One request as the simulator saw it. Never holds a secret: `Signature`, `SecurityToken` and
-/// other credential parameters are left out, and headers are not recorded.
+/// other credential parameters are left out, and of the headers only `User-Agent` is recorded.
+///
+/// `received` and `finished` are instants of the process's monotonic clock (not serialized),
+/// so a test can check that the calls of two callers (told apart by `user_agent`) never
+/// overlapped in time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedRequest {
@@ -221,6 +225,18 @@ pub struct LoggedRequest {
     pub http_status: Option<u16>,
     /// `Code` of the answer; `None` when the connection was dropped.
     pub code: Option<String>,
+    /// `User-Agent` header, when given (the operator names its instance in it).
+    pub user_agent: Option<String>,
+    /// When the request arrived.
+    #[serde(skip)]
+    pub received: tokio::time::Instant,
+    /// When the answer was ready (any change the call made was made by then), or when the
+    /// client went away without waiting for it.
+    #[serde(skip)]
+    pub finished: tokio::time::Instant,
+    /// The client closed the connection before the answer was ready (it timed out, or gave
+    /// up): the call was cut short and changed nothing (`http_status` and `code` are `None`).
+    pub abandoned: bool,
 }
 
 /// Parameters never recorded in the log.
@@ -242,6 +258,9 @@ pub struct ActionStats {
     pub by_code: BTreeMap<String, u64>,
     /// Calls whose connection was dropped.
     pub dropped: u64,
+    /// Calls the client gave up on before the answer was ready.
+    #[serde(default)]
+    pub abandoned: u64,
 }
 
 /// Counters and the request log, as `GET /_sim/stats` returns them.
@@ -418,6 +437,7 @@ impl State {
         stats.total += 1;
         match &entry.code {
             Some(code) => *stats.by_code.entry(code.clone()).or_default() += 1,
+            None if entry.abandoned => stats.abandoned += 1,
             None => stats.dropped += 1,
         }
         if self.log.len() >= self.log_capacity {
@@ -502,6 +522,10 @@ mod tests {
                 group_id: None,
                 http_status: code.map(|_| 200),
                 code: code.map(str::to_owned),
+                user_agent: None,
+                received: tokio::time::Instant::now(),
+                finished: tokio::time::Instant::now(),
+                abandoned: false,
             });
         }
         let stats = state.stats();
@@ -511,5 +535,6 @@ mod tests {
         assert_eq!(list.total, 3);
         assert_eq!(list.by_code["OK"], 2);
         assert_eq!(list.dropped, 1);
+        assert_eq!(list.abandoned, 0);
     }
 }

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, go_quote};
 use super::fields::{
     Element, FieldPath, ListTypes, changed_paths, from_fields_v1, get_path, is_item, leaf_paths,
     overlaps, remove_path, restrict, to_fields_v1,
@@ -243,7 +243,6 @@ pub fn settle(
     kind: &ResourceKind,
     sub: Subresource,
     types: &dyn ListTypes,
-    name: &str,
 ) -> Result<Settled, ApiError> {
     let mut managers = read(old);
     let before = managers.clone();
@@ -268,7 +267,7 @@ pub fn settle(
         Ownership::Apply(applied) => {
             let applied_paths = leaf_paths(applied, types);
             let changed = changed_paths(old, new, types);
-            let mut conflicts: Vec<(String, String, FieldPath)> = Vec::new();
+            let mut conflicts: Vec<(Manager, FieldPath)> = Vec::new();
             for m in managers.iter_mut().filter(|m| others(m)) {
                 let clashing: Vec<FieldPath> = m
                     .paths
@@ -285,12 +284,12 @@ pub fn settle(
                     if writer.force {
                         m.paths.remove(&q);
                     } else {
-                        conflicts.push((m.manager.clone(), m.api_version.clone(), q));
+                        conflicts.push((m.clone(), q));
                     }
                 }
             }
             if !conflicts.is_empty() {
-                return Err(conflict_error(kind, name, &conflicts));
+                return Err(conflict_error(conflicts));
             }
             let previous = managers
                 .iter()
@@ -374,38 +373,80 @@ fn prune(
     }
 }
 
-fn conflict_error(
-    kind: &ResourceKind,
-    name: &str,
-    conflicts: &[(String, String, FieldPath)],
-) -> ApiError {
-    let described: Vec<String> = conflicts
-        .iter()
-        .map(|(manager, api_version, path)| {
+/// A manager as the API server names it in conflicts (`printManager` in
+/// `apiserver/pkg/endpoints/handlers/fieldmanager/internal/conflict.go`): `"name"`, with
+/// ` with subresource "status"` for a subresource, and ` using <apiVersion> at <time>` for an
+/// updater.
+fn print_manager(m: &Manager) -> String {
+    let mut text = go_quote(&m.manager);
+    if let Some(subresource) = m.subresource {
+        text = format!("{text} with subresource {}", go_quote(subresource));
+    }
+    match (m.operation, m.time.is_empty()) {
+        ("Update", true) => format!("{text} using {}", m.api_version),
+        ("Update", false) => format!("{text} using {} at {}", m.api_version, m.time),
+        _ => text,
+    }
+}
+
+/// The 409 of an apply that conflicts (`NewConflictError`, `getConflictMessage`,
+/// `NewApplyConflict`): one conflict in a line, several grouped by manager in the managers'
+/// order; details hold only the causes.
+fn conflict_error(mut conflicts: Vec<(Manager, FieldPath)>) -> ApiError {
+    conflicts.sort_by(|(a, p), (b, q)| {
+        (
+            &a.manager,
+            a.operation,
+            &a.api_version,
+            &a.time,
+            a.subresource,
+            p,
+        )
+            .cmp(&(
+                &b.manager,
+                b.operation,
+                &b.api_version,
+                &b.time,
+                b.subresource,
+                q,
+            ))
+    });
+    let message = match conflicts.as_slice() {
+        [(manager, path)] => format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            print_manager(manager),
+            render(path)
+        ),
+        _ => {
+            let mut lines: Vec<String> = Vec::new();
+            let mut last: Option<String> = None;
+            for (manager, path) in &conflicts {
+                let printed = print_manager(manager);
+                if last.as_ref() != Some(&printed) {
+                    lines.push(format!("conflicts with {printed}:"));
+                    last = Some(printed);
+                }
+                lines.push(format!("- {}", render(path)));
+            }
             format!(
-                "conflict with \"{manager}\" using {api_version}: {}",
-                render(path)
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                lines.join("\n")
             )
+        }
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(manager, path)| {
+            json!({
+                "reason": "FieldManagerConflict",
+                "message": format!("conflict with {}", print_manager(manager)),
+                "field": render(path),
+            })
         })
         .collect();
-    let message = format!(
-        "Apply failed with {} conflict{}: {}",
-        conflicts.len(),
-        if conflicts.len() == 1 { "" } else { "s" },
-        described.join("\n")
-    );
-    let mut error = ApiError::new(409, "Conflict", message).about(kind, name);
-    if let Some(details) = error.details.as_mut() {
-        details["causes"] = conflicts
-            .iter()
-            .map(|(manager, api_version, path)| {
-                json!({
-                    "reason": "FieldManagerConflict",
-                    "message": format!("conflict with \"{manager}\" using {api_version}"),
-                    "field": render(path),
-                })
-            })
-            .collect();
+    ApiError {
+        details: Some(json!({"causes": causes})),
+        ..ApiError::new(409, "Conflict", message)
     }
-    error
 }

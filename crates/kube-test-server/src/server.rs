@@ -335,34 +335,53 @@ pub async fn handle(
     }
 
     let decision = lock(&shared.faults).decide(&record);
-    if let Some(hold) = decision.hold {
-        tokio::time::sleep(hold).await;
-    }
-    let response = match decision.fail {
-        Some(effect) => {
-            record.injected_fault = true;
-            match (effect, faults::error_of(effect)) {
-                (FaultEffect::TooManyRequests { retry_after }, _) => too_many_requests(retry_after),
-                (_, Some(error)) => error_response(&error),
-                (_, None) => error_response(&ApiError::new(500, "InternalError", "injected fault")),
-            }
+    let hold = decision.hold;
+    let serve = async move {
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold).await;
         }
-        None => match authenticated.and_then(|user| authorize(&shared, &user, &record)) {
-            Err(error) => error_response(&error),
-            Ok(()) => dispatch(
-                &shared,
-                route,
-                &record,
-                &accept,
-                user_agent.as_deref(),
-                &body,
-            ),
-        },
+        let response = match decision.fail {
+            Some(effect) => {
+                record.injected_fault = true;
+                match (effect, faults::error_of(effect)) {
+                    (FaultEffect::TooManyRequests { retry_after }, _) => {
+                        too_many_requests(retry_after)
+                    }
+                    (_, Some(error)) => error_response(&error),
+                    (_, None) => {
+                        error_response(&ApiError::new(500, "InternalError", "injected fault"))
+                    }
+                }
+            }
+            None => match authenticated.and_then(|user| authorize(&shared, &user, &record)) {
+                Err(error) => error_response(&error),
+                Ok(()) => dispatch(
+                    &shared,
+                    route,
+                    &record,
+                    &accept,
+                    user_agent.as_deref(),
+                    &body,
+                ),
+            },
+        };
+        record.status = response.status().as_u16();
+        lock(&shared.log).push(record);
+        shared.notify();
+        response
     };
-    record.status = response.status().as_u16();
-    lock(&shared.log).push(record);
-    shared.notify();
-    Ok(response)
+    if hold.is_none() {
+        return Ok(serve.await);
+    }
+    // A held request is served to the end even when its client gives up meanwhile, as a
+    // write that reached storage completes after its client timed out.
+    Ok(tokio::spawn(serve).await.unwrap_or_else(|_| {
+        error_response(&ApiError::new(
+            500,
+            "InternalError",
+            "the held request failed",
+        ))
+    }))
 }
 
 /// The RBAC decision on a request, when RBAC is enforced: 403 Forbidden when no rule allows

@@ -947,8 +947,15 @@ impl Store {
     ) -> Result<(Value, bool), ApiError> {
         let kind = self.kinds[k].clone();
         if !opts.manager_given {
-            return Err(ApiError::bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            // `ValidatePatchOptions`, answered with `NewInvalid` by the patch handler.
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                &[FieldError::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                )],
             ));
         }
         let applied: Value = match serde_json::from_slice(body) {
@@ -1009,7 +1016,6 @@ impl Store {
         ownership: Ownership<'_>,
     ) -> Result<Value, ApiError> {
         let kind = self.kinds[k].clone();
-        let name = meta_str(&old, "name").unwrap_or("").to_owned();
         let mut new = match sub {
             Subresource::Status => {
                 let mut new = old.clone();
@@ -1062,7 +1068,6 @@ impl Store {
             &kind,
             sub,
             self.list_types(k),
-            &name,
         )?;
 
         if kind.generation && generation_relevant(&kind, &old) != generation_relevant(&kind, &new) {

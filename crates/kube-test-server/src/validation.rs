@@ -312,8 +312,11 @@ pub fn secret(new: &Value, old: Option<&Value>) -> Vec<FieldError> {
                     ),
                 ));
             }
-            // Values are base64; the decoded size is what counts.
-            total += value.as_str().map_or(0, |v| v.len() / 4 * 3);
+            // Values are base64; the decoded size (padding excluded) is what counts.
+            total += value.as_str().map_or(0, |v| {
+                let padding = v.bytes().rev().take_while(|b| *b == b'=').count();
+                (v.len() / 4 * 3).saturating_sub(padding)
+            });
         }
     }
     if total > SECRET_MAX_BYTES {
