@@ -408,6 +408,10 @@ pub mod condition {
     pub const SYNCED: &str = "Synced";
     /// A terminal failure: nothing will change until the spec or the Secret does.
     pub const STALLED: &str = "Stalled";
+
+    /// The condition types this operator writes. Other tools may add conditions of their own
+    /// to the same list (the API server merges it per type); the operator leaves them alone.
+    pub const OWN: [&str; 3] = [READY, SYNCED, STALLED];
 }
 
 /// Condition reasons: a closed set, reused as Event reasons. `docs/status.md` explains each.

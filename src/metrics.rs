@@ -117,6 +117,8 @@ pub struct Metrics {
     pub kube_wait: Histogram,
     /// 1 while this replica is the leader (or leader election is off).
     pub leader: Gauge,
+    /// Kubernetes Events that could not be created.
+    pub events_failed: Counter,
 }
 
 impl Default for Metrics {
@@ -146,6 +148,7 @@ impl Metrics {
         let kube_throttled = Counter::default();
         let kube_wait = Histogram::new(exponential_buckets(0.001, 4.0, 10));
         let leader = Gauge::default();
+        let events_failed = Counter::default();
         registry.register(
             "cams_requests",
             "CAMS API calls by action and response code",
@@ -217,6 +220,11 @@ impl Metrics {
             "1 while this replica holds the leader Lease (or leader election is off)",
             leader.clone(),
         );
+        registry.register(
+            "events_failed",
+            "Kubernetes Events the operator could not create (each is logged)",
+            events_failed.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             cams_requests,
@@ -234,6 +242,7 @@ impl Metrics {
             kube_throttled,
             kube_wait,
             leader,
+            events_failed,
         }
     }
 

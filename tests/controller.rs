@@ -259,6 +259,164 @@ mod reconcile {
         );
     }
 
+    /// Object names may be 253 characters long; the Events about them must still be valid
+    /// (the API server refuses Event names over 253 characters).
+    #[tokio::test]
+    async fn events_about_objects_with_the_longest_names_are_created() {
+        let env = env(&["EA303V"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        let name = "v".repeat(253);
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, &name, "EA303V", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api.clear_log();
+        let ctx = context(&env, Clock::real());
+        reconcile(&env, &ctx, &name).await;
+        let events: Vec<RequestRecord> = env
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_for(&kinds::EVENTS))
+            .collect();
+        assert_eq!(events.len(), 1, "one Event for the write");
+        assert_eq!(
+            events[0].status, 201,
+            "the Event was created: {:?}",
+            events[0].body
+        );
+        assert_eq!(ctx.metrics().events_failed.get(), 0);
+    }
+
+    /// An Event the API server does not take is counted and logged; the reconcile goes on
+    /// (the status carries the same facts).
+    #[tokio::test]
+    async fn a_failed_event_is_counted_and_the_reconcile_goes_on() {
+        let env = env(&["EA303W"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-w", "EA303W", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api
+            .inject(kube_test_server::Fault::on(&kinds::EVENTS).status(500));
+        let ctx = context(&env, Clock::real());
+        let requeue = reconcile(&env, &ctx, "team-w").await;
+        assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
+        assert_eq!(ctx.metrics().events_failed.get(), 1);
+        let status = status_of(&env, "team-w");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True")
+        );
+    }
+
+    /// A policy tool adds a condition of its own to the status (server-side apply under its
+    /// own field manager). The operator's reconciles neither patch the status because of it
+    /// (nothing of its own changed) nor remove it when they do patch: the API server merges
+    /// `status.conditions` per item (`x-kubernetes-list-type: map`).
+    #[tokio::test]
+    async fn conditions_of_another_manager_cause_no_patch_and_survive_ours() {
+        let env = env(&["EA303U"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        // Resynced every minute of a clock 1000 times faster than real time: every
+        // reconcile below reads the group again and recomputes the conditions.
+        let mut object = chatgroup(NS, "team-u", "EA303U", &env.sim.url());
+        object["spec"]["resyncInterval"] = json!("1m");
+        env.api
+            .create(&chatgroups(), NS, object.clone())
+            .expect("chatgroup");
+        let ctx = context(&env, Clock::scaled(1000.0));
+        reconcile(&env, &ctx, "team-u").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reconcile(&env, &ctx, "team-u").await; // the confirming read
+
+        let groups: kube::Api<DynamicObject> = kube::Api::namespaced_with(
+            env.client.clone(),
+            NS,
+            &cams_operator::controller::chatgroup_resource(),
+        );
+        let policy = json!({
+            "apiVersion": "cams.chatapp.io/v1alpha1",
+            "kind": "ChatGroup",
+            "status": {"conditions": [{
+                "type": "PolicyChecked",
+                "status": "True",
+                "reason": "Compliant",
+                "message": "checked by the policy tool",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }]},
+        });
+        groups
+            .patch_status(
+                "team-u",
+                &kube::api::PatchParams::apply("policy-tool"),
+                &kube::api::Patch::Apply(&policy),
+            )
+            .await
+            .expect("the policy tool applies its condition");
+        env.api.clear_log();
+
+        let listings = cams_calls(&env).0;
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            reconcile(&env, &ctx, "team-u").await;
+            assert_requests(&env, &[get_secret("cams-credentials")]);
+        }
+        assert_eq!(
+            cams_calls(&env).0,
+            listings + 3,
+            "each reconcile read the group"
+        );
+
+        // A change of the operator's own fields is written, and the other condition stays.
+        let mut changed = object;
+        changed["spec"]["subject"] = json!("Renamed");
+        groups
+            .patch(
+                "team-u",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&json!({"spec": changed["spec"]})),
+            )
+            .await
+            .expect("spec change");
+        reconcile(&env, &ctx, "team-u").await;
+        let status = status_of(&env, "team-u");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True")
+        );
+        assert_eq!(
+            condition(&status, "PolicyChecked").map(|c| c.reason.as_str()),
+            Some("Compliant"),
+            "the policy tool's condition survives the operator's patch: {status:#?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_stale_cached_copy_does_not_repeat_the_write() {
         let env = env(&["EA303S"]).await;
@@ -424,7 +582,9 @@ mod reconcile {
             .expect("secret");
         let mut invalid = chatgroup(NS, "team-t", "EA303T", &env.sim.url());
         invalid["spec"]["profilePictureFile"] = json!("https://");
-        env.api.create(&chatgroups(), NS, invalid).expect("chatgroup");
+        env.api
+            .create(&chatgroups(), NS, invalid)
+            .expect("chatgroup");
         let ctx = context(&env, Clock::real());
         assert_eq!(reconcile(&env, &ctx, "team-t").await, Requeue::AwaitChange);
 

@@ -633,7 +633,12 @@ async fn recreated_object_is_a_new_object(env: &Env) {
         .await
         .expect("delete");
     let gone = wait_until(WAIT, || async {
-        env.groups().get_opt("repaired").await.ok().flatten().is_none()
+        env.groups()
+            .get_opt("repaired")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
     })
     .await;
     assert!(gone, "the stalled object is deleted");

@@ -12,10 +12,30 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::crd::{API_GROUP, API_VERSION, FIELD_MANAGER, KIND};
+use crate::metrics::Metrics;
 use crate::reconcile::engine::{EventSpec, EventType};
 
 /// Longest Event note accepted by the API server.
 pub const MAX_NOTE_BYTES: usize = 1024;
+
+/// Longest name of an Event (a DNS subdomain).
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// The name of an Event about the object `object_name` at `now`: the object's name and the
+/// time in hexadecimal nanoseconds (`support-team.18a2b3c4d5e6f708`). Object names may use
+/// the whole 253 characters a name allows, so the object's part is shortened to leave room
+/// for the suffix, and ends with a letter or digit as a DNS subdomain must.
+pub fn event_name(object_name: &str, now: jiff::Timestamp) -> String {
+    let suffix = format!(".{:x}", now.as_nanosecond());
+    let room = MAX_NAME_BYTES.saturating_sub(suffix.len());
+    let mut end = object_name.len().min(room);
+    while !object_name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let base = object_name[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    let base = if base.is_empty() { "chatgroup" } else { base };
+    format!("{base}{suffix}")
+}
 
 /// Builds the Event for `spec` about `object`.
 pub fn build(
@@ -27,7 +47,7 @@ pub fn build(
     let name = object.name_any();
     Event {
         metadata: ObjectMeta {
-            name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+            name: Some(event_name(&name, now)),
             namespace: object.namespace(),
             ..ObjectMeta::default()
         },
@@ -57,8 +77,15 @@ pub fn build(
     }
 }
 
-/// Creates the Event; failures are logged only.
-pub async fn publish(client: &Client, object: &DynamicObject, instance: &str, spec: &EventSpec) {
+/// Creates the Event. A failure does not fail the reconcile (the status says the same): it is
+/// logged and counted in `cams_operator_events_failed_total`.
+pub async fn publish(
+    client: &Client,
+    object: &DynamicObject,
+    instance: &str,
+    spec: &EventSpec,
+    metrics: &Metrics,
+) {
     let Some(namespace) = object.namespace() else {
         return;
     };
@@ -70,10 +97,11 @@ pub async fn publish(client: &Client, object: &DynamicObject, instance: &str, sp
     )
     .await;
     match created {
-        Ok(Ok(_)) => {}
+        Ok(Ok(_)) => return,
         Ok(Err(err)) => warn!(error = %err, reason = %spec.reason, "could not publish an Event"),
         Err(_) => warn!(reason = %spec.reason, "publishing an Event timed out"),
     }
+    metrics.events_failed.inc();
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -89,7 +117,39 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{MAX_NAME_BYTES, event_name, truncate};
+
+    fn is_dns_subdomain(name: &str) -> bool {
+        name.len() <= MAX_NAME_BYTES
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    }
+
+    #[test]
+    fn event_names_are_valid_for_every_object_name() {
+        let now = jiff::Timestamp::now();
+        let longest = "a".repeat(253);
+        let dotted = format!("{}.b", "a".repeat(240));
+        let dashed = format!("{}-{}", "a".repeat(235), "b".repeat(17));
+        for object in [
+            "support-team",
+            longest.as_str(),
+            dotted.as_str(),
+            dashed.as_str(),
+        ] {
+            let name = event_name(object, now);
+            assert!(is_dns_subdomain(&name), "{name} ({} bytes)", name.len());
+            assert!(name.starts_with(&object[..object.len().min(200)]));
+        }
+        // `dashed` is cut right after its `-`, which is trimmed back to a letter.
+        assert!(event_name(&dashed, now).starts_with(&format!("{}.", "a".repeat(235))));
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

@@ -706,8 +706,14 @@ async fn finish<C: CamsApi>(
         crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status)).await?;
     }
     for event in engine::events(old, outcome) {
-        crate::metrics::kube_call(events::publish(&ctx.client, object, &ctx.instance, &event))
-            .await;
+        crate::metrics::kube_call(events::publish(
+            &ctx.client,
+            object,
+            &ctx.instance,
+            &event,
+            &ctx.metrics,
+        ))
+        .await;
     }
     Ok(())
 }

@@ -310,17 +310,21 @@ pub fn time_after(now: jiff::Timestamp, delay: Duration) -> Time {
 
 /// Whether `new` says anything `old` does not, so the controller must patch `/status`.
 ///
-/// Timestamps alone never justify a write (DESIGN 4.1 step 6): condition
-/// `lastTransitionTime`s (kept anyway while a condition's status does not change),
-/// `lastSyncTime` and `observed.time`. A routine resync that finds nothing new therefore writes
-/// nothing; the controller remembers such reads in memory so they still schedule the next one
-/// (after a restart, the first read of each space is simply made again).
+/// Only the operator's own fields count: conditions of other types belong to other tools
+/// (a policy engine adding its own condition), which the operator neither writes nor removes.
+/// Timestamps alone never justify a write either: condition `lastTransitionTime`s (kept
+/// anyway while a condition's status does not change), `lastSyncTime` and `observed.time`. A
+/// routine resync that finds nothing new therefore writes nothing; the controller remembers
+/// such reads in memory so they still schedule the next one (after a restart, the first read
+/// of each space is simply made again).
 pub fn status_changed(old: Option<&ChatGroupStatus>, new: &ChatGroupStatus) -> bool {
     let Some(old) = old else {
         return true;
     };
     let strip = |s: &ChatGroupStatus| {
         let mut s = s.clone();
+        s.conditions
+            .retain(|c| crate::crd::condition::OWN.contains(&c.type_.as_str()));
         for c in &mut s.conditions {
             c.last_transition_time = Time::default();
         }
@@ -347,6 +351,38 @@ mod tests {
 
     fn gateway(http_status: u16, code: &str) -> CamsError {
         crate::cams::test_errors::gateway(http_status, Some(code))
+    }
+
+    #[test]
+    fn conditions_of_other_types_never_make_a_status_change() {
+        let ours = ChatGroupStatus {
+            observed_generation: Some(1),
+            conditions: merge_conditions(
+                &[],
+                &[ConditionSpec::new(
+                    READY,
+                    ConditionStatus::True,
+                    Reason::Synced,
+                    "ok",
+                )],
+                Some(1),
+                at(0),
+            ),
+            ..ChatGroupStatus::default()
+        };
+        let mut with_foreign = ours.clone();
+        with_foreign.conditions.push(crate::crd::Condition {
+            type_: "PolicyChecked".into(),
+            status: "True".into(),
+            reason: "Compliant".into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: at(5),
+        });
+        assert!(!status_changed(Some(&with_foreign), &ours));
+        let mut ready_false = ours.clone();
+        ready_false.conditions[0].status = "False".into();
+        assert!(status_changed(Some(&with_foreign), &ready_false));
     }
 
     #[test]
