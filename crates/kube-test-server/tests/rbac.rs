@@ -117,7 +117,7 @@ mod all_namespaces {
             .await
             .unwrap();
         assert_eq!(listed.items.len(), 2);
-        all_groups(&client)
+        let _watch = all_groups(&client)
             .watch(
                 &WatchParams::default().timeout(1),
                 &listed.metadata.resource_version.unwrap(),
