@@ -445,6 +445,33 @@ mod ownership {
     }
 
     #[tokio::test]
+    async fn a_status_update_is_recorded_under_the_status_subresource() {
+        let (server, client) = start().await;
+        server.put(&chatgroups(), chat_group("g"));
+        let params = PatchParams {
+            field_manager: Some("editor".into()),
+            ..Default::default()
+        };
+        let patched = json_of(
+            &groups(&client, "default")
+                .patch_status(
+                    "g",
+                    &params,
+                    &Patch::Merge(json!({"status": {"observedGeneration": 1}})),
+                )
+                .await
+                .unwrap(),
+        );
+        let editor = entry(&patched, "editor").unwrap();
+        assert_eq!(editor["operation"], "Update");
+        assert_eq!(editor["subresource"], "status");
+        assert_eq!(
+            editor["fieldsV1"],
+            json!({"f:status": {"f:observedGeneration": {}}})
+        );
+    }
+
+    #[tokio::test]
     async fn an_apply_removes_the_fields_its_manager_stops_applying_unless_another_owns_them() {
         let (_server, client) = start().await;
         let mut full = spec();

@@ -83,6 +83,23 @@ mod routing {
     }
 
     #[tokio::test]
+    async fn a_kind_added_without_a_schema_is_served_and_stores_any_fields() {
+        let gadgets =
+            kube_test_server::ResourceKind::builtin("example.com", "v1", "Gadget", "gadgets");
+        let (server, _client) = builder().kind(gadgets.clone()).start().await;
+        let path = "/apis/example.com/v1/namespaces/default/gadgets";
+        let body = json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+            "metadata": {"name": "g"}, "spec": {"anything": [1, "two"]}});
+        let reply = send_json(&server, "POST", path, &body).await;
+        assert_eq!(reply.status, 201);
+        assert_eq!(reply.json()["spec"], json!({"anything": [1, "two"]}));
+        assert!(reply.all("warning").is_empty(), "no schema, nothing pruned");
+        let list = get(&server, path).await.json();
+        assert_eq!(list["kind"], "GadgetList");
+        assert_eq!(server.list(&gadgets, None).len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_method_a_path_does_not_serve_is_405() {
         let (server, _client) = start().await;
         let reply = send_json(&server, "PUT", &groups_path("default"), &json!({})).await;
@@ -731,6 +748,23 @@ mod handle {
             .await;
         assert!(!never);
         assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn typed_helpers_put_and_read_kube_resources() {
+        let (server, _client) = start().await;
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "typed", "namespace": "default"},
+            "stringData": {"k": "v"},
+        }))
+        .unwrap();
+        let stored = server.put_as(&secret);
+        assert_eq!(stored.data.unwrap()["k"].0, b"v");
+        assert!(stored.string_data.is_none());
+        let read = server.get_as::<Secret>("default", "typed").unwrap();
+        assert_eq!(read.metadata.uid, stored.metadata.uid);
+        assert_eq!(server.list_as::<Secret>(Some("default")).len(), 1);
+        assert!(server.list_as::<Secret>(Some("kube-system")).is_empty());
     }
 
     #[test]

@@ -342,6 +342,44 @@ mod events {
     }
 
     #[tokio::test]
+    async fn an_event_series_counts_at_least_two_and_needs_its_last_time() {
+        let (server, _client) = start().await;
+        let mut body = valid_event("e");
+        body["series"] = json!({"count": 1});
+        let causes = post(&server, &body).await.json()["details"]["causes"].clone();
+        assert_eq!(
+            causes,
+            json!([
+                {"reason":"FieldValueInvalid","message":"Invalid value: \"\": should be at least 2","field":"series.count"},
+                {"reason":"FieldValueRequired","message":"Required value","field":"series.lastObservedTime"},
+            ])
+        );
+        body["series"] = json!({"count": 2, "lastObservedTime": "2026-01-01T00:00:01.000000Z"});
+        assert_eq!(post(&server, &body).await.status, 201);
+    }
+
+    #[tokio::test]
+    async fn the_deprecated_fields_of_an_event_must_be_unset() {
+        let (server, _client) = start().await;
+        let mut body = valid_event("e");
+        body["deprecatedFirstTimestamp"] = json!("2026-01-01T00:00:00Z");
+        body["deprecatedLastTimestamp"] = json!("2026-01-01T00:00:00Z");
+        body["deprecatedCount"] = json!(3);
+        body["deprecatedSource"] = json!({"component": "cams-operator"});
+        let causes = post(&server, &body).await.json()["details"]["causes"].clone();
+        let unset = |field: &str| json!({"reason":"FieldValueInvalid","message":"Invalid value: \"\": needs to be unset","field": field});
+        assert_eq!(
+            causes,
+            json!([
+                unset("firstTimestamp"),
+                unset("lastTimestamp"),
+                unset("count"),
+                unset("source")
+            ])
+        );
+    }
+
+    #[tokio::test]
     async fn core_v1_events_are_a_collection_of_their_own_here() {
         let (server, client) = start().await;
         let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");

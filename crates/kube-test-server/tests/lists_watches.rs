@@ -688,6 +688,63 @@ mod watches {
     }
 }
 
+mod controllers {
+    use super::*;
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+
+    async fn reconcile(
+        group: Arc<DynamicObject>,
+        api: Arc<kube::Api<DynamicObject>>,
+    ) -> Result<Action, kube::Error> {
+        let generation = group.metadata.generation.unwrap_or_default();
+        let status = json!({"apiVersion": "cams.chatapp.io/v1alpha1", "kind": "ChatGroup",
+            "status": {"observedGeneration": generation}});
+        api.patch_status(
+            group.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply("cams-operator").force(),
+            &Patch::Apply(status),
+        )
+        .await?;
+        Ok(Action::await_change())
+    }
+
+    #[tokio::test]
+    async fn a_kube_rs_controller_converges_and_follows_spec_changes() {
+        let (server, client) = start().await;
+        let api = groups(&client, "default");
+        let controller = Controller::new_with(
+            api.clone(),
+            watcher::Config::default(),
+            chat_group_resource(),
+        )
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(1)),
+            Arc::new(api.clone()),
+        )
+        .for_each(|_| futures::future::ready(()));
+        let task = tokio::spawn(controller);
+        server.put(&chatgroups(), chat_group("g"));
+        let observed = |generation: i64| {
+            move |s: &TestApiServer| {
+                s.get(&chatgroups(), "default", "g")
+                    .is_some_and(|g| g["status"]["observedGeneration"] == generation)
+            }
+        };
+        assert!(server.wait_for(observed(1), WAIT).await);
+        api.patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"subject": "two"}})),
+        )
+        .await
+        .unwrap();
+        assert!(server.wait_for(observed(2), WAIT).await);
+        task.abort();
+    }
+}
+
 mod history {
     use super::*;
 

@@ -338,6 +338,18 @@ mod identities {
     }
 
     #[tokio::test]
+    #[should_panic(
+        expected = "RBAC manifests refused: ClusterRoleBinding.rbac.authorization.k8s.io \"b\" is invalid: [roleRef.kind: Unsupported value: \"Role\": supported values: \"ClusterRole\", subjects[0].namespace: Required value]"
+    )]
+    async fn enforce_rbac_refuses_objects_the_api_server_would_refuse() {
+        let (server, _client) = start().await;
+        server.enforce_rbac(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: b\n\
+             roleRef:\n  kind: Role\n  name: r\nsubjects:\n- kind: ServiceAccount\n  name: robot\n",
+        );
+    }
+
+    #[tokio::test]
     async fn allow_all_stops_enforcing() {
         let server = enforcing(&["watchNamespaces={team-a}"]).await;
         let client = server.client_as(&operator());

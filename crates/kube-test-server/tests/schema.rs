@@ -123,6 +123,21 @@ mod metadata {
     }
 
     #[tokio::test]
+    async fn annotation_keys_must_be_qualified_names() {
+        let (server, _client) = start().await;
+        let mut object = chat_group("g");
+        object["metadata"]["annotations"] = json!({"example.com/Fine": "x", "not ok": "y"});
+        let reply = create(&server, &object).await;
+        assert_eq!(reply.status, 422);
+        let causes = reply.json()["details"]["causes"].clone();
+        assert_eq!(causes.as_array().unwrap().len(), 1, "{causes}");
+        assert_eq!(causes[0]["field"], "metadata.annotations");
+        assert!(causes[0]["message"].as_str().unwrap().starts_with(
+            "Invalid value: \"not ok\": name part must consist of alphanumeric characters"
+        ));
+    }
+
+    #[tokio::test]
     async fn annotations_are_limited_to_256_kib_in_total() {
         let (server, _client) = start().await;
         let mut object = chat_group("g");

@@ -104,6 +104,21 @@ mod updates {
     }
 
     #[tokio::test]
+    async fn a_replace_body_must_be_a_json_object() {
+        let (server, _client) = start().await;
+        server.put(&chatgroups(), chat_group("g"));
+        let reply = send_json(
+            &server,
+            "PUT",
+            &group_path("default", "g"),
+            &json!(["not", "an", "object"]),
+        )
+        .await;
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.json()["reason"], "BadRequest");
+    }
+
+    #[tokio::test]
     async fn a_replace_keeps_the_metadata_only_the_server_sets() {
         let (server, _client) = start().await;
         let stored = server.put(&chatgroups(), chat_group("g"));
