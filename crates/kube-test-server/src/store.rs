@@ -143,6 +143,7 @@ struct History {
 
 impl History {
     fn trim(&mut self, limits: &HistoryLimits, now: Instant) {
+        let mut trimmed = false;
         while let Some(oldest) = self.events.front() {
             let over_max = self.events.len() > limits.max_events;
             let stale = self.events.len() > limits.min_events
@@ -152,6 +153,12 @@ impl History {
             }
             self.compacted = self.compacted.max(oldest.rv);
             self.events.pop_front();
+            trimmed = true;
+        }
+        // Once events were dropped, the watch cache serves only versions from the oldest kept
+        // one minus one (`getAllEventsSinceLocked`: `resourceVersion < oldest-1` expires).
+        if trimmed && let Some(front) = self.events.front() {
+            self.compacted = self.compacted.max(front.rv - 1);
         }
     }
 }

@@ -822,6 +822,39 @@ mod history {
     }
 
     #[tokio::test]
+    async fn a_version_older_than_the_oldest_kept_event_is_too_old_even_if_nothing_was_lost() {
+        // `getAllEventsSinceLocked`: a watch from below (oldest kept version - 1) expires, and
+        // the message names that bound.
+        let (server, _client) = builder().history_limit(2).start().await;
+        let mut between = Vec::new();
+        for i in 0..4 {
+            server.put(&chatgroups(), chat_group(&format!("g{i}")));
+            let secret = server.put(
+                &kinds::SECRETS,
+                json!({"metadata": {"name": format!("s{i}")}}),
+            );
+            between.push(rv(&secret));
+            server.put(
+                &kinds::SECRETS,
+                json!({"metadata": {"name": format!("t{i}")}}),
+            );
+        }
+        // Kept: g2 and g3. The first Secret written after g1 is newer than every trimmed
+        // ChatGroup event, yet older than g2's version minus one.
+        let g2 = server.get(&chatgroups(), "default", "g2").unwrap();
+        let bound = rv(&g2).parse::<u64>().unwrap() - 1;
+        let path = groups_path("default");
+        let expired = first_event(&server, &path, &between[1]).await;
+        assert!(is_expired(&expired), "{expired}");
+        assert_eq!(
+            expired["object"]["message"],
+            format!("too old resource version: {} ({bound})", between[1])
+        );
+        let kept = first_event(&server, &path, &bound.to_string()).await;
+        assert_eq!(name(&kept["object"]), "g2");
+    }
+
+    #[tokio::test]
     async fn each_kind_keeps_its_own_history() {
         let (server, _client) = builder().history_limit(2).start().await;
         let before = server.resource_version().to_string();
