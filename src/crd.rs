@@ -234,7 +234,8 @@ pub struct ChatGroupStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// kstatus-compatible conditions: `Ready`, `Synced`, and `Stalled` for terminal failures.
+    /// kstatus-compatible conditions: `Ready`, `Synced`, `Stalled` for terminal failures, and
+    /// `Reconciling` while work is in progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -262,7 +263,8 @@ pub struct ChatGroupStatus {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// Condition type: `Ready`, `Synced` or `Stalled`.
+    /// Condition type: `Ready`, `Synced`, `Stalled` or `Reconciling` (other tools may add
+    /// types of their own).
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
@@ -408,10 +410,14 @@ pub mod condition {
     pub const SYNCED: &str = "Synced";
     /// A terminal failure: nothing will change until the spec or the Secret does.
     pub const STALLED: &str = "Stalled";
+    /// Work in progress (kstatus): the operator is working on this generation, or retrying a
+    /// recoverable failure, or waiting for a group in a transitional CAMS status. Absent when
+    /// there is nothing left to do.
+    pub const RECONCILING: &str = "Reconciling";
 
     /// The condition types this operator writes. Other tools may add conditions of their own
     /// to the same list (the API server merges it per type); the operator leaves them alone.
-    pub const OWN: [&str; 3] = [READY, SYNCED, STALLED];
+    pub const OWN: [&str; 4] = [READY, SYNCED, STALLED, RECONCILING];
 }
 
 /// Condition reasons: a closed set, reused as Event reasons. `docs/status.md` explains each.

@@ -266,7 +266,7 @@ const REFUSED: f64 = 0.3;
 /// (`Ready=True`, `Synced=True/UpdateSucceeded`, the RequestId), then the status after the read
 /// that confirms it (`Synced=True/UpToDate`, the group as read). Any other reconcile finds
 /// nothing new but timestamps, and writes nothing.
-const STATUSES_PER_OBJECT: usize = 2;
+const STATUSES_PER_OBJECT: usize = 3;
 /// Bound on status-patch requests per successful patch; see the test.
 const ATTEMPTS_PER_PATCH_BOUND: f64 = 1.6;
 
@@ -279,12 +279,15 @@ const ATTEMPTS_PER_PATCH_BOUND: f64 = 1.6;
 /// - **Every object converges**: `Ready=True` with the RequestId of its write, and the write
 ///   confirmed by a read.
 /// - **Status patches stay bounded.** Each object needs one successful patch per distinct
-///   status it reaches, [`STATUSES_PER_OBJECT`] = 2, so S = 1,000 successful patches; the
-///   server's log must show exactly that many per object. Each attempt is refused
-///   independently with p = 0.3 and each refusal costs exactly one more attempt, so the
-///   attempts per success are geometric with mean 1 / (1 - p) ≈ 1.43 and variance
-///   p / (1 - p)² ≈ 0.61: about 1,429 ± 25 attempts in all. The bound asserted is 1.6 × S =
-///   1,600, about 7 standard deviations above the mean, so it does not flake, while a client
+///   status it reaches, [`STATUSES_PER_OBJECT`] = 3 (the `Reconciling` mark, the result of
+///   the write, the confirming read), so S ≤ 1,500 successful patches; the server's log must
+///   show that many per object, or one fewer: when the result's patch waited past the
+///   operator's call timeout behind the pauses, the retried reconcile writes the result and
+///   the confirming read together. Each attempt is refused independently with p = 0.3
+///   and each refusal costs exactly one more attempt, so the attempts per success are
+///   geometric with mean 1 / (1 - p) ≈ 1.43 and variance p / (1 - p)² ≈ 0.61: about
+///   2,143 ± 30 attempts in all. The bound asserted is 1.6 × S = 2,400, about 8 standard
+///   deviations above the mean, so it does not flake, while a client
 ///   that also made the reconcile fail and patch again (or kube's own retries stacked under
 ///   ours) would exceed it.
 ///
@@ -411,11 +414,12 @@ async fn fleet_converges_under_api_server_throttling_without_repeating_writes() 
     assert_eq!(other, 0, "every patch either succeeded or was refused");
     let off: Vec<_> = succeeded
         .iter()
-        .filter(|(_, n)| **n != STATUSES_PER_OBJECT)
+        .filter(|(_, n)| !(STATUSES_PER_OBJECT - 1..=STATUSES_PER_OBJECT).contains(*n))
         .collect();
     assert!(
         off.is_empty() && succeeded.len() == groups.len(),
-        "each object is patched once per status it reaches ({STATUSES_PER_OBJECT}): {off:?}"
+        "each object is patched once per status it reaches ({STATUSES_PER_OBJECT}, or one \
+         fewer when a pending result and the confirming read go out together): {off:?}"
     );
     let bound = ATTEMPTS_PER_PATCH_BOUND * successes as f64;
     assert!(

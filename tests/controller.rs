@@ -118,6 +118,23 @@ fn apply_status() -> Expect {
     }
 }
 
+/// The status patch that marks a generation as being worked on (`Reconciling=True`), sent
+/// before the first CAMS call of a new generation.
+fn apply_reconciling_mark() -> Expect {
+    Expect {
+        name: "server-side apply of /status with Reconciling=True".into(),
+        matches: Box::new(|r| {
+            (apply_status().matches)(r)
+                && r.body.as_ref().is_some_and(|b| {
+                    b["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Reconciling" && c["status"] == "True")
+                    })
+                })
+        }),
+    }
+}
+
 fn create_event(reason: &'static str) -> Expect {
     Expect {
         name: format!("create Event {reason}"),
@@ -199,6 +216,7 @@ mod reconcile {
             &env,
             &[
                 get_secret("cams-credentials"),
+                apply_reconciling_mark(),
                 apply_status(),
                 create_event("UpdateSucceeded"),
             ],
@@ -256,6 +274,130 @@ mod reconcile {
             cams_calls(&env),
             (2, 1),
             "no CAMS call for an unchanged object"
+        );
+    }
+
+    /// The CAMS write succeeded but writing its result to the status failed (the API server
+    /// answered 500): the reconcile is retried, and the retry writes the RequestId of that
+    /// write without calling CAMS again and without a second Event.
+    #[tokio::test]
+    async fn a_failed_status_patch_after_a_write_loses_nothing_and_repeats_nothing() {
+        let env = env(&["EA303Y"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-y", "EA303Y", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api.inject(
+            kube_test_server::Fault::on(&chatgroups())
+                .subresource("status")
+                .matching(|r| {
+                    r.body
+                        .as_ref()
+                        .is_some_and(|b| b["status"].get("lastRequest").is_some())
+                })
+                .status(500)
+                .times(1),
+        );
+        let ctx = context(&env, Clock::real());
+        let stored = env.api.get(&chatgroups(), NS, "team-y").expect("stored");
+        let object: DynamicObject = serde_json::from_value(stored).expect("object");
+        let failed = reconcile_object(Arc::new(object), &ctx).await;
+        assert!(failed.is_err(), "the status patch failed: {failed:?}");
+        assert_eq!(cams_calls(&env).1, 1, "the write was made");
+        env.api.clear_log();
+
+        let requeue = reconcile(&env, &ctx, "team-y").await;
+        assert_requests(&env, &[get_secret("cams-credentials"), apply_status()]);
+        assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
+        assert_eq!(cams_calls(&env).1, 1, "no second write");
+        let status = status_of(&env, "team-y");
+        let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
+        assert_eq!(
+            status.last_request.and_then(|l| l.request_id),
+            Some(written[0].request_id.clone()),
+            "the status carries the RequestId of the one write"
+        );
+    }
+
+    /// kstatus readers (`kubectl wait`, Flux, kpt) see work in progress as soon as the
+    /// operator starts on an object: a new object has no status (kstatus says Current) until
+    /// then; from the first status patch on it is InProgress (`Reconciling=True`) while the
+    /// CAMS call is under way, and Current once Ready. The mark costs one status patch.
+    #[tokio::test]
+    async fn kstatus_sees_work_in_progress_from_the_first_look() {
+        let sim = Simulator::builder()
+            .access_key(KEY_ID, KEY_SECRET)
+            .group(Group::new(SPACE, NUMBER, "EA303X").subject("Old subject"))
+            .faults(
+                ACTION_UPDATE_CHAT_GROUP,
+                cams_operator::sim::ActionFaults::none().latency_ms(1500),
+            )
+            .start()
+            .await
+            .expect("simulator starts");
+        let (api, client) = support::start_api_server().await;
+        let env = Env { api, client, sim };
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-x", "EA303X", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        let stored = || env.api.get(&chatgroups(), NS, "team-x").expect("stored");
+        assert_eq!(
+            support::kstatus(&stored()),
+            "Current",
+            "before the operator looks"
+        );
+
+        let ctx = Arc::new(context(&env, Clock::real()));
+        let object: DynamicObject = serde_json::from_value(stored()).expect("object");
+        let running = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { reconcile_object(Arc::new(object), &ctx).await }
+        });
+        let in_progress = env
+            .api
+            .wait_for(
+                |s| {
+                    s.get(&chatgroups(), NS, "team-x")
+                        .is_some_and(|o| support::kstatus(&o) == "InProgress")
+                },
+                RECONCILE_TIMEOUT,
+            )
+            .await;
+        assert!(in_progress, "InProgress while the write is under way");
+        running
+            .await
+            .expect("the reconcile task")
+            .expect("reconcile succeeded");
+        let done = stored();
+        assert_eq!(support::kstatus(&done), "Current", "{done:#}");
+        let status: ChatGroupStatus =
+            serde_json::from_value(done["status"].clone()).expect("status");
+        assert!(condition(&status, "Reconciling").is_none(), "{status:#?}");
+        assert_eq!(
+            ctx.metrics().status_patches.get(),
+            2,
+            "the mark and the result"
         );
     }
 
@@ -480,6 +622,7 @@ mod reconcile {
             &env,
             &[
                 get_secret("cams-credentials"),
+                apply_reconciling_mark(),
                 apply_status(),
                 create_event("CredentialsInvalid"),
             ],
@@ -604,6 +747,7 @@ mod reconcile {
             &env,
             &[
                 get_secret("cams-credentials"),
+                apply_reconciling_mark(),
                 apply_status(),
                 create_event("UpdateSucceeded"),
             ],

@@ -1622,12 +1622,7 @@ io.write(tostring(hs.status), "\n", tostring(hs.message))
                 assert!(reasons.contains(reason), "{input}: unknown reason {reason}");
                 let ty = str_at(condition, "type");
                 assert!(
-                    [
-                        cams_operator::crd::condition::READY,
-                        cams_operator::crd::condition::SYNCED,
-                        cams_operator::crd::condition::STALLED
-                    ]
-                    .contains(&ty),
+                    cams_operator::crd::condition::OWN.contains(&ty),
                     "{input}: unknown condition {ty}"
                 );
             }

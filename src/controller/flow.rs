@@ -24,17 +24,24 @@ use crate::metrics::{ActionLabels, CallLabels, Metrics, code_label};
 
 use super::leader::LeadershipGate;
 
-/// A token bucket: `rate` tokens per second, holding at most `burst`.
+/// A token bucket: `rate` tokens per second, holding at most `burst`. It can be held: no token
+/// is handed out before a given instant (tokens accrue meanwhile, up to `burst`, so at most a
+/// burst goes out when the hold ends), which the Kubernetes client uses to honour the API
+/// server's `Retry-After`.
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: f64,
     burst: f64,
     state: Mutex<BucketState>,
+    /// No token is handed out before this instant (a plain mutex: holding must not wait for
+    /// the callers queued on `state`).
+    held_until: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Debug)]
 struct BucketState {
     tokens: f64,
+    /// When `tokens` was last brought up to date.
     updated: Instant,
 }
 
@@ -59,6 +66,7 @@ impl TokenBucket {
                 tokens: burst,
                 updated: Instant::now(),
             }),
+            held_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -66,16 +74,47 @@ impl TokenBucket {
     /// held while sleeping, so tokens are handed out in arrival order.
     pub async fn acquire(&self) {
         let mut state = self.state.lock().await;
-        Self::refill(&mut state, self.rate, self.burst);
-        if state.tokens < 1.0 {
+        loop {
+            if let Some(until) = self.held_after(Instant::now()) {
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            Self::refill(&mut state, self.rate, self.burst);
+            if state.tokens >= 1.0 {
+                state.tokens -= 1.0;
+                return;
+            }
             let wait = Duration::from_secs_f64((1.0 - state.tokens) / self.rate);
             tokio::time::sleep(wait).await;
+            if self.held_after(Instant::now()).is_some() {
+                continue;
+            }
             // Timers wake up late (by up to a millisecond or so); the time overslept is
             // credited, or the rate would fall short of the budget (by about 12% at 200/s).
             Self::refill(&mut state, self.rate, self.burst);
-            state.tokens = state.tokens.max(1.0);
+            state.tokens = state.tokens.max(1.0) - 1.0;
+            return;
         }
-        state.tokens -= 1.0;
+    }
+
+    /// Holds the bucket: no token before `until` (a later hold already set is kept).
+    pub fn hold_until(&self, until: Instant) {
+        let mut held = self
+            .held_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none_or(|at| at < until) {
+            *held = Some(until);
+        }
+    }
+
+    /// The end of a hold still running at `now`.
+    pub fn held_after(&self, now: Instant) -> Option<Instant> {
+        let held = *self
+            .held_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.filter(|until| *until > now)
     }
 
     fn refill(state: &mut BucketState, rate: f64, burst: f64) {
@@ -356,6 +395,31 @@ mod tests {
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(1990), "{elapsed:?}");
         assert!(elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_hands_out_nothing_until_it_ends_then_at_most_a_burst() {
+        let bucket = TokenBucket::new(10.0, 10.0);
+        let start = tokio::time::Instant::now();
+        bucket.hold_until(start + Duration::from_secs(5));
+        bucket.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "a full bucket still waits for the hold"
+        );
+        // Tokens accrued during the hold, up to the burst: nine more go at once, then the
+        // rate applies again.
+        for _ in 0..9 {
+            bucket.acquire().await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(5010));
+        bucket.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(5090));
+        // A shorter hold than the one running changes nothing.
+        let now = tokio::time::Instant::now();
+        bucket.hold_until(now + Duration::from_secs(3));
+        bucket.hold_until(now + Duration::from_secs(1));
+        assert_eq!(bucket.held_after(now), Some(now + Duration::from_secs(3)));
     }
 
     #[tokio::test(start_paused = true)]

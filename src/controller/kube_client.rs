@@ -7,22 +7,26 @@
 //!   [`TokenBucket`] of `--kube-qps` tokens per second holding at most `--kube-burst`, as
 //!   client-go's rate limiter does for every request of a REST client.
 //! - **The API server's word.** A `429 Too Many Requests` (API Priority and Fairness) or a
-//!   `503 Service Unavailable` answer sets a "not before" instant, `Retry-After` seconds from
-//!   then (1 s when the header is absent, at most [`MAX_RETRY_AFTER`]): no request of this
-//!   client is sent before it. The whole controller slows down, rather than the throttled
-//!   request alone, because the server throttles the operator's flow, not one object.
+//!   `503 Service Unavailable` answer holds the budget for `Retry-After` seconds (1 s when the
+//!   header is absent, at most [`MAX_RETRY_AFTER`]): no request of this client is sent before
+//!   then, and the requests queued meanwhile resume in their order, at most a burst at once.
+//!   The whole controller slows down, rather than the throttled request alone, because the
+//!   server throttles the operator's flow, not one object.
 //! - **Retries inside the client.** The throttled request is sent again by the layer itself,
 //!   after the wait and with a new token, up to [`MAX_RETRIES`] times (client-go's REST client
 //!   retries up to 10 times); the caller sees only the final answer. A watch is paced but never
 //!   retried (the watcher starts it again itself), and neither is a request whose body cannot
 //!   be copied. Any other answer, 500 included, goes back to the caller at once.
 //!
+//! Each HTTP attempt other than a watch is bounded by [`ATTEMPT_TIMEOUT`]; the waits for the
+//! budget and for `Retry-After` are not, because they are what the API server asked for.
+//!
 //! kube's own retry layer is turned off (`Config::default_retry`): it would retry a 429 after
 //! a few milliseconds, beneath the budget and without the shared pause.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,6 +60,10 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The longest pause a `Retry-After` can impose; longer values are cut to it, so a wrong header
 /// cannot stop the operator for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest one HTTP attempt (not a watch) may take to be answered; kube's client has no
+/// read timeout of its own, so a request the API server holds without an answer would
+/// otherwise hang its caller.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Requests queued towards the wrapped service (as kube's own client buffer).
 const BUFFER_CAPACITY: usize = 1024;
 
@@ -196,47 +204,32 @@ fn copy_request(request: &Request<Body>) -> Option<Request<Body>> {
     Some(copy)
 }
 
-/// The state shared by every request of one client: the budget and the pause.
+/// An HTTP attempt that got no answer within [`ATTEMPT_TIMEOUT`].
+#[derive(Debug, thiserror::Error)]
+#[error("the Kubernetes API did not answer within {ATTEMPT_TIMEOUT:?}")]
+pub struct AttemptTimedOut;
+
+/// The state shared by every request of one client: the budget, which a `Retry-After` holds.
 struct Pacing {
     bucket: TokenBucket,
-    not_before: Mutex<Option<Instant>>,
     metrics: Metrics,
 }
 
 impl Pacing {
-    /// When the API server last asked to wait until, if that is still to come.
-    fn pause_until(&self) -> Option<Instant> {
-        let not_before = *self
-            .not_before
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        not_before.filter(|at| *at > Instant::now())
-    }
-
-    /// Moves the pause to end no sooner than `pause` from now.
+    /// Holds every request of the client for `pause` from now (a longer pause already set is
+    /// kept); when it ends, the queued requests resume with at most a burst at once.
     fn hold_off(&self, pause: Duration) {
-        let until = Instant::now() + pause;
-        let mut not_before = self
-            .not_before
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if not_before.is_none_or(|at| at < until) {
-            *not_before = Some(until);
-        }
+        self.bucket.hold_until(Instant::now() + pause);
     }
 
-    /// Waits until an attempt may be sent: past any pause, with a token. A pause that starts
-    /// while waiting for the token is waited for too, with a new token after it.
+    /// Waits until an attempt may be sent: a token (in arrival order), then the end of any
+    /// pause that began after the token was granted. A token is never given back, so a
+    /// request that waited once does not queue again behind later ones.
     async fn pace(&self) {
         let started = Instant::now();
-        loop {
-            while let Some(until) = self.pause_until() {
-                tokio::time::sleep_until(until).await;
-            }
-            self.bucket.acquire().await;
-            if self.pause_until().is_none() {
-                break;
-            }
+        self.bucket.acquire().await;
+        while let Some(until) = self.bucket.held_after(Instant::now()) {
+            tokio::time::sleep_until(until).await;
         }
         self.metrics
             .kube_wait
@@ -258,7 +251,6 @@ impl PacingLayer {
         PacingLayer {
             pacing: Arc::new(Pacing {
                 bucket: TokenBucket::new(limits.qps, f64::from(limits.burst)),
-                not_before: Mutex::new(None),
                 metrics,
             }),
         }
@@ -349,7 +341,14 @@ where
         pacing.pace().await;
         let method = request.method().clone();
         let uri = request.uri().clone();
-        let response = inner.ready().await?.call(request).await?;
+        let attempt = inner.ready().await?.call(request);
+        let response = if watch {
+            attempt.await?
+        } else {
+            tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+                .await
+                .map_err(|_| AttemptTimedOut)??
+        };
         let status = response.status();
         match verdict(status, response.headers(), again.is_some()) {
             Verdict::Done => return Ok(response),
@@ -382,6 +381,7 @@ where
 mod tests {
     use super::*;
 
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::HeaderValue;
@@ -618,6 +618,36 @@ mod tests {
             assert!(*later - answered_429 >= Duration::from_secs(2));
         }
         assert_eq!(metrics.kube_throttled.get(), 1);
+    }
+
+    /// An attempt the API server holds without an answer ends after [`ATTEMPT_TIMEOUT`] with an
+    /// error naming the wait; a watch has no such bound.
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_attempt_ends_after_the_attempt_timeout() {
+        let (layer, _) = layer(100.0, 10);
+        let mut service = layer.layer(tower::service_fn(|_request: Request<Body>| {
+            Box::pin(std::future::pending::<Result<Response<()>, BoxError>>()) as FakeFuture
+        }));
+        let start = Instant::now();
+        let error = service
+            .ready()
+            .await
+            .unwrap()
+            .call(get("/held"))
+            .await
+            .expect_err("no answer");
+        assert!(error.to_string().contains("did not answer"), "{error}");
+        assert!(Instant::now() - start >= ATTEMPT_TIMEOUT);
+        let watch = service
+            .ready()
+            .await
+            .unwrap()
+            .call(get("/api/v1/secrets?watch=true"));
+        let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT * 4, watch).await;
+        assert!(
+            outcome.is_err(),
+            "a watch is not cut by the attempt timeout"
+        );
     }
 
     /// A request answered 429 every time is sent 1 + MAX_RETRIES times, then the 429 is the

@@ -48,8 +48,10 @@ use crate::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 use self::flow::Guarded;
 
 /// Timeout of each Kubernetes API call the reconcile makes itself (Secret reads, status and
-/// Event writes).
-pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Event writes), waiting for the client's budget included. It is long because waiting is
+/// what the API server asks for when it answers `Retry-After` (see [`kube_client`]); each HTTP
+/// attempt has a shorter bound of its own ([`kube_client::ATTEMPT_TIMEOUT`]).
+pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the per-object memory is pruned of objects no longer watched.
 pub const MEMORY_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often readiness (the first list having completed) is checked.
@@ -224,14 +226,17 @@ pub struct Context<C> {
     max_reconciles: u16,
 }
 
-/// The status this operator last wrote to an object, and the resourceVersion of the object it
-/// read before writing. The watch cache can still hold that version when the next reconcile
-/// starts (a trigger queued during the reconcile runs as soon as it ends): that reconcile uses
-/// the status written instead of the stale one, which would otherwise repeat the CAMS write.
+/// The status this operator's last reconcile of an object concluded (written, or still to be
+/// written when its patch failed), and the resourceVersions older than that write: the one
+/// read before writing, and that of the `Reconciling` mark written first, if any. The watch cache can still hold one of them when the next reconcile starts (a trigger
+/// queued during the reconcile runs as soon as it ends): that reconcile uses the status
+/// written instead of the stale one, which would otherwise repeat the CAMS write.
 #[derive(Clone, Debug)]
 struct OwnWrite {
-    read_version: Option<String>,
+    superseded: Vec<Option<String>>,
     status: ChatGroupStatus,
+    /// The status patch succeeded. Until it has, the next reconcile patches again.
+    written: bool,
 }
 
 /// What the controller remembers about one object between reconciles. Losing it (a restart)
@@ -514,7 +519,15 @@ pub async fn reconcile_object<C: CamsApi>(
                 .and_then(|s| serde_json::from_value::<ChatGroupStatus>(s.clone()).ok());
             let outcome =
                 engine::unparseable(object.meta().generation, old.as_ref(), &problem, now);
-            finish(ctx, &object, &namespace, &name, old.as_ref(), &outcome).await?;
+            finish(
+                ctx,
+                &object,
+                &namespace,
+                &name,
+                (old.as_ref(), old.as_ref()),
+                &outcome,
+            )
+            .await?;
             return Ok(outcome.requeue);
         }
     };
@@ -547,13 +560,28 @@ pub async fn reconcile_object<C: CamsApi>(
     }
 
     let resolved = resolve_credentials(ctx, &chatgroup, &secrets).await;
+    // `stored` is the status the API server holds as far as we know (the baseline of the
+    // next patch); `previous` is what the last reconcile concluded (the baseline of the
+    // reconcile and of its Events). They differ while our last status patch is pending.
+    let mut stored = chatgroup.status.clone();
     if let Some(own) = &memory.own_write
-        && own.read_version == read_version
+        && own.superseded.contains(&read_version)
     {
-        debug!("the watch cache has not caught up with our status write; using it");
+        debug!("the watch cache has not caught up with our last reconcile; using its outcome");
         chatgroup.status = Some(own.status.clone());
+        if own.written {
+            stored = Some(own.status.clone());
+        }
     }
-    let written_status = chatgroup.status.clone();
+    let previous = chatgroup.status.clone();
+    let mut superseded = vec![read_version.clone()];
+    if needs_reconciling_mark(&chatgroup, resolved.is_ok()) {
+        let mark = engine::reconciling_mark(previous.as_ref(), chatgroup.metadata.generation, now);
+        let version =
+            crate::metrics::kube_call(patch_status(ctx, &namespace, &name, &mark)).await?;
+        superseded.push(version);
+        stored = Some(mark);
+    }
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
     }
@@ -565,46 +593,91 @@ pub async fn reconcile_object<C: CamsApi>(
         jitter: rand::random::<f64>(),
     };
     let outcome = engine::reconcile(input, &ctx.cams, &ctx.lister).await;
-    finish(
-        ctx,
-        &object,
-        &namespace,
-        &name,
-        written_status.as_ref(),
-        &outcome,
-    )
-    .await?;
 
-    if let Ok(mut all) = ctx.memory.lock() {
-        let entry = all.entry(object_ref).or_default();
-        if entry.uid != uid {
-            *entry = Memory {
-                uid,
-                ..Memory::default()
-            };
-        }
-        if engine::status_changed(written_status.as_ref(), &outcome.status) {
+    // Remembered before the status is written: when the patch fails (the reconcile is then
+    // retried), the next reconcile still knows what this one did — a CAMS write and its
+    // RequestId are never lost, and never repeated.
+    let must_write = engine::status_changed(stored.as_ref(), &outcome.status);
+    remember(ctx, object_ref.clone(), uid.clone(), |entry| {
+        if must_write || superseded.len() > 1 {
             entry.own_write = Some(OwnWrite {
-                read_version,
-                status: outcome.status.clone(),
+                superseded,
+                status: if must_write {
+                    outcome.status.clone()
+                } else {
+                    stored.clone().unwrap_or_default()
+                },
+                written: !must_write,
             });
         } else if entry
             .own_write
             .as_ref()
-            .is_some_and(|own| own.read_version != read_version)
+            .is_some_and(|own| !own.superseded.contains(&read_version))
         {
             entry.own_write = None;
         }
         entry.terminal = (outcome.requeue == Requeue::AwaitChange).then_some(fingerprint.clone());
-        entry.secret_versions = Some(fingerprint.secret_versions);
+        entry.secret_versions = Some(fingerprint.secret_versions.clone());
         if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
             entry.last_read = Some(LastRead {
                 observed,
                 synced: outcome.status.last_sync_time,
             });
         }
+    });
+    finish(
+        ctx,
+        &object,
+        &namespace,
+        &name,
+        (stored.as_ref(), previous.as_ref()),
+        &outcome,
+    )
+    .await?;
+    if must_write {
+        remember(ctx, object_ref, uid, |entry| {
+            if let Some(own) = entry.own_write.as_mut() {
+                own.written = true;
+            }
+        });
     }
     Ok(outcome.requeue)
+}
+
+/// Updates what the controller remembers about the object `key` with `uid` (a memory about
+/// another object of the same name is dropped first).
+fn remember<C>(
+    ctx: &Context<C>,
+    key: ObjectRef<DynamicObject>,
+    uid: Option<String>,
+    update: impl FnOnce(&mut Memory),
+) {
+    if let Ok(mut all) = ctx.memory.lock() {
+        let entry = all.entry(key).or_default();
+        if entry.uid != uid {
+            *entry = Memory {
+                uid,
+                ..Memory::default()
+            };
+        }
+        update(entry);
+    }
+}
+
+/// Whether the operator is starting on a generation it has not reported on yet (a new object,
+/// or a changed spec) and will call CAMS for it: then `Reconciling=True` is written first, so
+/// kstatus readers see work in progress while the call waits for the CAMS budget. Objects that
+/// end without a call (paused, an invalid spec, no credentials) get their final status at once
+/// instead, with no extra patch.
+fn needs_reconciling_mark(chatgroup: &ChatGroup, credentials_resolved: bool) -> bool {
+    let observed = chatgroup
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation);
+    observed != chatgroup.metadata.generation
+        && !chatgroup.is_paused()
+        && credentials_resolved
+        && crate::reconcile::validate::validate(&chatgroup.spec).is_ok()
 }
 
 /// The object's credentials (DESIGN 4.3). The operator's own identity is consulted (and, with
@@ -673,14 +746,17 @@ async fn read_secrets<C>(
 }
 
 /// Writes the status (when more than timestamps changed), publishes Events, records metrics.
+/// `old` is the status stored in the API (what a patch must change) and the status the
+/// previous reconcile concluded (what Events compare with); usually the same.
 async fn finish<C: CamsApi>(
     ctx: &Context<C>,
     object: &DynamicObject,
     namespace: &str,
     name: &str,
-    old: Option<&ChatGroupStatus>,
+    old: (Option<&ChatGroupStatus>, Option<&ChatGroupStatus>),
     outcome: &Outcome,
 ) -> Result<(), Error> {
+    let (stored, previous) = old;
     let result = if outcome.failure.is_some() {
         RESULT_FAILURE
     } else {
@@ -702,10 +778,16 @@ async fn finish<C: CamsApi>(
     if outcome.drift_found {
         ctx.metrics.drift_detected.inc();
     }
-    if engine::status_changed(old, &outcome.status) {
-        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status)).await?;
-    }
-    for event in engine::events(old, outcome) {
+    let patched = if engine::status_changed(stored, &outcome.status) {
+        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status))
+            .await
+            .map(drop)
+    } else {
+        Ok(())
+    };
+    // Events are published even when the status patch failed: they report what happened
+    // in CAMS, and the next reconcile will not report it again.
+    for event in engine::events(previous, outcome) {
         crate::metrics::kube_call(events::publish(
             &ctx.client,
             object,
@@ -715,15 +797,17 @@ async fn finish<C: CamsApi>(
         ))
         .await;
     }
-    Ok(())
+    patched
 }
 
+/// Writes `status` with one server-side apply patch to `/status`; returns the object's new
+/// resourceVersion.
 async fn patch_status<C>(
     ctx: &Context<C>,
     namespace: &str,
     name: &str,
     status: &ChatGroupStatus,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), namespace, &chatgroup_resource());
     let body = serde_json::json!({
@@ -732,7 +816,7 @@ async fn patch_status<C>(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    tokio::time::timeout(
+    let patched = tokio::time::timeout(
         KUBE_CALL_TIMEOUT,
         api.patch_status(name, &params, &Patch::Apply(&body)),
     )
@@ -748,7 +832,7 @@ async fn patch_status<C>(
     })?;
     ctx.metrics.status_patches.inc();
     debug!("status written");
-    Ok(())
+    Ok(patched.resource_version())
 }
 
 fn error_policy<C: CamsApi>(

@@ -49,7 +49,7 @@ use crate::cams::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, ErrorClass,
     UpdateChatGroupResponse,
 };
-use crate::crd::condition::{READY, STALLED, SYNCED};
+use crate::crd::condition::{READY, RECONCILING, STALLED, SYNCED};
 use crate::crd::{
     ChatGroup, ChatGroupStatus, LastRequest, ManagementPolicy, ObservedGroup, PAUSED_ANNOTATION,
     Reason, RetryStatus, Time,
@@ -563,6 +563,14 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
             failure.message.clone(),
         ));
     }
+    if let Some(next) = status.retry.as_ref().and_then(|r| r.next_attempt_time) {
+        conditions.push(ConditionSpec::new(
+            RECONCILING,
+            ConditionStatus::True,
+            failure.reason,
+            format!("retrying at {}", next.0),
+        ));
+    }
     status.conditions = ctx.conditions(&conditions);
     Outcome {
         status,
@@ -731,8 +739,16 @@ fn transitional(ctx: &Ctx<'_>, valid: &ValidSpec, group_status: &str, step: Step
             message.clone(),
         ),
         Reason::GroupTransitioning,
-        message,
+        message.clone(),
     );
+    status
+        .conditions
+        .extend(ctx.conditions(&[ConditionSpec::new(
+            RECONCILING,
+            ConditionStatus::True,
+            Reason::GroupTransitioning,
+            message,
+        )]));
     status.pending_changes.clear();
     Outcome {
         status,
@@ -966,6 +982,37 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
         });
     }
     events
+}
+
+/// The status to write as soon as the operator starts on a generation it has not reported
+/// on yet (a new object, or a changed spec), before any CAMS call: `observedGeneration` is that
+/// generation and `Reconciling=True`, so kstatus readers (`kubectl wait`, Flux, kpt) see work in
+/// progress instead of a finished object. The operator's other conditions stay as they were
+/// (they name the generation they describe).
+pub fn reconciling_mark(
+    old: Option<&ChatGroupStatus>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> ChatGroupStatus {
+    let mut status = old.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.conditions.retain(|c| c.type_ != RECONCILING);
+    let message = match generation {
+        Some(generation) => format!("cams-operator is reconciling generation {generation}"),
+        None => "cams-operator is reconciling this object".to_owned(),
+    };
+    status.conditions.extend(merge_conditions(
+        &[],
+        &[ConditionSpec::new(
+            RECONCILING,
+            ConditionStatus::True,
+            Reason::Reconciling,
+            message,
+        )],
+        generation,
+        Time::from_timestamp(now),
+    ));
+    status
 }
 
 /// Whether the new status must be written: see [`crate::reconcile::status::status_changed`].

@@ -495,6 +495,8 @@ async fn throttling_is_recoverable_and_carries_the_retry_after() {
     assert_eq!(retry.attempts, 1);
     assert_eq!(retry.next_attempt_time, Some(Time::from_timestamp(at(7))));
     assert!(outcome.status.last_request.is_none(), "no write was made");
+    // A retry is pending: work in progress for kstatus readers.
+    assert_eq!(cond(&outcome, RECONCILING), pair("True", "Throttled"));
 
     // Triggered again before the next attempt is due: no call.
     let early = run(&cams, &object, at(3)).await;
@@ -507,6 +509,52 @@ async fn throttling_is_recoverable_and_carries_the_retry_after() {
     assert!(done.failure.is_none());
     assert!(done.status.retry.is_none());
     assert_eq!(cond(&done, READY), pair("True", "Synced"));
+    assert!(
+        condition(&done, RECONCILING).is_none(),
+        "nothing left to do"
+    );
+}
+
+#[test]
+fn the_reconciling_mark_names_the_generation_and_keeps_the_other_conditions() {
+    let mut object = support();
+    object.metadata.generation = Some(3);
+    let old = ChatGroupStatus {
+        observed_generation: Some(2),
+        conditions: vec![crate::crd::Condition {
+            type_: READY.to_owned(),
+            status: "True".to_owned(),
+            reason: "Synced".to_owned(),
+            message: String::new(),
+            observed_generation: Some(2),
+            last_transition_time: Time::from_timestamp(at(0)),
+        }],
+        ..ChatGroupStatus::default()
+    };
+    let mark = reconciling_mark(Some(&old), Some(3), at(9));
+    assert_eq!(mark.observed_generation, Some(3));
+    let reconciling = mark
+        .conditions
+        .iter()
+        .find(|c| c.type_ == RECONCILING)
+        .expect("Reconciling");
+    assert_eq!(
+        (reconciling.status.as_str(), reconciling.reason.as_str()),
+        ("True", "Reconciling")
+    );
+    assert_eq!(reconciling.observed_generation, Some(3));
+    assert!(reconciling.message.contains("generation 3"));
+    let ready = mark
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .expect("Ready");
+    assert_eq!(
+        ready.observed_generation,
+        Some(2),
+        "Ready still names its generation"
+    );
+    assert!(status_changed(Some(&old), &mark));
 }
 
 #[tokio::test]
@@ -708,6 +756,10 @@ async fn transitional_group_is_read_again_later_without_writing() {
     let outcome = step(&cams, &mut object, at(0)).await;
     assert!(outcome.write.is_none());
     assert_eq!(cond(&outcome, READY), pair("False", "GroupTransitioning"));
+    assert_eq!(
+        cond(&outcome, RECONCILING),
+        pair("True", "GroupTransitioning")
+    );
     assert_eq!(delay(&outcome), TRANSITIONAL_RECHECK);
     cams.edit_group(&key_of(&object), |g| {
         g.group_status = Some("ACTIVE".to_owned())

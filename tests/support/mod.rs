@@ -116,3 +116,43 @@ pub fn api_server() -> TestApiServerBuilder {
 pub async fn start_api_server() -> (TestApiServer, kube::Client) {
     api_server().start().await
 }
+
+/// The kstatus verdict on an object (`Current`, `InProgress`, `Failed`, `Terminating`), by the
+/// rules that `kubectl wait`, Flux and kpt apply to custom resources: kubernetes-sigs/cli-utils
+/// `pkg/kstatus/status/status.go` (`Compute`) and `generic.go` (`checkGenericProperties`,
+/// `checkGeneration`): a deletion timestamp is Terminating; a `status.observedGeneration` that
+/// differs from `metadata.generation` is InProgress; then the first of `Reconciling=True`
+/// (InProgress) and `Stalled=True` (Failed) in the conditions decides; anything else — no
+/// status at all included — is Current.
+pub fn kstatus(object: &serde_json::Value) -> &'static str {
+    if object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| t.as_str().is_some_and(|t| !t.is_empty()))
+    {
+        return "Terminating";
+    }
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(|g| g.as_i64());
+    let observed = object
+        .pointer("/status/observedGeneration")
+        .and_then(|g| g.as_i64());
+    if let (Some(generation), Some(observed)) = (generation, observed)
+        && generation != observed
+    {
+        return "InProgress";
+    }
+    let conditions = object
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for condition in &conditions {
+        match (condition["type"].as_str(), condition["status"].as_str()) {
+            (Some("Reconciling"), Some("True")) => return "InProgress",
+            (Some("Stalled"), Some("True")) => return "Failed",
+            _ => {}
+        }
+    }
+    "Current"
+}

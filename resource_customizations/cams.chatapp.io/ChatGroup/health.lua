@@ -4,6 +4,7 @@
 -- hidden behind an older Ready=True. Conditions written for an older generation are ignored.
 --   the annotation cams.chatapp.io/paused is "true"                   -> Suspended
 --   generation not observed yet, or no current Ready condition        -> Progressing
+--     (with the Reconciling condition's message once the operator started on it)
 --   Ready=False, reason Paused                                        -> Suspended
 --   Stalled=True (a terminal failure)                                 -> Degraded
 --   Ready=False, reason ChangesPending (Plan mode)                    -> Suspended
@@ -37,6 +38,7 @@ local observed = nil
 local ready = nil
 local synced = nil
 local stalled = nil
+local reconciling = nil
 if status ~= nil then
   observed = status.observedGeneration
   if status.conditions ~= nil then
@@ -50,6 +52,8 @@ if status ~= nil then
         synced = condition
       elseif current and condition.type == "Stalled" then
         stalled = condition
+      elseif current and condition.type == "Reconciling" then
+        reconciling = condition
       end
     end
   end
@@ -86,7 +90,11 @@ end
 
 if ready == nil then
   hs.status = "Progressing"
-  hs.message = "Waiting for cams-operator to report the Ready condition"
+  if reconciling ~= nil and reconciling.status == "True" then
+    hs.message = describe(reconciling)
+  else
+    hs.message = "Waiting for cams-operator to report the Ready condition"
+  end
   return hs
 end
 
