@@ -1,10 +1,11 @@
 //! The admin endpoints: `/livez` and `/readyz` on the health address, `/metrics` (Prometheus
 //! text format) on the metrics address. Both addresses may be the same.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,23 +20,52 @@ use crate::metrics::Metrics;
 
 /// Liveness path.
 pub const LIVEZ_PATH: &str = "/livez";
-/// Readiness path: 200 only after the first list of ChatGroups completed.
+/// Readiness path: 200 only after the first list of ChatGroups completed, and while no
+/// permission problem stops the operator's work.
 pub const READYZ_PATH: &str = "/readyz";
 /// Prometheus metrics path.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Shared readiness flag, set once the controller's first list has completed.
+/// Shared readiness: set once the controller's first list has completed, and withdrawn while
+/// a problem only a person can fix stops the operator's work (a permission the API server
+/// refuses), with the reason `/readyz` answers.
 #[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    listed: Arc<AtomicBool>,
+    problems: Arc<Mutex<BTreeMap<&'static str, String>>>,
+}
 
 impl Readiness {
-    /// Marks the operator ready.
+    /// Marks the first list done.
     pub fn set_ready(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.listed.store(true, Ordering::SeqCst);
     }
-    /// Whether the operator is ready.
+
+    /// Whether the operator is ready: the first list done and no problem reported.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.listed.load(Ordering::SeqCst) && self.problems().is_empty()
+    }
+
+    /// Reports a problem with `operation` (a fixed phrase such as `"patch ChatGroup status"`);
+    /// `/readyz` fails with `reason` until the operation succeeds again.
+    pub fn report_problem(&self, operation: &'static str, reason: String) {
+        self.lock().insert(operation, reason);
+    }
+
+    /// Clears the problem of `operation`, if any: it succeeded.
+    pub fn clear_problem(&self, operation: &'static str) {
+        self.lock().remove(operation);
+    }
+
+    /// The problems reported, by operation.
+    pub fn problems(&self) -> BTreeMap<&'static str, String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
+        self.problems
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -106,6 +136,15 @@ fn respond(path: &str, readiness: &Readiness, metrics: &Metrics) -> Response<Ful
     let (status, content_type, body) = match path {
         LIVEZ_PATH => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         READYZ_PATH if readiness.is_ready() => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+        READYZ_PATH if !readiness.problems().is_empty() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            readiness
+                .problems()
+                .iter()
+                .map(|(operation, reason)| format!("cannot {operation}: {reason}\n"))
+                .collect(),
+        ),
         READYZ_PATH => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",

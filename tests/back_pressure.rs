@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cams_operator::admin::Readiness;
 use cams_operator::cams::ACTION_UPDATE_CHAT_GROUP;
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cli::{Cli, Command};
@@ -349,7 +348,7 @@ async fn fleet_converges_under_api_server_throttling_without_repeating_writes() 
     };
     let (stop, stop_rx) = watch::channel(false);
     let started = tokio::time::Instant::now();
-    let operator = tokio::spawn(controller::run(ctx, scope, Readiness::default(), stop_rx));
+    let operator = tokio::spawn(controller::run(ctx, scope, stop_rx));
 
     let mut states = BTreeMap::new();
     let converged = eventually(WAIT, Duration::from_millis(250), || {

@@ -404,6 +404,7 @@ impl Operator {
             cams_qps: qps,
             concurrency: 8,
             clock,
+            readiness: readiness.clone(),
             ..Settings::default()
         };
         let ctx = Arc::new(Context::new(
@@ -413,12 +414,7 @@ impl Operator {
             settings,
         ));
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(controller::run(
-            ctx.clone(),
-            scope,
-            readiness.clone(),
-            stop_rx,
-        ));
+        let task = tokio::spawn(controller::run(ctx.clone(), scope, stop_rx));
         let ready = wait_until(WAIT, || async { readiness.is_ready() }).await;
         assert!(ready, "the operator became ready after its first list");
         Operator { stop, task, ctx }
@@ -1116,7 +1112,6 @@ async fn standby_takes_over_without_writing_twice() {
             ctx.clone(),
             scope,
             Some(leader),
-            Readiness::default(),
             std::future::pending(),
         ));
         (ctx, task)
@@ -1354,7 +1349,6 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
         ctx,
         scope,
         Some(leader),
-        Readiness::default(),
         async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         },

@@ -19,7 +19,6 @@ use support::chatgroups;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cams_operator::admin::Readiness;
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig, user_agent_for};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
 use cams_operator::controller::command::{self, Error as RunError};
@@ -148,15 +147,8 @@ impl Replica {
             selector: None,
         };
         let task = tokio::spawn(async move {
-            let result = command::serve(
-                client,
-                ctx,
-                scope,
-                Some(leader),
-                Readiness::default(),
-                std::future::pending(),
-            )
-            .await;
+            let result =
+                command::serve(client, ctx, scope, Some(leader), std::future::pending()).await;
             (result, Instant::now())
         });
         Replica { task }
@@ -380,8 +372,27 @@ async fn a_lease_namespace_that_does_not_exist_fails_at_once() {
 #[tokio::test]
 async fn a_lease_permission_missing_fails_at_once() {
     let (server, _sim) = cluster().await;
-    // RBAC with the bootstrap roles only: the replica's ServiceAccount may do nothing.
-    server.enforce_rbac("");
+    // RBAC granting the replica's ServiceAccount everything the controllers need (as the chart
+    // does), but nothing on Leases.
+    server.enforce_rbac(&format!(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: without-leases}}
+rules:
+- {{apiGroups: ["cams.chatapp.io"], resources: ["chatgroups"], verbs: ["list", "watch"]}}
+- {{apiGroups: ["cams.chatapp.io"], resources: ["chatgroups/status"], verbs: ["patch"]}}
+- {{apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"]}}
+- {{apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: without-leases}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: without-leases}}
+subjects:
+- {{kind: ServiceAccount, name: {REPLICA_A}, namespace: {LEASE_NAMESPACE}}}
+"#
+    ));
     let started = Instant::now();
     let replica = Replica::start(
         &server,

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 
 use super::kube_client::{self, KubeLimits};
 use super::leader::{LeaderConfig, LeaderElector};
+use super::preflight;
 use super::{Clock, Context, Scope, Settings};
 
 /// Why `run` stopped with an error.
@@ -42,6 +43,9 @@ pub enum Error {
     /// The paced Kubernetes client could not be built.
     #[error(transparent)]
     KubeClient(#[from] super::kube_client::Error),
+    /// The operator cannot do its work with this configuration.
+    #[error(transparent)]
+    Preflight(#[from] preflight::Error),
 }
 
 /// Runs the operator until SIGTERM (graceful) or loss of leadership (error).
@@ -109,6 +113,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         concurrency,
         operator_identity,
         clock: time_scale_from_env().map_or_else(Clock::real, Clock::scaled),
+        readiness,
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(
@@ -128,15 +133,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             .unwrap_or_else(|| client.default_namespace().to_owned());
         LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
-    serve(
-        client,
-        ctx,
-        scope,
-        leader,
-        readiness,
-        super::shutdown_signal(),
-    )
-    .await
+    serve(client, ctx, scope, leader, super::shutdown_signal()).await
 }
 
 /// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or
@@ -151,14 +148,19 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
 /// error is returned, at the latest at the renew deadline. A Lease that cannot be used at all
 /// (missing namespace, no permission) is an error at once. A graceful shutdown keeps renewing
 /// while reconciles finish, then releases the Lease.
+///
+/// First of all, standby or not, the [`preflight`] checks run: a selector the API server
+/// refuses, a missing CRD or a missing permission is an error before anything else starts.
 pub async fn serve<C: CamsApi + 'static>(
     client: Client,
     ctx: Arc<Context<C>>,
     scope: Scope,
     leader: Option<LeaderConfig>,
-    readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    let home = ctx.client.default_namespace().to_owned();
+    preflight::check(&ctx.client, &scope, &home).await?;
+    let readiness = ctx.readiness().clone();
     let metrics = ctx.metrics().clone();
     let gate = ctx.cams.gate().clone();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -185,7 +187,7 @@ pub async fn serve<C: CamsApi + 'static>(
     metrics.leader.set(1);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut controllers = AbortOnDrop(tokio::spawn(super::run(ctx, scope, readiness, stop_rx)));
+    let mut controllers = AbortOnDrop(tokio::spawn(super::run(ctx, scope, stop_rx)));
     let outcome = {
         let hold = async {
             match elector.as_mut() {

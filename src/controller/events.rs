@@ -8,12 +8,13 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use kube::core::DynamicObject;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use crate::crd::{API_GROUP, API_VERSION, FIELD_MANAGER, KIND};
-use crate::metrics::Metrics;
 use crate::reconcile::engine::{EventSpec, EventType};
+
+use super::Context;
 
 /// Longest Event note accepted by the API server.
 pub const MAX_NOTE_BYTES: usize = 1024;
@@ -78,30 +79,32 @@ pub fn build(
 }
 
 /// Creates the Event. A failure does not fail the reconcile (the status says the same): it is
-/// logged and counted in `cams_operator_events_failed_total`.
-pub async fn publish(
-    client: &Client,
-    object: &DynamicObject,
-    instance: &str,
-    spec: &EventSpec,
-    metrics: &Metrics,
-) {
+/// logged and counted in `cams_operator_events_failed_total`; a refused permission also makes
+/// `/readyz` fail with the reason.
+pub async fn publish<C>(ctx: &Context<C>, object: &DynamicObject, spec: &EventSpec) {
     let Some(namespace) = object.namespace() else {
         return;
     };
-    let event = build(object, instance, spec, jiff::Timestamp::now());
-    let api: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let event = build(object, &ctx.instance, spec, jiff::Timestamp::now());
+    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     let created = tokio::time::timeout(
         super::KUBE_CALL_TIMEOUT,
         api.create(&PostParams::default(), &event),
     )
     .await;
     match created {
-        Ok(Ok(_)) => return,
-        Ok(Err(err)) => warn!(error = %err, reason = %spec.reason, "could not publish an Event"),
+        Ok(result) => {
+            ctx.note_access(super::operations::CREATE_EVENTS, &result);
+            match result {
+                Ok(_) => return,
+                Err(err) => {
+                    warn!(error = %err, reason = %spec.reason, "could not publish an Event")
+                }
+            }
+        }
         Err(_) => warn!(reason = %spec.reason, "publishing an Event timed out"),
     }
-    metrics.events_failed.inc();
+    ctx.metrics.events_failed.inc();
 }
 
 fn truncate(text: &str, max: usize) -> String {

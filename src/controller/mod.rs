@@ -17,6 +17,7 @@ pub mod events;
 pub mod flow;
 pub mod kube_client;
 pub mod leader;
+pub mod preflight;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -32,7 +33,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::admin::Readiness;
 use crate::cams::{CamsApi, Credentials};
@@ -199,6 +200,8 @@ pub struct Settings {
     pub operator_identity: OperatorIdentity,
     /// The clock.
     pub clock: Clock,
+    /// What `/readyz` reports: the first list done, and no permission problem.
+    pub readiness: Readiness,
 }
 
 impl Default for Settings {
@@ -209,8 +212,22 @@ impl Default for Settings {
             list_share_window: DEFAULT_LIST_WINDOW,
             operator_identity: OperatorIdentity::None,
             clock: Clock::real(),
+            readiness: Readiness::default(),
         }
     }
+}
+
+/// The operations whose refusal by the API server (403) makes `/readyz` fail with the reason
+/// until they succeed again.
+pub mod operations {
+    /// Watching ChatGroups and Secrets.
+    pub const WATCH: &str = "watch ChatGroups and Secrets";
+    /// Reading the Secrets ChatGroups use.
+    pub const READ_SECRETS: &str = "read Secrets";
+    /// Writing ChatGroup status.
+    pub const WRITE_STATUS: &str = "write ChatGroup status";
+    /// Creating Events.
+    pub const CREATE_EVENTS: &str = "create Events";
 }
 
 /// Shared state of every reconcile.
@@ -224,6 +241,7 @@ pub struct Context<C> {
     memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
     instance: String,
     max_reconciles: u16,
+    readiness: Readiness,
 }
 
 /// The status this operator's last reconcile of an object concluded (written, or still to be
@@ -302,6 +320,7 @@ impl<C: CamsApi> Context<C> {
             list_share_window,
             operator_identity,
             clock,
+            readiness,
         } = settings;
         Context {
             client,
@@ -318,12 +337,34 @@ impl<C: CamsApi> Context<C> {
                 concurrency.max(1).saturating_mul(RECONCILES_PER_CAMS_SLOT),
             )
             .unwrap_or(u16::MAX),
+            readiness,
         }
     }
+}
 
+impl<C> Context<C> {
     /// The metrics this context records.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// What `/readyz` reports for this context.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Records the outcome of a Kubernetes API call of `operation`: a 403 makes `/readyz` fail
+    /// with the API server's message (and is logged), a success clears it.
+    fn note_access<T>(&self, operation: &'static str, result: &Result<T, kube::Error>) {
+        match result {
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                error!(operation, reason = %status.message, "the API server refuses a permission the operator needs; /readyz fails until it is granted");
+                self.readiness
+                    .report_problem(operation, status.message.clone());
+            }
+            Ok(_) => self.readiness.clear_problem(operation),
+            Err(_) => {}
+        }
     }
 }
 
@@ -338,9 +379,9 @@ pub fn chatgroup_resource() -> ApiResource {
 pub async fn run<C: CamsApi + 'static>(
     ctx: Arc<Context<C>>,
     scope: Scope,
-    readiness: Readiness,
     shutdown: watch::Receiver<bool>,
 ) {
+    let readiness = ctx.readiness.clone();
     let namespaces: Vec<Option<String>> = if scope.namespaces.is_empty() {
         vec![None]
     } else {
@@ -352,13 +393,17 @@ pub async fn run<C: CamsApi + 'static>(
         let (controller, store) =
             build_controller(&ctx, namespace.as_deref(), &scope, shutdown.clone());
         stores.push(store);
+        let readiness = ctx.readiness.clone();
         let ctx = ctx.clone();
         controllers.push(
             controller
                 .run(reconcile_entry::<C>, error_policy::<C>, ctx)
-                .for_each(|result| async move {
-                    if let Err(err) = result {
-                        debug!(error = %err, "controller event");
+                .for_each(move |result| {
+                    note_watch(&readiness, &result);
+                    async move {
+                        if let Err(err) = result {
+                            debug!(error = %err, "controller event");
+                        }
                     }
                 }),
         );
@@ -382,6 +427,34 @@ pub async fn run<C: CamsApi + 'static>(
     futures::future::join_all(controllers).await;
     pruner.abort();
     info!("controllers stopped");
+}
+
+/// A watch (or its list) the API server refuses with 403 makes `/readyz` fail with the reason;
+/// kube-runtime retries it with backoff, and the next reconcile shows it works again.
+fn note_watch<T>(
+    readiness: &Readiness,
+    result: &Result<T, kube::runtime::controller::Error<Error, watcher::Error>>,
+) {
+    use kube::runtime::controller::Error as ControllerError;
+    let refused = match result {
+        Ok(_) => {
+            readiness.clear_problem(operations::WATCH);
+            return;
+        }
+        Err(ControllerError::QueueError(
+            watcher::Error::InitialListFailed(kube::Error::Api(status))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+            | watcher::Error::WatchFailed(kube::Error::Api(status)),
+        )) => Some(status.as_ref()),
+        Err(ControllerError::QueueError(watcher::Error::WatchError(status))) => {
+            Some(status.as_ref())
+        }
+        Err(_) => None,
+    };
+    if let Some(status) = refused.filter(|s| s.code == 403) {
+        error!(reason = %status.message, "the API server refuses to let the operator watch; /readyz fails until it is allowed");
+        readiness.report_problem(operations::WATCH, status.message.clone());
+    }
 }
 
 /// Forgets, every [`MEMORY_PRUNE_INTERVAL`], what the controller remembers about objects that
@@ -717,17 +790,18 @@ async fn read_secrets<C>(
     let mut versions = Vec::new();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     for name in names {
-        let secret = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get_opt(name))
+        let read = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get_opt(name))
             .await
             .map_err(|_| Error::Timeout {
                 operation: "reading a Secret",
                 timeout: KUBE_CALL_TIMEOUT,
-            })?
-            .map_err(|source| Error::ReadSecret {
-                namespace: namespace.to_owned(),
-                name: name.clone(),
-                source,
             })?;
+        ctx.note_access(operations::READ_SECRETS, &read);
+        let secret = read.map_err(|source| Error::ReadSecret {
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+            source,
+        })?;
         versions.push((
             name.clone(),
             secret.as_ref().and_then(|s| s.resource_version()),
@@ -788,14 +862,7 @@ async fn finish<C: CamsApi>(
     // Events are published even when the status patch failed: they report what happened
     // in CAMS, and the next reconcile will not report it again.
     for event in engine::events(previous, outcome) {
-        crate::metrics::kube_call(events::publish(
-            &ctx.client,
-            object,
-            &ctx.instance,
-            &event,
-            &ctx.metrics,
-        ))
-        .await;
+        crate::metrics::kube_call(events::publish(ctx, object, &event)).await;
     }
     patched
 }
@@ -816,7 +883,7 @@ async fn patch_status<C>(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let patched = tokio::time::timeout(
+    let result = tokio::time::timeout(
         KUBE_CALL_TIMEOUT,
         api.patch_status(name, &params, &Patch::Apply(&body)),
     )
@@ -824,8 +891,9 @@ async fn patch_status<C>(
     .map_err(|_| Error::Timeout {
         operation: "writing the status",
         timeout: KUBE_CALL_TIMEOUT,
-    })?
-    .map_err(|source| Error::PatchStatus {
+    })?;
+    ctx.note_access(operations::WRITE_STATUS, &result);
+    let patched = result.map_err(|source| Error::PatchStatus {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         source,
