@@ -246,9 +246,10 @@ pub struct Context<C> {
 
 /// The status this operator's last reconcile of an object concluded (written, or still to be
 /// written when its patch failed), and the resourceVersions older than that write: the one
-/// read before writing, and that of the `Reconciling` mark written first, if any. The watch cache can still hold one of them when the next reconcile starts (a trigger
-/// queued during the reconcile runs as soon as it ends): that reconcile uses the status
-/// written instead of the stale one, which would otherwise repeat the CAMS write.
+/// read before writing, and that of the `Reconciling` mark written first, if any. The watch
+/// cache can still hold one of them when the next reconcile starts (a trigger queued during
+/// the reconcile runs as soon as it ends): that reconcile uses the status concluded instead of
+/// the stale one, which would otherwise repeat the CAMS write.
 #[derive(Clone, Debug)]
 struct OwnWrite {
     superseded: Vec<Option<String>>,
