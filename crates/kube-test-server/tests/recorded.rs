@@ -74,3 +74,65 @@ async fn listing_secrets_across_namespaces_without_a_cluster_grant_is_the_kubeto
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.json(), recorded("kubetorch-list-secrets-403.json"));
 }
+
+/// The recorded 422 of an `IngressRoute` created without `spec`, reproduced on a fixture CRD
+/// with the same rule (`spec` required).
+#[tokio::test]
+async fn a_custom_resource_without_a_required_field_gets_the_recorded_422() {
+    let crd = include_str!("fixtures/ingressroutes.yaml");
+    let (server, _client) = TestApiServer::builder().crd(crd).start().await;
+    let reply = send_json(
+        &server,
+        "POST",
+        "/apis/traefik.containo.us/v1alpha1/namespaces/default/ingressroutes",
+        &serde_json::json!({
+            "apiVersion": "traefik.containo.us/v1alpha1",
+            "kind": "IngressRoute",
+            "metadata": {"name": "traefik-dashboard", "namespace": "default"},
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(
+        reply.json(),
+        recorded("422-ingressroute-spec-required.json")
+    );
+}
+
+/// The recorded in-band 410 of a watch from a version the watch cache no longer holds, with
+/// the two versions (the cluster's own numbers) masked.
+#[tokio::test]
+async fn a_watch_from_a_forgotten_version_gets_the_recorded_410_event() {
+    let (server, _client) = start().await;
+    let old = rv(&server.put(&chatgroups(), chat_group("g")));
+    server.compact();
+    let reply = send(
+        &server,
+        "GET",
+        &format!("/apis/cams.chatapp.io/v1alpha1/namespaces/default/chatgroups?watch=true&resourceVersion={old}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "the error travels inside the stream");
+    // Each run of digits in the message becomes `N`.
+    let mask = |mut event: Value| {
+        let message = event["object"]["message"].as_str().unwrap_or_default();
+        let mut masked = String::new();
+        for c in message.chars() {
+            if !c.is_ascii_digit() {
+                masked.push(c);
+            } else if !masked.ends_with('N') {
+                masked.push('N');
+            }
+        }
+        event["object"]["message"] = Value::String(masked);
+        event
+    };
+    let lines = reply.lines();
+    assert_eq!(lines.len(), 1, "one ERROR event, then the stream ends");
+    assert_eq!(
+        mask(lines[0].clone()),
+        mask(recorded("410-watch-too-old.json"))
+    );
+}
