@@ -250,18 +250,19 @@ mod reconcile {
                 secret(NS, "cams-credentials", KEY_SECRET),
             )
             .expect("secret");
+        // Resynced every 12 hours: the space's next read slot falls anywhere in the 12 hours
+        // (7 real minutes on the clock below), so the checks below, which take milliseconds,
+        // cannot meet it in practice, however slow the machine.
+        let mut object = chatgroup(NS, "team-b", "EA303B", &env.sim.url());
+        object["spec"]["resyncInterval"] = json!("12h");
         env.api
-            .create(
-                &chatgroups(),
-                NS,
-                chatgroup(NS, "team-b", "EA303B", &env.sim.url()),
-            )
+            .create(&chatgroups(), NS, object)
             .expect("chatgroup");
-        // A clock 1000x faster than real time, so the confirmation read after the write is due
-        // after a few milliseconds rather than seconds.
-        let ctx = context(&env, Clock::scaled(1000.0));
+        // A clock 100x faster than real time: the confirmation read after the write is due
+        // after 0.1 s rather than 10 s.
+        let ctx = context(&env, Clock::scaled(100.0));
         reconcile(&env, &ctx, "team-b").await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         reconcile(&env, &ctx, "team-b").await; // confirms the write with one listing
         assert_eq!(cams_calls(&env), (2, 1));
         env.api.clear_log();
