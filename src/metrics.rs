@@ -119,6 +119,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Kubernetes Events that could not be created.
     pub events_failed: Counter,
+    /// Secrets read from the Kubernetes API (each a GET with the Secret's data).
+    pub secret_reads: Counter,
 }
 
 impl Default for Metrics {
@@ -149,6 +151,7 @@ impl Metrics {
         let kube_wait = Histogram::new(exponential_buckets(0.001, 4.0, 10));
         let leader = Gauge::default();
         let events_failed = Counter::default();
+        let secret_reads = Counter::default();
         registry.register(
             "cams_requests",
             "CAMS API calls by action and response code",
@@ -221,6 +224,11 @@ impl Metrics {
             leader.clone(),
         );
         registry.register(
+            "secret_reads",
+            "Secrets whose data was read from the Kubernetes API (once per referenced Secret and version)",
+            secret_reads.clone(),
+        );
+        registry.register(
             "events_failed",
             "Kubernetes Events the operator could not create (each is logged)",
             events_failed.clone(),
@@ -243,6 +251,7 @@ impl Metrics {
             kube_wait,
             leader,
             events_failed,
+            secret_reads,
         }
     }
 

@@ -550,6 +550,58 @@ async fn credentials_lifecycle(env: &Env) {
     operator.stop().await;
 }
 
+/// Revocation: deleting the Secret makes its dependants report CredentialsMissing (with no
+/// CAMS call), without a restart; creating it again brings them back.
+async fn deleted_secret_is_noticed(env: &Env) {
+    let operator = Operator::start(env, Clock::scaled(20.0)).await;
+    env.apply_secret(KEY_SECRET).await;
+    env.apply_chatgroup("revoked", "EA303U", |_| {}).await;
+    env.wait_ready("revoked").await;
+    let calls = (env.listings(), env.writes());
+
+    env.secrets()
+        .delete("cams-credentials", &DeleteParams::default())
+        .await
+        .expect("delete the Secret");
+    let status = env
+        .wait_reason("revoked", "Ready", "CredentialsMissing")
+        .await;
+    let message = &condition(&status, "Ready").expect("Ready").message;
+    assert!(message.contains("cams-credentials"), "{message}");
+    assert_eq!(
+        (env.listings(), env.writes()),
+        calls,
+        "no CAMS call without credentials"
+    );
+
+    env.apply_secret(KEY_SECRET).await;
+    env.wait_ready("revoked").await;
+    operator.stop().await;
+}
+
+/// A Secret key renamed in the ChatGroup (`spec.credentials.accessKeyIdKey`,
+/// `accessKeySecretKey`) is followed: the new keys are read from the same Secret.
+async fn renamed_secret_keys_are_followed(env: &Env) {
+    let operator = Operator::start(env, Clock::real()).await;
+    let mut both = secret(&env.namespace, "cams-credentials", KEY_SECRET);
+    both["data"]["id"] = both["data"]["accessKeyId"].clone();
+    both["data"]["key"] = both["data"]["accessKeySecret"].clone();
+    both["data"]["accessKeySecret"] =
+        secret(&env.namespace, "x", WRONG_SECRET)["data"]["accessKeySecret"].clone();
+    env.apply(&both).await;
+    env.apply_chatgroup("renamed", "EA303V", |_| {}).await;
+    env.wait_reason("renamed", "Stalled", "CredentialsInvalid")
+        .await;
+
+    env.apply_chatgroup("renamed", "EA303V", |m| {
+        m["spec"]["credentials"] = json!({"accessKeyIdKey": "id", "accessKeySecretKey": "key"});
+    })
+    .await;
+    let status = env.wait_ready("renamed").await;
+    assert!(status.last_request.and_then(|l| l.request_id).is_some());
+    operator.stop().await;
+}
+
 /// A spec the API server refuses is never stored: applying it fails with 422 naming each bad
 /// field, and nothing reaches the operator.
 async fn schema_refuses_an_invalid_spec(env: &Env) {
@@ -913,6 +965,8 @@ macro_rules! in_both_rbac_modes {
 in_both_rbac_modes!(apply_then_ready, "EA303A");
 in_both_rbac_modes!(write_counting, "EA303B");
 in_both_rbac_modes!(credentials_lifecycle, "EA303C");
+in_both_rbac_modes!(deleted_secret_is_noticed, "EA303U");
+in_both_rbac_modes!(renamed_secret_keys_are_followed, "EA303V");
 in_both_rbac_modes!(schema_refuses_an_invalid_spec, "EA303E");
 in_both_rbac_modes!(invalid_spec_makes_no_call, "EA303E");
 in_both_rbac_modes!(api_faults_mid_run, "EA303F");
@@ -1471,6 +1525,12 @@ async fn real_cluster() {
     env.cleanup().await;
     let env = Env::real_cluster(&["EA303C"]).await;
     credentials_lifecycle(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303U"]).await;
+    deleted_secret_is_noticed(&env).await;
+    env.cleanup().await;
+    let env = Env::real_cluster(&["EA303V"]).await;
+    renamed_secret_keys_are_followed(&env).await;
     env.cleanup().await;
     let env = Env::real_cluster(&["EA303G"]).await;
     delete_leaves_remote_group(&env).await;

@@ -18,6 +18,7 @@ pub mod flow;
 pub mod kube_client;
 pub mod leader;
 pub mod preflight;
+pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -27,10 +28,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -56,7 +58,7 @@ pub const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the per-object memory is pruned of objects no longer watched.
 pub const MEMORY_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often readiness (the first list having completed) is checked.
-const READY_POLL: Duration = Duration::from_millis(100);
+pub const READY_POLL: Duration = Duration::from_millis(100);
 /// Requeue delay after a failure of the operator's own Kubernetes API calls.
 pub const KUBE_ERROR_REQUEUE: Duration = Duration::from_secs(10);
 /// Reconciles in flight per CAMS call slot (`--concurrency`). Reconciles beyond the bound wait
@@ -242,6 +244,7 @@ pub struct Context<C> {
     instance: String,
     max_reconciles: u16,
     readiness: Readiness,
+    secrets: secrets::Secrets,
 }
 
 /// The status this operator's last reconcile of an object concluded (written, or still to be
@@ -339,6 +342,7 @@ impl<C: CamsApi> Context<C> {
             )
             .unwrap_or(u16::MAX),
             readiness,
+            secrets: secrets::Secrets::default(),
         }
     }
 }
@@ -412,14 +416,8 @@ pub async fn run<C: CamsApi + 'static>(
     let pruner = tokio::spawn(prune_memory(ctx.clone(), stores.clone()));
     tokio::spawn(async move {
         for store in stores {
-            // kube-runtime's readiness signal wakes only its most recent waiter (the
-            // controller's own), so it is polled again periodically rather than awaited once.
-            loop {
-                match tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
-                    Ok(Ok(())) => break,
-                    Ok(Err(_)) => return,
-                    Err(_) => continue,
-                }
+            if !listed(&store, None).await {
+                return;
             }
         }
         info!("first list of ChatGroups completed; ready");
@@ -428,6 +426,24 @@ pub async fn run<C: CamsApi + 'static>(
     futures::future::join_all(controllers).await;
     pruner.abort();
     info!("controllers stopped");
+}
+
+/// Waits until `store` has completed its first list (at most `limit`); false when it never
+/// will (its writer is gone) or the limit passed. kube-runtime's readiness signal wakes only
+/// its most recent waiter, so it is polled rather than awaited once.
+pub async fn listed<K: kube::Resource + Clone>(store: &Store<K>, limit: Option<Duration>) -> bool
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    let deadline = limit.map(|limit| tokio::time::Instant::now() + limit);
+    loop {
+        match tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(_)) => return false,
+            Err(_) if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => return false,
+            Err(_) => continue,
+        }
+    }
 }
 
 /// A watch (or its list) the API server refuses with 403 makes `/readyz` fail with the reason;
@@ -471,7 +487,28 @@ async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<DynamicObject>>
         if let Ok(mut memory) = ctx.memory.lock() {
             memory.retain(|key, _| present.contains(key));
         }
+        ctx.secrets.retain_referenced(&referenced_secrets(&stores));
     }
+}
+
+/// Every Secret (namespace, name) some watched ChatGroup may use.
+fn referenced_secrets(
+    stores: &[Store<DynamicObject>],
+) -> std::collections::HashSet<(String, String)> {
+    stores
+        .iter()
+        .flat_map(|store| store.state())
+        .filter_map(|object| {
+            let namespace = object.namespace()?;
+            let spec = parse_chatgroup(&object).ok()?.spec;
+            Some(
+                credentials::secret_names(&spec)
+                    .into_iter()
+                    .map(move |name| (namespace.clone(), name)),
+            )
+        })
+        .flatten()
+        .collect()
 }
 
 fn build_controller<C: CamsApi + 'static>(
@@ -482,13 +519,23 @@ fn build_controller<C: CamsApi + 'static>(
 ) -> (Controller<DynamicObject>, Store<DynamicObject>) {
     let resource = chatgroup_resource();
     let client = ctx.client.clone();
-    let (groups, secrets): (Api<DynamicObject>, Api<Secret>) = match namespace {
+    // An `Api` of `PartialObjectMeta` lists and watches metadata only.
+    let (groups, secrets): (Api<DynamicObject>, Api<PartialObjectMeta<Secret>>) = match namespace {
         Some(ns) => (
             Api::namespaced_with(client.clone(), ns, &resource),
             Api::namespaced(client, ns),
         ),
         None => (Api::all_with(client.clone(), &resource), Api::all(client)),
     };
+    // Secrets as metadata only, stripped to what identifies a version: their data is read
+    // when a ChatGroup needs it (see `secrets`).
+    let (secret_store, secret_writer) = reflector::store();
+    ctx.secrets.add_store(secret_store);
+    let secret_changes = reflector(
+        secret_writer,
+        watcher(secrets, watcher::Config::default()).modify(secrets::strip),
+    )
+    .touched_objects();
     let mut config = watcher::Config::default();
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
@@ -498,11 +545,9 @@ fn build_controller<C: CamsApi + 'static>(
     let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| dependents_of_secret(&mapper_store, &secret),
-        )
+        .watches_stream(secret_changes, move |secret: PartialObjectMeta<Secret>| {
+            dependents_of_secret(&mapper_store, &secret)
+        })
         .graceful_shutdown_on(async move {
             let mut shutdown = shutdown;
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -513,7 +558,7 @@ fn build_controller<C: CamsApi + 'static>(
 /// The ChatGroups in `store` that use `secret` (explicitly, or as the namespace default).
 fn dependents_of_secret(
     store: &Store<DynamicObject>,
-    secret: &Secret,
+    secret: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<DynamicObject>> {
     let namespace = secret.namespace();
     let name = secret.name_any();
@@ -789,35 +834,76 @@ async fn read_secrets<C>(
 ) -> Result<SecretReads, Error> {
     let mut secrets = BTreeMap::new();
     let mut versions = Vec::new();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     for name in names {
-        let read = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get_opt(name))
-            .await
-            .map_err(|_| Error::Timeout {
-                operation: "reading a Secret",
-                timeout: KUBE_CALL_TIMEOUT,
-            })?;
-        ctx.note_access(operations::READ_SECRETS, &read);
-        let secret = read.map_err(|source| Error::ReadSecret {
-            namespace: namespace.to_owned(),
-            name: name.clone(),
-            source,
-        })?;
-        versions.push((
-            name.clone(),
-            secret.as_ref().and_then(|s| s.resource_version()),
-        ));
-        if let Some(secret) = secret {
-            let data = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
+        let read = read_secret(ctx, namespace, name).await?;
+        versions.push((name.clone(), read.version));
+        if let Some(data) = read.data {
             secrets.insert(name.clone(), data);
         }
     }
     Ok((secrets, versions))
+}
+
+/// One Secret as the reconcile sees it: absent, or its data at the version the metadata watch
+/// reports — from memory when that version was read before, else with one GET.
+async fn read_secret<C>(
+    ctx: &Context<C>,
+    namespace: &str,
+    name: &str,
+) -> Result<secrets::SecretRead, Error> {
+    if ctx.secrets.known(namespace, name) == secrets::Known::Unknown {
+        ctx.secrets.wait_listed(KUBE_CALL_TIMEOUT).await;
+    }
+    // One read per Secret at a time: reconciles needing it meanwhile then find it cached.
+    let _reading = ctx.secrets.reading(namespace, name).await;
+    let known = ctx.secrets.known(namespace, name);
+    match &known {
+        secrets::Known::Watched(None) => {
+            return Ok(secrets::SecretRead {
+                data: None,
+                version: None,
+            });
+        }
+        secrets::Known::Watched(Some(version)) => {
+            if let Some(data) = ctx.secrets.cached(namespace, name, version) {
+                return Ok(secrets::SecretRead {
+                    data: Some(data),
+                    version: Some(version.clone()),
+                });
+            }
+        }
+        secrets::Known::Unknown => {}
+    }
+    let read = tokio::time::timeout(
+        KUBE_CALL_TIMEOUT,
+        secrets::get(&ctx.client, namespace, name),
+    )
+    .await
+    .map_err(|_| Error::Timeout {
+        operation: "reading a Secret",
+        timeout: KUBE_CALL_TIMEOUT,
+    })?;
+    ctx.note_access(operations::READ_SECRETS, &read);
+    ctx.metrics.secret_reads.inc();
+    let found = read.map_err(|source| Error::ReadSecret {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(match found {
+        Some((version, data)) => {
+            ctx.secrets
+                .remember(namespace, name, version.clone(), data.clone());
+            secrets::SecretRead {
+                data: Some(data),
+                version: Some(version),
+            }
+        }
+        None => secrets::SecretRead {
+            data: None,
+            version: None,
+        },
+    })
 }
 
 /// Writes the status (when more than timestamps changed), publishes Events, records metrics.

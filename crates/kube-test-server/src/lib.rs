@@ -233,6 +233,8 @@ pub struct RequestRecord {
     /// The authenticated user's name (`system:anonymous` without credentials, empty when
     /// the token was unknown).
     pub user: String,
+    /// The request asked for metadata only (`Accept: ...;as=PartialObjectMetadata`).
+    pub metadata_only: bool,
 }
 
 impl RequestRecord {

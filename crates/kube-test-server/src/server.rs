@@ -328,6 +328,7 @@ pub async fn handle(
         injected_fault: false,
         body: parsed_body,
         user: String::new(),
+        metadata_only: accept.contains("as=PartialObjectMetadata"),
     };
     let authenticated = lock(&shared.auth).authenticate(authorization.as_deref());
     if let Ok(user) = &authenticated {
@@ -355,14 +356,7 @@ pub async fn handle(
             }
             None => match authenticated.and_then(|user| authorize(&shared, &user, &record)) {
                 Err(error) => error_response(&error),
-                Ok(()) => dispatch(
-                    &shared,
-                    route,
-                    &record,
-                    &accept,
-                    user_agent.as_deref(),
-                    &body,
-                ),
+                Ok(()) => dispatch(&shared, route, &record, user_agent.as_deref(), &body),
             },
         };
         record.status = response.status().as_u16();
@@ -400,7 +394,6 @@ fn dispatch(
     shared: &Arc<Shared>,
     route: Route,
     record: &RequestRecord,
-    accept: &str,
     user_agent: Option<&str>,
     body: &[u8],
 ) -> Response<Body> {
@@ -449,7 +442,7 @@ fn dispatch(
         );
         return error_response(&error);
     }
-    let metadata_only = accept.contains("as=PartialObjectMetadata");
+    let metadata_only = record.metadata_only;
     let sub = if subresource.is_some() {
         Subresource::Status
     } else {
