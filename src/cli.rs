@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::controller::kube_client::{DEFAULT_KUBE_BURST, DEFAULT_KUBE_QPS};
+use crate::reconcile::credentials::IDENTITY_NAMESPACES_ENV;
 
 /// Keeps Alibaba Cloud CAMS WhatsApp groups in line with ChatGroup resources.
 #[derive(Debug, Parser)]
@@ -61,6 +62,17 @@ pub struct RunArgs {
     /// Label selector limiting the ChatGroups handled (for sharding), e.g. `shard=a`.
     #[arg(long, env = "CAMS_OPERATOR_SELECTOR")]
     pub selector: Option<String>,
+    /// Namespaces whose ChatGroups may use the operator's own identity (its AccessKey or RRSA
+    /// role) when they have no Secret of their own (repeatable, or comma-separated); `*` alone
+    /// allows every namespace. Default: only the namespace the operator runs in
+    /// (`POD_NAMESPACE`, else the kubeconfig context's namespace). Secrets work everywhere.
+    #[arg(
+        long = "identity-namespaces",
+        env = IDENTITY_NAMESPACES_ENV,
+        value_delimiter = ',',
+        value_name = "NS"
+    )]
+    pub identity_namespaces: Vec<String>,
     /// Global CAMS request budget, requests per second, shared by all objects.
     #[arg(long, env = "CAMS_OPERATOR_CAMS_QPS", default_value_t = 5.0)]
     pub cams_qps: f64,
@@ -134,4 +146,56 @@ pub struct SimArgs {
     /// Group `CUST_SPACE_ID:BUSINESS_NUMBER:GROUP_ID[:SUBJECT]` (repeatable).
     #[arg(long = "group")]
     pub groups: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::credentials::IDENTITY_NAMESPACES_FLAG;
+    use clap::CommandFactory;
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(
+            ["cams-operator", "run"]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect::<Vec<_>>(),
+        )?;
+        match cli.command {
+            Command::Run(run) => Ok(run),
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn identity_namespaces_flag_has_the_documented_name_and_env_twin() {
+        let command = Cli::command();
+        let run = command.find_subcommand("run").expect("run subcommand");
+        let arg = run
+            .get_arguments()
+            .find(|a| a.get_id() == "identity_namespaces")
+            .expect("the flag");
+        assert_eq!(
+            arg.get_long().map(|l| format!("--{l}")).as_deref(),
+            Some(IDENTITY_NAMESPACES_FLAG)
+        );
+        assert_eq!(
+            arg.get_env().and_then(|e| e.to_str()),
+            Some(IDENTITY_NAMESPACES_ENV)
+        );
+    }
+
+    #[test]
+    fn identity_namespaces_are_split_at_commas_and_repeatable() {
+        let run = run_args(&[
+            "--identity-namespaces=support,sales",
+            "--identity-namespaces",
+            "ops",
+        ])
+        .expect("parses");
+        assert_eq!(run.identity_namespaces, ["support", "sales", "ops"]);
+        let run = run_args(&["--identity-namespaces=*"]).expect("parses");
+        assert_eq!(run.identity_namespaces, ["*"]);
+    }
 }

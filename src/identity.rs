@@ -369,6 +369,12 @@ impl OperatorIdentity {
         }
     }
 
+    /// Whether the operator has an identity of its own (anything but
+    /// [`OperatorIdentity::None`]). Asks nobody: no STS call.
+    pub fn is_configured(&self) -> bool {
+        !matches!(self, OperatorIdentity::None)
+    }
+
     /// `none`, `static` or `rrsa`, for logs.
     pub fn kind(&self) -> &'static str {
         match self {

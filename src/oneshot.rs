@@ -34,7 +34,7 @@ use crate::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, Cre
 use crate::cli::ReconcileArgs;
 use crate::crd::ChatGroup;
 use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, IdentityError, OperatorIdentity};
-use crate::reconcile::credentials::{self, CredentialsError};
+use crate::reconcile::credentials::{self, CredentialsError, IdentityNamespaces};
 use crate::reconcile::engine::{Input, Outcome, reconcile};
 use crate::reconcile::observe::SharedLister;
 use crate::reconcile::status::find_condition;
@@ -330,9 +330,13 @@ pub async fn run_demo() -> Result<DemoReport, Error> {
     for (file, object, manifest) in &examples {
         builder = builder.group(seed_group(object));
         let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
+        // The demo plays an operator whose identity every example namespace may use
+        // (`--identity-namespaces='*'`), so that examples naming no Secret show that step.
         let credentials = credentials::resolve(
             &object.spec,
+            namespace,
             |name| manifest.secret_data(namespace, name),
+            &IdentityNamespaces::All,
             Some(&operator),
         );
         if let Ok(c) = &credentials

@@ -787,3 +787,232 @@ mod reconcile {
         assert_eq!(cams_calls(&env), (0, 0));
     }
 }
+
+/// The operator's own identity (`Settings.operator_identity`) serves a ChatGroup without a
+/// Secret only in the namespaces `Settings.identity_namespaces` allows
+/// (`--identity-namespaces`); elsewhere the object reports `CredentialsMissing` and neither
+/// CAMS nor STS is called. Secrets work in every namespace.
+mod operator_identity {
+    use super::*;
+    use cams_operator::cams::{Credentials, SecretString};
+    use cams_operator::identity::{
+        ACTION_ASSUME_ROLE_WITH_OIDC, OperatorIdentity, RrsaConfig, RrsaProvider,
+    };
+    use cams_operator::reconcile::credentials::IdentityNamespaces;
+    use cams_operator::sim::AccessKeySeed;
+    use support::fixtures::{chatgroup, secret};
+
+    /// The operator's own AccessKey, which the simulator accepts besides the Secrets' key.
+    const OPERATOR_KEY_ID: &str = "LTAI5tOperatorOwnKey";
+    const OPERATOR_KEY_SECRET: &str = "operator-own-secret-0123456789";
+
+    fn static_identity(env: &Env) -> OperatorIdentity {
+        env.sim
+            .add_access_key(AccessKeySeed::new(OPERATOR_KEY_ID, OPERATOR_KEY_SECRET));
+        OperatorIdentity::Static(Credentials {
+            access_key_id: OPERATOR_KEY_ID.to_owned(),
+            access_key_secret: SecretString::new(OPERATOR_KEY_SECRET),
+            security_token: None,
+        })
+    }
+
+    /// RRSA against the simulator's STS (which trusts any token, role and provider by
+    /// default); the token file lives as long as the returned directory.
+    fn rrsa_identity(env: &Env) -> (OperatorIdentity, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.controller.token").expect("token");
+        let mut config = RrsaConfig::new(
+            "acs:ram::1234567890123456:role/cams-operator",
+            "acs:ram::1234567890123456:oidc-provider/ack-rrsa-test",
+            &token_file,
+        );
+        config.sts_endpoint = env.sim.url();
+        let provider = RrsaProvider::new(config).expect("valid RRSA config");
+        (OperatorIdentity::Rrsa(provider), dir)
+    }
+
+    fn context_with(
+        env: &Env,
+        identity: OperatorIdentity,
+        namespaces: IdentityNamespaces,
+    ) -> Context<HttpCams> {
+        let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
+        let settings = Settings {
+            cams_qps: 1000.0,
+            concurrency: 8,
+            operator_identity: identity,
+            identity_namespaces: namespaces,
+            ..Settings::default()
+        };
+        Context::new(env.client.clone(), cams, Metrics::new(), settings)
+    }
+
+    fn create_chatgroup(env: &Env, name: &str, group: &str) {
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, name, group, &env.sim.url()),
+            )
+            .expect("chatgroup");
+        env.api.clear_log();
+    }
+
+    /// The AccessKey ID that signed the writes.
+    fn write_keys(env: &Env) -> Vec<Option<String>> {
+        env.sim
+            .requests_for(ACTION_UPDATE_CHAT_GROUP)
+            .into_iter()
+            .map(|r| r.access_key_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_listed_namespace_falls_back_to_the_operators_identity() {
+        let env = env(&["EA303OA"]).await;
+        let identity = static_identity(&env);
+        create_chatgroup(&env, "team-oa", "EA303OA");
+        let ctx = context_with(
+            &env,
+            identity,
+            IdentityNamespaces::only(["cams-system", NS]),
+        );
+
+        reconcile(&env, &ctx, "team-oa").await;
+
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                apply_reconciling_mark(),
+                apply_status(),
+                create_event("UpdateSucceeded"),
+            ],
+        );
+        assert_eq!(cams_calls(&env), (1, 1));
+        assert_eq!(write_keys(&env), [Some(OPERATOR_KEY_ID.to_owned())]);
+        let status = status_of(&env, "team-oa");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True"),
+            "{status:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_namespace_not_allowed_gets_credentials_missing_and_no_call() {
+        let env = env(&["EA303OB"]).await;
+        let (identity, _token_dir) = rrsa_identity(&env);
+        create_chatgroup(&env, "team-ob", "EA303OB");
+        let ctx = context_with(&env, identity, IdentityNamespaces::only(["cams-system"]));
+
+        assert_eq!(reconcile(&env, &ctx, "team-ob").await, Requeue::AwaitChange);
+
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                apply_status(),
+                create_event("CredentialsMissing"),
+            ],
+        );
+        assert_eq!(cams_calls(&env), (0, 0), "no CAMS call");
+        assert_eq!(
+            env.sim.call_count(ACTION_ASSUME_ROLE_WITH_OIDC),
+            0,
+            "no STS call either"
+        );
+        let status = status_of(&env, "team-ob");
+        let ready = condition(&status, "Ready").expect("Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "CredentialsMissing")
+        );
+        let stalled = condition(&status, "Stalled").expect("Stalled");
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "CredentialsMissing")
+        );
+        for needle in [
+            "namespace `support` is not allowed to use the operator's own identity",
+            "create the Secret `cams-credentials` in the namespace",
+            "spec.credentials.secretRef",
+            "--identity-namespaces",
+            "credentials.namespaces",
+        ] {
+            assert!(
+                ready.message.contains(needle),
+                "{needle:?}: {}",
+                ready.message
+            );
+        }
+
+        // Terminal: reconciling again asks nobody.
+        assert_eq!(reconcile(&env, &ctx, "team-ob").await, Requeue::AwaitChange);
+        assert_requests(&env, &[get_secret("cams-credentials")]);
+        assert_eq!(env.sim.call_count(ACTION_ASSUME_ROLE_WITH_OIDC), 0);
+
+        // A Secret works in a namespace the operator's identity does not serve.
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        reconcile(&env, &ctx, "team-ob").await;
+        let status = status_of(&env, "team-ob");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True"),
+            "{status:#?}"
+        );
+        assert_eq!(write_keys(&env), [Some(KEY_ID.to_owned())]);
+        assert_eq!(env.sim.call_count(ACTION_ASSUME_ROLE_WITH_OIDC), 0);
+    }
+
+    #[tokio::test]
+    async fn star_lets_every_namespace_use_the_operators_identity() {
+        let env = env(&["EA303OC"]).await;
+        let (identity, _token_dir) = rrsa_identity(&env);
+        create_chatgroup(&env, "team-oc", "EA303OC");
+        let ctx = context_with(&env, identity, IdentityNamespaces::All);
+
+        reconcile(&env, &ctx, "team-oc").await;
+
+        assert_eq!(env.sim.call_count(ACTION_ASSUME_ROLE_WITH_OIDC), 1);
+        assert_eq!(cams_calls(&env), (1, 1));
+        let keys = write_keys(&env);
+        assert!(
+            keys[0].as_deref().is_some_and(|k| k.starts_with("STS.")),
+            "signed with the role's temporary key: {keys:?}"
+        );
+        let status = status_of(&env, "team-oc");
+        assert_eq!(
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            Some("True"),
+            "{status:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_wins_over_an_allowed_operator_identity() {
+        let env = env(&["EA303OD"]).await;
+        let identity = static_identity(&env);
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        create_chatgroup(&env, "team-od", "EA303OD");
+        let ctx = context_with(&env, identity, IdentityNamespaces::All);
+
+        reconcile(&env, &ctx, "team-od").await;
+
+        assert_eq!(cams_calls(&env), (1, 1));
+        assert_eq!(write_keys(&env), [Some(KEY_ID.to_owned())]);
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cams_operator::crd::{ChatGroup, crd_yaml};
-use cams_operator::reconcile::credentials;
+use cams_operator::reconcile::credentials::{self, IdentityNamespaces};
 use cams_operator::reconcile::validate::validate;
 use serde_json::Value;
 
@@ -482,7 +482,13 @@ mod examples {
                             .collect::<BTreeMap<String, Vec<u8>>>()
                     })
             };
-            let resolved = credentials::resolve(&object.spec, lookup, None);
+            let resolved = credentials::resolve(
+                &object.spec,
+                &namespace,
+                lookup,
+                &IdentityNamespaces::none(),
+                None,
+            );
             assert!(resolved.is_ok(), "{}: {resolved:?}", doc.file);
         }
     }

@@ -731,8 +731,10 @@ mod chart {
     use super::render::*;
     use super::support::*;
     use super::*;
+    use cams_operator::controller::command;
     use cams_operator::identity;
     use cams_operator::rbac::{RULES, Scope};
+    use cams_operator::reconcile::credentials::{IDENTITY_NAMESPACES_FLAG, IdentityNamespaces};
 
     fn expected_rules(scope: Scope) -> Vec<Rule> {
         let mut rules: Vec<Rule> = RULES
@@ -1114,6 +1116,60 @@ mod chart {
         // The schema refuses a session name STS would refuse.
         let err = template(&["rrsa.roleSessionName=has space"]).expect_err("refused");
         assert!(err.contains("roleSessionName"), "{err}");
+    }
+
+    /// `credentials.namespaces` becomes `--identity-namespaces`; without it the operator allows
+    /// the namespace it runs in, which the chart passes as `POD_NAMESPACE` (the release
+    /// namespace). The schema takes namespace names or exactly `["*"]`.
+    #[test]
+    fn identity_namespaces_come_from_credentials_namespaces() {
+        let allowed = |objects: &[Value]| {
+            let run = parse_run_args(&args(objects));
+            let env = at(container(objects), "env")
+                .and_then(Value::as_sequence)
+                .expect("env");
+            let pod_namespace = env
+                .iter()
+                .find(|e| str_at(e, "name") == command::ENV_POD_NAMESPACE)
+                .expect("POD_NAMESPACE is set");
+            assert_eq!(
+                str_at(pod_namespace, "valueFrom.fieldRef.fieldPath"),
+                "metadata.namespace"
+            );
+            IdentityNamespaces::from_flag(&run.identity_namespaces, NAMESPACE)
+                .unwrap_or_else(|e| panic!("the rendered flag is refused: {e}"))
+        };
+        let flag = |objects: &[Value]| {
+            args(objects)
+                .into_iter()
+                .filter(|a| a.starts_with(IDENTITY_NAMESPACES_FLAG))
+                .collect::<Vec<_>>()
+        };
+
+        let objects = case(&[]);
+        assert!(flag(&objects).is_empty(), "{:?}", args(&objects));
+        assert_eq!(allowed(&objects), IdentityNamespaces::only([NAMESPACE]));
+
+        let objects = case(&["credentials.namespaces={support,sales}"]);
+        assert_eq!(flag(&objects), ["--identity-namespaces=support,sales"]);
+        assert_eq!(
+            allowed(&objects),
+            IdentityNamespaces::only(["support", "sales"])
+        );
+
+        let objects = case(&["credentials.namespaces={*}"]);
+        assert_eq!(flag(&objects), ["--identity-namespaces=*"]);
+        assert_eq!(allowed(&objects), IdentityNamespaces::All);
+
+        for refused in [
+            "credentials.namespaces={*,support}",
+            "credentials.namespaces={Sales}",
+            "credentials.namespaces={support,support}",
+            "credentials.namespaces=support",
+        ] {
+            let err = template(&[refused]).expect_err("refused");
+            assert!(err.contains("/credentials/namespaces"), "{refused}: {err}");
+        }
     }
 
     #[test]

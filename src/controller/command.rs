@@ -13,6 +13,7 @@ use crate::cams::client::{HttpCams, HttpCamsConfig, user_agent_for};
 use crate::cli::RunArgs;
 use crate::identity::{IdentityError, OperatorIdentity};
 use crate::metrics::Metrics;
+use crate::reconcile::credentials::IdentityNamespaces;
 
 use super::kube_client::{self, KubeLimits};
 use super::leader::{LeaderConfig, LeaderElector};
@@ -52,6 +53,7 @@ pub enum Error {
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let RunArgs {
         namespaces,
+        identity_namespaces,
         selector,
         cams_qps,
         concurrency,
@@ -96,6 +98,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| Error::Kube(kube::Error::InferConfig(e)))?;
+    let home = home_namespace(&config);
+    let identity_namespaces = IdentityNamespaces::from_flag(&identity_namespaces, &home)
+        .map_err(|e| Error::InvalidFlag(e.to_string()))?;
     // The Lease gets a budget of its own (controller-runtime's leader election likewise builds
     // its own clients): a pause asked for by a throttled status patch must not delay renewals.
     let client = kube_client::client(config.clone(), kube_limits, metrics.clone())?;
@@ -107,11 +112,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     })
     .map_err(|e| Error::CamsClient(e.to_string()))?;
     let operator_identity = OperatorIdentity::from_env().map_err(Error::Identity)?;
-    info!(kind = operator_identity.kind(), "operator identity");
+    info!(
+        kind = operator_identity.kind(),
+        namespaces = %identity_namespaces,
+        "operator identity"
+    );
     let settings = Settings {
         cams_qps,
         concurrency,
         operator_identity,
+        identity_namespaces,
         clock: time_scale_from_env().map_or_else(Clock::real, Clock::scaled),
         readiness,
         ..Settings::default()
@@ -128,9 +138,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     };
 
     let leader = leader_election.then(|| {
-        let namespace = lease_namespace
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let namespace = lease_namespace.unwrap_or(home);
         LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
     serve(client, ctx, scope, leader, super::shutdown_signal()).await
@@ -260,6 +268,21 @@ fn time_scale_from_env() -> Option<f64> {
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 1.0)
+}
+
+/// The environment variable holding the namespace the pod runs in (the chart sets it from the
+/// downward API).
+pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+
+/// The namespace the operator runs in: [`ENV_POD_NAMESPACE`], else the namespace of the
+/// kubeconfig context (in a pod: of its ServiceAccount). The default of the Lease namespace
+/// and of `--identity-namespaces`.
+fn home_namespace(config: &kube::Config) -> String {
+    std::env::var(ENV_POD_NAMESPACE)
+        .ok()
+        .map(|ns| ns.trim().to_owned())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| config.default_namespace.clone())
 }
 
 /// This replica's identity: the Lease holder identity and the instance named in the CAMS

@@ -40,11 +40,14 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::admin::Readiness;
 use crate::cams::{CamsApi, Credentials};
 use crate::crd::{
-    API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, FIELD_MANAGER, KIND, PLURAL, Time,
+    API_GROUP, API_VERSION, ChatGroup, ChatGroupStatus, DEFAULT_SECRET_NAME, FIELD_MANAGER, KIND,
+    PLURAL, Time,
 };
 use crate::identity::OperatorIdentity;
 use crate::metrics::{ErrorLabels, Metrics, RESULT_FAILURE, RESULT_SUCCESS, ReconcileLabels};
-use crate::reconcile::credentials::{self, CredentialsError};
+use crate::reconcile::credentials::{
+    self, CredentialsError, Decision, IdentityNamespaces, OperatorFallback,
+};
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
 use crate::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 
@@ -200,6 +203,9 @@ pub struct Settings {
     pub list_share_window: Duration,
     /// The operator's own identity, the last step of credential resolution.
     pub operator_identity: OperatorIdentity,
+    /// The namespaces whose ChatGroups may use `operator_identity` when no Secret applies
+    /// (`--identity-namespaces`). None by default: `cams-operator run` sets it from the flag.
+    pub identity_namespaces: IdentityNamespaces,
     /// The clock.
     pub clock: Clock,
     /// What `/readyz` reports: the first list done, and no permission problem.
@@ -213,6 +219,7 @@ impl Default for Settings {
             concurrency: 4,
             list_share_window: DEFAULT_LIST_WINDOW,
             operator_identity: OperatorIdentity::None,
+            identity_namespaces: IdentityNamespaces::none(),
             clock: Clock::real(),
             readiness: Readiness::default(),
         }
@@ -239,6 +246,7 @@ pub struct Context<C> {
     lister: SharedLister,
     metrics: Metrics,
     operator_identity: OperatorIdentity,
+    identity_namespaces: IdentityNamespaces,
     clock: Clock,
     memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
     instance: String,
@@ -323,6 +331,7 @@ impl<C: CamsApi> Context<C> {
             concurrency,
             list_share_window,
             operator_identity,
+            identity_namespaces,
             clock,
             readiness,
         } = settings;
@@ -332,6 +341,7 @@ impl<C: CamsApi> Context<C> {
             lister: SharedLister::new(list_share_window),
             metrics,
             operator_identity,
+            identity_namespaces,
             clock,
             memory: Mutex::new(HashMap::new()),
             instance: std::env::var("POD_NAME")
@@ -678,7 +688,7 @@ pub async fn reconcile_object<C: CamsApi>(
         return Ok(Requeue::AwaitChange);
     }
 
-    let resolved = resolve_credentials(ctx, &chatgroup, &secrets).await;
+    let resolved = resolve_credentials(ctx, &chatgroup, &namespace, &secrets).await;
     // `stored` is the status the API server holds as far as we know (the baseline of the
     // next patch); `previous` is what the last reconcile concluded (the baseline of the
     // reconcile and of its Events). They differ while our last status patch is pending.
@@ -799,26 +809,35 @@ fn needs_reconciling_mark(chatgroup: &ChatGroup, credentials_resolved: bool) -> 
         && crate::reconcile::validate::validate(&chatgroup.spec).is_ok()
 }
 
-/// The object's credentials (DESIGN 4.3). The operator's own identity is consulted (and, with
-/// RRSA, refreshed) only when no Secret applies.
+/// The object's credentials (DESIGN 4.3). The core decides; the operator's own identity is
+/// consulted (and, with RRSA, refreshed) only when no Secret applies and the object's namespace
+/// may use it.
 async fn resolve_credentials<C>(
     ctx: &Context<C>,
     chatgroup: &ChatGroup,
+    namespace: &str,
     secrets: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
 ) -> Result<Credentials, CredentialsError> {
+    let fallback = OperatorFallback {
+        configured: ctx.operator_identity.is_configured(),
+        namespaces: &ctx.identity_namespaces,
+    };
     let lookup = |name: &str| secrets.get(name).cloned();
-    match credentials::resolve(&chatgroup.spec, lookup, None) {
-        Err(CredentialsError::NoneFound { .. }) => {}
-        resolved => return resolved,
+    match credentials::decide(&chatgroup.spec, namespace, lookup, fallback)? {
+        Decision::Secret(resolved) => Ok(resolved.credentials),
+        Decision::Operator => ctx
+            .operator_identity
+            .current()
+            .await
+            .map_err(|err| CredentialsError::OperatorIdentity {
+                detail: err.to_string(),
+                retryable: err.is_retryable(),
+                reason: err.reason(),
+            })?
+            .ok_or(CredentialsError::NoneFound {
+                default_secret: DEFAULT_SECRET_NAME,
+            }),
     }
-    let operator = ctx.operator_identity.current().await.map_err(|err| {
-        CredentialsError::OperatorIdentity {
-            detail: err.to_string(),
-            retryable: err.is_retryable(),
-            reason: err.reason(),
-        }
-    })?;
-    credentials::resolve(&chatgroup.spec, lookup, operator.as_ref())
 }
 
 /// Secret data by name (absent Secrets are left out) and each Secret's resourceVersion.

@@ -351,6 +351,21 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest namespace name, in characters (a DNS label).
+pub const MAX_NAMESPACE_CHARS: usize = 63;
+
+/// Whether `name` is a valid namespace name: an RFC 1123 DNS label (at most 63 lowercase
+/// letters, digits and `-`, starting and ending with a letter or digit).
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAMESPACE_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_SECRET_NAME_CHARS

@@ -60,6 +60,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default .Release.Namespace .Values.leaderElection.leaseNamespace }}
 {{- end }}
 
+{{/*
+The namespaces whose ChatGroups may use the operator's own identity, for people to read.
+*/}}
+{{- define "cams-operator.identityNamespaces" -}}
+{{- $namespaces := .Values.credentials.namespaces }}
+{{- if not $namespaces }}
+{{- printf "namespace %s, the release namespace" .Release.Namespace }}
+{{- else if has "*" $namespaces }}
+{{- print "every namespace" }}
+{{- else }}
+{{- printf "namespaces %s" (join ", " $namespaces) }}
+{{- end }}
+{{- end }}
+
 {{- define "cams-operator.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
