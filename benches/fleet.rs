@@ -87,6 +87,10 @@ struct Config {
     /// The operator's `--concurrency` (and the concurrency of the physical-floor loop).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Unrelated Secrets of 8 KiB seeded in 40 other namespaces, as Helm releases leave them in
+    /// real clusters: the operator watches Secrets cluster-wide, as metadata only.
+    #[arg(long, default_value_t = 0)]
+    unrelated_secrets: usize,
     /// The operator's `--kube-qps`. High by default, so that the figures measure the operator
     /// against the CAMS budget rather than the client-side Kubernetes budget (its default of
     /// 20 per second would make a 10,000-object cold start last about an hour).
@@ -299,6 +303,7 @@ async fn run(config: &Config, n: usize) -> Result<Report, String> {
     let resync = humantime::format_duration(config.resync.into()).to_string();
     // `seed` creates each namespace on first use, as an administrator would beforehand.
     api.seed(&kinds::SECRETS, (0..spaces).map(secret));
+    api.seed_unrelated_secrets(config.unrelated_secrets, 8 * 1024, 40);
     api.seed(
         &chatgroups(),
         (0..n).map(|index| chatgroup(index, spaces, &sim.url(), &resync)),
@@ -1025,14 +1030,17 @@ fn markdown(config: &Config, machine: &Machine, reports: &[Report]) -> String {
     let _ = writeln!(
         out,
         "Settings: {} spaces, CAMS latency {} ms per call, --cams-qps {}, --concurrency {}, \
-         resyncInterval {}, steady state over {} periods, {} raw calls per action.\n",
+         --kube-qps {}, resyncInterval {}, steady state over {} periods, {} raw calls per \
+         action, {} unrelated Secrets of 8 KiB.\n",
         config.spaces,
         config.latency_ms,
         config.qps,
         config.concurrency,
+        config.kube_qps,
         config.resync,
         config.periods,
-        config.raw_calls
+        config.raw_calls,
+        config.unrelated_secrets
     );
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
     let mut row = |name: &str, f: &dyn Fn(&Report) -> String| {
