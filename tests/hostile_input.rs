@@ -1280,3 +1280,284 @@ mod sim_requests {
         );
     }
 }
+
+mod secret_values {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use cams_operator::cams::{Credentials, SecretString};
+    use cams_operator::crd::{ChatGroup, ChatGroupSpec, CredentialsSpec, Reason, SecretRef};
+    use cams_operator::reconcile::credentials::{
+        CredentialsError, MAX_VALUE_BYTES, ValueProblem, resolve, resolve_with_source,
+    };
+
+    use super::config;
+
+    const SECRET_NAME: &str = "team-a";
+    const ID_KEY: &str = "accessKeyId";
+    const SECRET_KEY: &str = "accessKeySecret";
+    const TOKEN_KEY: &str = "securityToken";
+
+    /// A Secret value: usable ones, and every kind of unusable one.
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => "[A-Za-z0-9+/=._-]{1,40}".prop_map(String::into_bytes),
+            1 => Just(Vec::new()),
+            1 => "[ \t\r\n\u{a0}\u{2003}\u{feff}]{1,12}".prop_map(String::into_bytes),
+            2 => ("[ \t\r\n]{0,3}", "[A-Za-z0-9]{1,30}", "[ \t\r\n]{0,3}")
+                .prop_map(|(a, b, c)| format!("{a}{b}{c}").into_bytes()),
+            1 => ("[A-Za-z0-9]{1,20}", prop::sample::select(vec!["\0", " ", "\t", "\n", "\u{7f}", "\u{85}", "\u{2028}", "\u{1b}[31m"]), "[A-Za-z0-9]{1,20}")
+                .prop_map(|(a, b, c)| format!("{a}{b}{c}").into_bytes()),
+            2 => prop::collection::vec(any::<u8>(), 0..64),
+            1 => ("[A-Za-z0-9]{1,8}", prop::collection::vec(0x80u8..=0xff, 1..4))
+                .prop_map(|(a, tail)| [a.into_bytes(), tail].concat()),
+            1 => (prop::sample::select(vec!['x', 'é', '\0']), (MAX_VALUE_BYTES - 4)..(MAX_VALUE_BYTES + 4))
+                .prop_map(|(c, n)| c.to_string().repeat(n / c.len_utf8()).into_bytes()),
+            1 => Just(vec![b'k'; 1024 * 1024]),
+        ]
+    }
+
+    /// A key name: the usual ones, odd ones and very long ones.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[A-Za-z0-9._-]{1,20}",
+            1 => (1usize..20_000).prop_map(|n| "k".repeat(n)),
+            1 => super::tricky_string(20),
+        ]
+    }
+
+    /// What the resolution should say about one value, written independently of it.
+    fn usable(bytes: &[u8]) -> Option<&str> {
+        let text = std::str::from_utf8(bytes).ok()?.trim();
+        let ok = !text.is_empty()
+            && text.len() <= MAX_VALUE_BYTES
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        ok.then_some(text)
+    }
+
+    /// Everything an error may say that is not a value: the Secret, the key names and the
+    /// fixed words of every message. A value that happens to be made of these words cannot
+    /// be told apart from them and is skipped by the no-leak check.
+    fn vocabulary(keys: &[&str]) -> String {
+        let mut text = String::from(SECRET_NAME);
+        for key in keys {
+            text.push(' ');
+            text.push_str(key);
+        }
+        for err in [
+            CredentialsError::SecretNotFound {
+                name: SECRET_NAME.into(),
+                access_key_id_key: keys[0].into(),
+                access_key_secret_key: keys[1].into(),
+            },
+            CredentialsError::NoneFound {
+                default_secret: "cams-credentials",
+            },
+        ] {
+            text.push_str(&format!(" {err} {err:?}"));
+        }
+        for key in keys {
+            for what in ["AccessKey ID", "AccessKey secret", "STS security token"] {
+                for field in [
+                    "spec.credentials.accessKeyIdKey",
+                    "spec.credentials.accessKeySecretKey",
+                    "spec.credentials.securityTokenKey",
+                ] {
+                    for err in [
+                        CredentialsError::KeyMissing {
+                            secret: SECRET_NAME.into(),
+                            key: (*key).into(),
+                            what,
+                            field,
+                        },
+                        CredentialsError::EmptyValue {
+                            secret: SECRET_NAME.into(),
+                            key: (*key).into(),
+                            what,
+                        },
+                        CredentialsError::NotUtf8 {
+                            secret: SECRET_NAME.into(),
+                            key: (*key).into(),
+                            what,
+                        },
+                        CredentialsError::InvalidValue {
+                            secret: SECRET_NAME.into(),
+                            key: (*key).into(),
+                            what,
+                            problem: ValueProblem::InnerSpace,
+                        },
+                        CredentialsError::InvalidValue {
+                            secret: SECRET_NAME.into(),
+                            key: (*key).into(),
+                            what,
+                            problem: ValueProblem::TooLong,
+                        },
+                    ] {
+                        text.push_str(&format!(" {err} {err:?}"));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    fn spec(keys: [&str; 3], explicit_token: bool) -> ChatGroupSpec {
+        ChatGroup::test("a")
+            .with_credentials(CredentialsSpec {
+                secret_ref: Some(SecretRef {
+                    name: SECRET_NAME.into(),
+                }),
+                access_key_id_key: Some(keys[0].into()),
+                access_key_secret_key: Some(keys[1].into()),
+                security_token_key: explicit_token.then(|| keys[2].into()),
+            })
+            .spec
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        /// Whatever the Secret holds: usable values resolve (trimmed), anything else is an
+        /// error naming the Secret and the key, never the value; no value shows in any error
+        /// or in the `Debug` of what resolved, but the AccessKey ID, which is not secret.
+        #[test]
+        fn any_secret_value_resolves_or_names_the_key(
+            id in prop::option::of(value()),
+            secret in prop::option::of(value()),
+            token in prop::option::of(value()),
+            keys in prop_oneof![
+                3 => Just([ID_KEY.to_owned(), SECRET_KEY.to_owned(), TOKEN_KEY.to_owned()]),
+                1 => [key(), key(), key()],
+            ],
+            explicit_token in any::<bool>(),
+        ) {
+            prop_assume!(keys[0] != keys[1] && keys[0] != keys[2] && keys[1] != keys[2]);
+            let keys = [keys[0].as_str(), keys[1].as_str(), keys[2].as_str()];
+            let mut data = BTreeMap::new();
+            for (key, value) in keys.iter().zip([&id, &secret, &token]) {
+                if let Some(value) = value {
+                    data.insert((*key).to_owned(), value.clone());
+                }
+            }
+            let spec = spec(keys, explicit_token);
+            let result = resolve_with_source(
+                &spec,
+                |name| (name == SECRET_NAME).then(|| data.clone()),
+                None,
+            );
+
+            let want_id = id.as_deref().and_then(usable);
+            let want_secret = secret.as_deref().and_then(usable);
+            let token_ok = match token.as_deref() {
+                None => !explicit_token,
+                Some(bytes) => usable(bytes).is_some()
+                    || (!explicit_token && std::str::from_utf8(bytes).is_ok_and(|t| t.trim().is_empty())),
+            };
+            let values: Vec<&[u8]> = [&id, &secret, &token].into_iter().flatten().map(Vec::as_slice).collect();
+            match &result {
+                Ok(resolved) => {
+                    prop_assert!(want_id.is_some() && want_secret.is_some() && token_ok);
+                    prop_assert_eq!(Some(resolved.credentials.access_key_id.as_str()), want_id);
+                    prop_assert_eq!(Some(resolved.credentials.access_key_secret.expose()), want_secret);
+                    let shown = format!("{resolved:?}");
+                    for value in [&secret, &token].into_iter().flatten() {
+                        if let Some(text) = usable(value).filter(|t| t.len() >= 8) {
+                            prop_assert!(!shown.contains(text), "Debug shows a value");
+                        }
+                    }
+                }
+                Err(err) => {
+                    prop_assert!(!(want_id.is_some() && want_secret.is_some() && token_ok), "{err}");
+                    prop_assert!(matches!(err.reason(), Reason::CredentialsMissing | Reason::CredentialsInvalid));
+                    prop_assert!(!err.is_retryable());
+                    let text = err.to_string();
+                    prop_assert!(text.contains(&format!("Secret `{SECRET_NAME}`")), "{text}");
+                    prop_assert!(keys.iter().any(|k| text.contains(&format!("`{k}`"))), "{text}");
+                    let shown = format!("{text} {err:?}");
+                    let vocabulary = vocabulary(&keys);
+                    for value in &values {
+                        let Ok(value) = std::str::from_utf8(value) else { continue };
+                        for form in [value, value.trim()] {
+                            if form.chars().count() >= 8 && !vocabulary.contains(form) {
+                                prop_assert!(!shown.contains(form), "the error shows a value");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn data(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+            .collect()
+    }
+
+    fn resolve_default(data: BTreeMap<String, Vec<u8>>) -> Result<Credentials, CredentialsError> {
+        let spec = ChatGroup::test("a").spec;
+        resolve(
+            &spec,
+            move |name| (name == "cams-credentials").then(|| data.clone()),
+            None,
+        )
+    }
+
+    /// A NUL inside a value once resolved, and the AccessKey ID went out with it in every
+    /// signed query and log line.
+    #[test]
+    fn a_nul_or_a_space_inside_a_value_is_refused_naming_the_key() {
+        for bad in [
+            &b"LTAI\0abc"[..],
+            b"LTAI abc",
+            b"LTAI\tabc",
+            b"LTAI\x1b[2Jabc",
+        ] {
+            let err = resolve_default(data(&[(ID_KEY, bad), (SECRET_KEY, b"s3cr3t-value-ok")]))
+                .expect_err("unusable ID");
+            assert!(
+                matches!(&err, CredentialsError::InvalidValue { key, .. } if key == ID_KEY),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("`cams-credentials`") && text.contains("`accessKeyId`"),
+                "{text}"
+            );
+            assert!(!text.contains("LTAI"), "{text}");
+            assert_eq!(err.reason(), Reason::CredentialsMissing);
+        }
+    }
+
+    /// A 1 MiB value once resolved, and was signed into every request.
+    #[test]
+    fn a_one_mebibyte_value_is_refused_naming_the_limit() {
+        let huge = vec![b'k'; 1024 * 1024];
+        let err = resolve_default(data(&[(ID_KEY, b"LTAIok"), (SECRET_KEY, &huge)]))
+            .expect_err("too long");
+        assert!(
+            matches!(&err, CredentialsError::InvalidValue { key, .. } if key == SECRET_KEY),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains(&MAX_VALUE_BYTES.to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().len() < 400, "{err}");
+    }
+
+    #[test]
+    fn values_at_the_limit_and_with_surrounding_whitespace_resolve() {
+        let at_limit = vec![b'k'; MAX_VALUE_BYTES];
+        let padded = [b" \n".as_slice(), &at_limit, b"\r\n\t"].concat();
+        let creds = resolve_default(data(&[(ID_KEY, b" LTAIok\n"), (SECRET_KEY, &padded)]))
+            .expect("usable");
+        assert_eq!(creds.access_key_id, "LTAIok");
+        assert_eq!(creds.access_key_secret.expose().len(), MAX_VALUE_BYTES);
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("kkkkkkkk"), "{shown}");
+        let _ = SecretString::new("unused");
+    }
+}
