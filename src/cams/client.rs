@@ -652,6 +652,14 @@ pub(crate) async fn read_body(
     Ok((body, false))
 }
 
+/// Whether the client sends requests to `endpoint`: an absolute `https://` (or `http://`) URL
+/// with a host, without a user name, a password, a query or a fragment. The error says what is
+/// wrong and what is allowed; validation uses it so that a spec names the field instead of
+/// every call failing.
+pub fn check_endpoint(endpoint: &Endpoint) -> Result<(), String> {
+    endpoint_url(endpoint).map(drop)
+}
+
 /// Checks the endpoint and turns it into a URL without a query; the error says what is wrong
 /// and what is allowed.
 pub(crate) fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> {
