@@ -1561,3 +1561,642 @@ mod secret_values {
         let _ = SecretString::new("unused");
     }
 }
+
+mod chatgroup_limits {
+    use std::time::Duration;
+
+    use kube::core::DynamicObject;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use cams_operator::cams::Endpoint;
+    use cams_operator::cams::client::check_endpoint;
+    use cams_operator::controller::parse_chatgroup;
+    use cams_operator::crd::{ChannelType, DriftPolicy, ManagementPolicy};
+    use cams_operator::reconcile::validate::{parse_duration, validate};
+
+    use super::config;
+
+    /// Longest part of a problem text: a value over its limit by any amount is not quoted whole.
+    const MAX_PROBLEM_CHARS: usize = 2 * 2048 + 400;
+    const MAX_GO_NANOS: f64 = 9_223_372_036_854_775_807.0;
+
+    /// Characters that count differently in bytes, UTF-16 units and scalar values, plus spaces.
+    fn spec_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            6 => proptest::char::range('a', 'z'),
+            1 => prop::sample::select(vec!['é', '\u{301}', '日', '😀', '\u{200d}', '\u{1f3fb}', 'ß']),
+            1 => prop::sample::select(vec![' ', '\u{a0}', '\t', '\n', '\u{2003}', '\u{b}', '\0']),
+        ]
+    }
+
+    /// A string of about `limit` scalar values: exactly at it, one under, one over, empty,
+    /// anything up to it, or far over it (a short pattern repeated, which is cheap to make).
+    fn text_around(limit: usize) -> impl Strategy<Value = String> {
+        let length = prop_oneof![
+            2 => Just(limit),
+            1 => Just(limit - 1),
+            2 => Just(limit + 1),
+            1 => Just(0),
+            2 => 1..=limit,
+            1 => (limit + 2)..(limit * 40 + 100),
+        ];
+        (length, prop::collection::vec(spec_char(), 1..48))
+            .prop_map(|(length, pattern)| pattern.into_iter().cycle().take(length).collect())
+    }
+
+    fn digits_around(limit: usize) -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop_oneof![Just(limit), Just(limit + 1), 1..=limit, Just(limit * 100)]
+                .prop_flat_map(|n| proptest::string::string_regex(&format!("[0-9]{{{n}}}")).expect("regex")),
+            1 => "[0-9+ a-]{0,10}",
+        ]
+    }
+
+    fn region() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            1 => Just(None),
+            4 => prop_oneof![Just(64usize), Just(65), 1..64usize, Just(5000)]
+                .prop_flat_map(|n| proptest::string::string_regex(&format!("[a-z0-9-]{{{n}}}")).expect("regex"))
+                .prop_map(Some),
+            1 => "[A-Za-z0-9_. -]{0,20}".prop_map(Some),
+        ]
+    }
+
+    /// Durations: the edges, the CRD pattern at random, and text that only looks like one.
+    fn duration() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                "1m", "59s", "60s", "59.999999999s", "60000ms", "60000000000ns", "1m0s",
+                "0.0166666666666666666666h", "2562047h", "2562048h", "2562047h47m16.854775807s",
+                "2562047h47m16.854775808s", "9999999999h", "9223372036854775807ns",
+                "9223372036854775808ns", "340282366920938463463374607431768211.9us",
+                "0000000000000000000000000000000000000000001h", "1.h", ".5h", "1", "h", "", "-1h",
+                "1d", "1µs", "1us", "1h1h1h", "1e3s", " 1h", "1h ", "１h",
+            ])
+            .prop_map(str::to_owned),
+            3 => prop::collection::vec(
+                (
+                    "[0-9]{1,45}",
+                    prop::option::of("[0-9]{1,25}"),
+                    prop::sample::select(vec!["ns", "us", "µs", "ms", "s", "m", "h"]),
+                ),
+                1..4,
+            )
+            .prop_map(|parts| {
+                parts
+                    .into_iter()
+                    .map(|(int, frac, unit)| match frac {
+                        Some(frac) => format!("{int}.{frac}{unit}"),
+                        None => format!("{int}{unit}"),
+                    })
+                    .collect()
+            }),
+            // The largest whole number of a unit that still fits in 128 bits of nanoseconds,
+            // with a fraction: where adding the fraction can overflow.
+            1 => (
+                prop::sample::select(vec![
+                    ("us", 1_000u128),
+                    ("ms", 1_000_000),
+                    ("s", 1_000_000_000),
+                    ("m", 60_000_000_000),
+                    ("h", 3_600_000_000_000),
+                ]),
+                0u128..3,
+                "[0-9]{1,20}",
+            )
+                .prop_map(|((unit, nanos), below, fraction)| {
+                    format!("{}.{fraction}{unit}", u128::MAX / nanos - below)
+                }),
+            1 => super::tricky_string(12),
+        ]
+    }
+
+    /// The value of a duration in the CRD pattern, as a float (close enough away from the
+    /// edge); `None` when the text is not in the pattern.
+    fn approximate_nanos(text: &str) -> Option<f64> {
+        let mut total = 0.0;
+        let mut rest = text;
+        if rest.is_empty() {
+            return None;
+        }
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            let (int, after) = rest.split_at(digits);
+            let (frac, after) = match after.strip_prefix('.') {
+                Some(after) => {
+                    let n = after.bytes().take_while(u8::is_ascii_digit).count();
+                    if n == 0 {
+                        return None;
+                    }
+                    after.split_at(n)
+                }
+                None => ("", after),
+            };
+            let (unit, after) = [
+                ("ns", 1.0),
+                ("us", 1e3),
+                ("µs", 1e3),
+                ("ms", 1e6),
+                ("s", 1e9),
+                ("m", 6e10),
+                ("h", 3.6e12),
+            ]
+            .iter()
+            .find_map(|(name, nanos)| after.strip_prefix(name).map(|a| (*nanos, a)))?;
+            let number: f64 = format!("{int}.{}", if frac.is_empty() { "0" } else { frac })
+                .parse()
+                .ok()?;
+            total += number * unit;
+            rest = after;
+        }
+        Some(total)
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        /// Any text: a duration or an error, never a panic; within the CRD pattern, an error
+        /// exactly when the total is over Go's limit (away from the edge, where a float cannot
+        /// tell).
+        #[test]
+        fn durations_parse_without_panic_and_agree_with_go(text in duration()) {
+            let parsed = parse_duration(&text);
+            if let Some(nanos) = approximate_nanos(&text) {
+                if nanos < MAX_GO_NANOS * 0.999_999 {
+                    let got = parsed.map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                    let got_nanos = got.as_nanos() as f64;
+                    prop_assert!((got_nanos - nanos).abs() <= nanos * 1e-9 + 10.0, "{} -> {:?}", text, got);
+                } else if nanos > MAX_GO_NANOS * 1.000_001 {
+                    prop_assert!(parsed.is_err(), "{} -> {:?}", text, parsed);
+                }
+            } else {
+                prop_assert!(parsed.is_err(), "{} -> {:?}", text, parsed);
+            }
+            if let Err(problem) = parse_duration(&text) {
+                prop_assert!(problem.chars().count() <= 400, "{}", problem);
+            }
+        }
+    }
+
+    /// A URL as odd as the CRD pattern `^https?://` and 2048 characters allow.
+    fn odd_url() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec!["https://", "http://", "HTTPS://", "ftp://", ""]);
+        let userinfo = prop::sample::select(vec!["", "", "", "user@", "user:pw@", ":@", "@"]);
+        let host = prop_oneof![
+            4 => prop::sample::select(vec![
+                "cams.ap-southeast-1.aliyuncs.com", "127.0.0.1", "[::1]", "[::1", "localhost",
+                "bücher.example", "xn--bcher-kva.example", "a..b", "-.example", "%41.example",
+                "exa mple.com", "", "999.999.999.999", "0x7f.1", "[fe80::1%25eth0]", "a_b.example",
+                "*.example", "ex\u{0}ample.com",
+            ])
+            .prop_map(str::to_owned),
+            1 => "[a-z0-9.-]{1,30}",
+        ];
+        let port = prop::sample::select(vec![
+            "", "", ":8787", ":0", ":65535", ":65536", ":99999", ":", ":x",
+        ]);
+        let path = prop::sample::select(vec![
+            "/", "", "/x/y", "/%zz", "/a b", "/é", "//", "/\\", "/?", "/#", "?a=b", "#f",
+            "/x?a=b#f",
+        ]);
+        let pad = prop_oneof![3 => Just(0usize), 1 => 1900usize..2100];
+        (scheme, userinfo, host, port, path, pad).prop_map(
+            |(scheme, userinfo, host, port, path, pad)| {
+                let mut url = format!("{scheme}{userinfo}{host}{port}{path}");
+                if pad > url.chars().count() {
+                    if !url.ends_with('/') {
+                        url.push('/');
+                    }
+                    while url.chars().count() < pad {
+                        url.push('p');
+                    }
+                }
+                url
+            },
+        )
+    }
+
+    fn base_spec() -> Map<String, Value> {
+        json!({
+            "custSpaceId": "cams-test",
+            "businessNumber": "8613800001234",
+            "groupId": "EA303TEST",
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    fn object(spec: Map<String, Value>) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "cams.chatapp.io/v1alpha1",
+            "kind": "ChatGroup",
+            "metadata": {"name": "edge", "namespace": "default", "generation": 3},
+            "spec": spec,
+        }))
+        .expect("a DynamicObject")
+    }
+
+    fn problems_are_short(
+        errors: &cams_operator::reconcile::validate::SpecErrors,
+    ) -> Result<(), TestCaseError> {
+        for error in &errors.errors {
+            prop_assert!(
+                error.field.starts_with("spec.") || error.field == "--endpoint",
+                "{}",
+                error.field
+            );
+            prop_assert!(
+                error.problem.chars().count() <= MAX_PROBLEM_CHARS,
+                "{}: {} characters",
+                error.field,
+                error.problem.chars().count()
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        /// An endpoint in the CRD's pattern passes validation exactly when the CAMS client
+        /// would send to it; a refused one names `spec.endpoint`.
+        #[test]
+        fn endpoints_pass_validation_exactly_when_the_client_accepts_them(url in odd_url()) {
+            let mut spec = base_spec();
+            spec.insert("endpoint".into(), json!(url));
+            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(parsed.spec.endpoint.as_deref(), Some(url.as_str()));
+            let client = check_endpoint(&Endpoint::from_url(&url));
+            // What the CRD schema asks for (`^https?://`, 2048 characters), and no spaces.
+            let fits = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.chars().count() <= 2048
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            match validate(&parsed.spec) {
+                Ok(valid) => {
+                    prop_assert!(client.is_ok() && fits, "{:?} passed validation, client says {:?}", url, client);
+                    prop_assert_eq!(valid.endpoint.as_str(), url.as_str());
+                }
+                Err(errors) => {
+                    problems_are_short(&errors)?;
+                    prop_assert_eq!(errors.fields(), vec!["spec.endpoint"]);
+                    prop_assert!(client.is_err() || !fits, "{:?} refused: {}", url, errors);
+                }
+            }
+        }
+
+        /// A picture URL passes validation when it is an https:// URL with a host; a refused
+        /// one names `spec.profilePictureFile`.
+        #[test]
+        fn picture_urls_are_checked_like_urls(url in odd_url()) {
+            let mut spec = base_spec();
+            spec.insert("profilePictureFile".into(), json!(url));
+            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            match validate(&parsed.spec) {
+                Ok(valid) => {
+                    let parsed_url = reqwest::Url::parse(&url);
+                    prop_assert!(
+                        parsed_url.as_ref().is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty())),
+                        "{:?} passed as a picture", url
+                    );
+                    prop_assert_eq!(valid.profile_picture_file.as_deref(), Some(url.as_str()));
+                }
+                Err(errors) => {
+                    problems_are_short(&errors)?;
+                    prop_assert_eq!(errors.fields(), vec!["spec.profilePictureFile"]);
+                }
+            }
+        }
+
+        /// Every field at, under and over its limit, with multi-byte, combining and space
+        /// characters, every enum value, empty optional strings and odd durations: parsing the
+        /// untyped object gives back what was written; validation accepts it or names exactly
+        /// the fields that break a rule, with short problem texts.
+        #[test]
+        fn specs_at_the_limits_round_trip_or_name_their_fields(
+            cust_space_id in text_around(64),
+            business_number in digits_around(32),
+            group_id in text_around(128),
+            subject in prop::option::of(text_around(128)),
+            description in prop::option::of(text_around(2048)),
+            region in region(),
+            management in prop::option::of(prop::sample::select(vec!["Manage", "Observe", "Plan"])),
+            drift in prop::option::of(prop::sample::select(vec!["Enforce", "Report", "Ignore"])),
+            resync in prop::option::of(duration()),
+            secret_name in prop::option::of(prop_oneof![
+                "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\\.[a-z0-9]{1,10}){0,3}",
+                (253usize..=254).prop_map(|n| "a".repeat(n)),
+                "[A-Z_ .]{1,10}",
+            ]),
+            id_key in prop::option::of(prop_oneof![
+                "[A-Za-z0-9._-]{1,20}",
+                (253usize..=254).prop_map(|n| "k".repeat(n)),
+                "[ /:]{1,4}",
+            ]),
+            nulls in any::<bool>(),
+        ) {
+            let mut spec = Map::new();
+            spec.insert("custSpaceId".into(), json!(cust_space_id));
+            spec.insert("businessNumber".into(), json!(business_number));
+            spec.insert("groupId".into(), json!(group_id));
+            spec.insert("channelType".into(), json!("WHATSAPP"));
+            for (name, value) in [("subject", &subject), ("description", &description)] {
+                match value {
+                    Some(text) => {
+                        spec.insert(name.into(), json!(text));
+                    }
+                    None if nulls => {
+                        spec.insert(name.into(), Value::Null);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(region) = &region {
+                spec.insert("region".into(), json!(region));
+            }
+            if let Some(management) = management {
+                spec.insert("managementPolicy".into(), json!(management));
+            }
+            if let Some(drift) = drift {
+                spec.insert("driftPolicy".into(), json!(drift));
+            }
+            if let Some(resync) = &resync {
+                spec.insert("resyncInterval".into(), json!(resync));
+            }
+            if secret_name.is_some() || id_key.is_some() || nulls {
+                let mut credentials = Map::new();
+                if let Some(name) = &secret_name {
+                    credentials.insert("secretRef".into(), json!({"name": name}));
+                }
+                if let Some(key) = &id_key {
+                    credentials.insert("accessKeyIdKey".into(), json!(key));
+                }
+                spec.insert("credentials".into(), Value::Object(credentials));
+            }
+
+            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            let got = &parsed.spec;
+            prop_assert_eq!(&got.cust_space_id, &cust_space_id);
+            prop_assert_eq!(&got.business_number, &business_number);
+            prop_assert_eq!(&got.group_id, &group_id);
+            prop_assert_eq!(got.channel_type, ChannelType::Whatsapp);
+            prop_assert_eq!(&got.subject, &subject);
+            prop_assert_eq!(&got.description, &description);
+            prop_assert_eq!(&got.region, region.as_deref().unwrap_or("ap-southeast-1"));
+            prop_assert_eq!(got.management_policy, match management {
+                Some("Observe") => ManagementPolicy::Observe,
+                Some("Plan") => ManagementPolicy::Plan,
+                _ => ManagementPolicy::Manage,
+            });
+            prop_assert_eq!(got.drift_policy, match drift {
+                Some("Report") => DriftPolicy::Report,
+                Some("Ignore") => DriftPolicy::Ignore,
+                _ => DriftPolicy::Enforce,
+            });
+            prop_assert_eq!(&got.resync_interval, resync.as_deref().unwrap_or("1h"));
+
+            // The rules, written out again from the CRD and the docs.
+            let chars = |s: &str| s.chars().count();
+            let id_ok = |s: &str, max: usize| {
+                (1..=max).contains(&chars(s)) && !s.chars().any(char::is_whitespace)
+            };
+            let mut want = Vec::new();
+            if !id_ok(&cust_space_id, 64) {
+                want.push("spec.custSpaceId");
+            }
+            if !(1..=32).contains(&business_number.len())
+                || !business_number.bytes().all(|b| b.is_ascii_digit())
+            {
+                want.push("spec.businessNumber");
+            }
+            if !id_ok(&group_id, 128) {
+                want.push("spec.groupId");
+            }
+            if subject.as_deref().is_some_and(|s| chars(s) > 128) {
+                want.push("spec.subject");
+            }
+            if description.as_deref().is_some_and(|s| chars(s) > 2048) {
+                want.push("spec.description");
+            }
+            let region_text = region.as_deref().unwrap_or("ap-southeast-1");
+            if !(1..=64).contains(&region_text.len())
+                || !region_text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                want.push("spec.region");
+            }
+            let resync_text = resync.as_deref().unwrap_or("1h");
+            if !parse_duration(resync_text).is_ok_and(|d| d >= Duration::from_secs(60)) {
+                want.push("spec.resyncInterval");
+            }
+            if let Some(name) = &secret_name {
+                let dns = name.len() <= 253
+                    && name.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                            && !l.starts_with('-')
+                            && !l.ends_with('-')
+                    });
+                if !dns {
+                    want.push("spec.credentials.secretRef.name");
+                }
+            }
+            if let Some(key) = &id_key {
+                if key.len() > 253
+                    || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                {
+                    want.push("spec.credentials.accessKeyIdKey");
+                }
+                if key == "accessKeySecret" || key == "securityToken" {
+                    want.push("spec.credentials");
+                }
+            }
+
+            match validate(got) {
+                Ok(valid) => {
+                    prop_assert!(want.is_empty(), "accepted, but {:?} break a rule", want);
+                    prop_assert_eq!(&valid.key.cust_space_id, &cust_space_id);
+                    prop_assert_eq!(&valid.key.group_id, &group_id);
+                    prop_assert_eq!(valid.subject.as_deref(), subject.as_deref().filter(|s| !s.is_empty()));
+                    prop_assert_eq!(valid.description.as_deref(), description.as_deref().filter(|s| !s.is_empty()));
+                    prop_assert!(check_endpoint(&valid.endpoint).is_ok(), "{}", valid.endpoint);
+                    prop_assert!(valid.resync >= Duration::from_secs(60));
+                }
+                Err(errors) => {
+                    problems_are_short(&errors)?;
+                    prop_assert_eq!(errors.fields(), want);
+                }
+            }
+        }
+
+        /// Any JSON under `spec` (wrong types, nulls, nesting): parsing never panics, and a
+        /// refusal starts with the path of the field it is about.
+        #[test]
+        fn any_spec_json_parses_or_names_the_path(
+            field in prop::sample::select(vec![
+                "custSpaceId", "businessNumber", "groupId", "channelType", "subject",
+                "description", "profilePictureFile", "credentials", "region", "endpoint",
+                "managementPolicy", "driftPolicy", "resyncInterval", "unknownField",
+            ]),
+            value in any_json(),
+        ) {
+            let mut spec = base_spec();
+            spec.insert(field.to_owned(), value);
+            match parse_chatgroup(&object(spec)) {
+                Ok(_) => {}
+                Err(problem) => {
+                    prop_assert!(problem.starts_with(&format!("spec.{field}")), "{}", problem);
+                    prop_assert!(problem.chars().count() <= 2000, "{} characters", problem.chars().count());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(128))]
+
+        /// A status at the edges of what the schema admits (counters past 32 bits, odd times,
+        /// extreme generations): the object parses whatever the status holds, with its spec
+        /// intact; a status that cannot be read counts as absent.
+        #[test]
+        fn any_status_leaves_the_spec_readable(
+            attempts in prop::sample::select(vec![json!(0), json!(4_294_967_295u64), json!(4_294_967_296u64), json!(u64::MAX), json!(-1), json!(1.5)]),
+            generation in prop::sample::select(vec![json!(i64::MIN), json!(0), json!(i64::MAX), json!(9.3e18), json!("1")]),
+            time in prop::sample::select(vec![
+                "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123456789+14:00", "9999-12-31T23:59:59Z",
+                "0000-01-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01t00:00:00z", "not a time", "",
+            ]),
+            http_status in prop::sample::select(vec![json!(0), json!(65535), json!(65536), json!(null)]),
+            reason in super::tricky_string(30),
+        ) {
+            let mut spec = base_spec();
+            spec.insert("subject".into(), json!("Team"));
+            let mut value = serde_json::to_value(object(spec)).expect("JSON");
+            value["status"] = json!({
+                "observedGeneration": generation,
+                "retry": {"attempts": attempts, "nextAttemptTime": time},
+                "lastRequest": {"action": "UpdateChatGroup", "time": time, "httpStatus": http_status},
+                "conditions": [{"type": "Ready", "status": "True", "reason": reason, "lastTransitionTime": time}],
+            });
+            let object: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
+            let parsed = parse_chatgroup(&object).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(parsed.spec.subject.as_deref(), Some("Team"));
+            if let Some(status) = parsed.status {
+                prop_assert_eq!(status.retry.map(|r| u64::from(r.attempts)), attempts.as_u64());
+                prop_assert_eq!(status.conditions[0].reason.as_str(), reason.as_str());
+            }
+        }
+    }
+
+    /// A retry counter past 32 bits (the schema does not bound it) made the whole object
+    /// unparseable, reported as an invalid spec that no change to the spec could fix.
+    #[test]
+    fn a_status_the_operator_cannot_read_is_dropped_not_reported_as_an_invalid_spec() {
+        let mut value = serde_json::to_value(object(base_spec())).expect("JSON");
+        value["status"] = json!({"retry": {"attempts": 4_294_967_296u64}});
+        let unreadable: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
+        let parsed = parse_chatgroup(&unreadable).expect("the spec is fine");
+        assert_eq!(parsed.status, None);
+        assert_eq!(parsed.spec.group_id, "EA303TEST");
+
+        // A broken spec is still reported, with its own path, whatever the status.
+        let mut spec = base_spec();
+        spec.insert("managementPolicy".into(), json!("Sometimes"));
+        let mut value = serde_json::to_value(object(spec)).expect("JSON");
+        value["status"] = json!({"retry": {"attempts": -1}});
+        let broken: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
+        let problem = parse_chatgroup(&broken).expect_err("invalid spec");
+        assert!(problem.starts_with("spec.managementPolicy"), "{problem}");
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            super::tricky_string(20).prop_map(Value::String),
+            prop::sample::select(vec![
+                "WHATSAPP", "Manage", "Plan", "Enforce", "1h", "manage", "whatsapp"
+            ])
+            .prop_map(|s| json!(s)),
+            (1usize..50_000).prop_map(|n| json!("z".repeat(n))),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// These passed validation, and then every CAMS call failed with a message that did not
+    /// name the field: the client refuses a bad port, an empty host, a user name, a query and
+    /// a fragment.
+    #[test]
+    fn an_endpoint_the_client_refuses_is_refused_naming_the_field() {
+        for url in [
+            "https://cams.ap-southeast-1.aliyuncs.com:65536/",
+            "https://:8787/",
+            "https://user@cams.example/",
+            "https://cams.example/?a=b",
+            "https://cams.example/#f",
+            "http://[::1/",
+        ] {
+            let mut spec = base_spec();
+            spec.insert("endpoint".into(), json!(url));
+            let parsed = parse_chatgroup(&object(spec)).expect("parses");
+            let err = validate(&parsed.spec).expect_err(url);
+            assert_eq!(err.fields(), ["spec.endpoint"], "{url}: {err}");
+            assert!(check_endpoint(&Endpoint::from_url(url)).is_err(), "{url}");
+        }
+        let mut spec = base_spec();
+        spec.insert("profilePictureFile".into(), json!("https://:8787/a.jpg"));
+        let parsed = parse_chatgroup(&object(spec)).expect("parses");
+        let err = validate(&parsed.spec).expect_err("no host");
+        assert_eq!(err.fields(), ["spec.profilePictureFile"], "{err}");
+    }
+
+    /// A value far over its limit was quoted whole in the problem, and from there in the status
+    /// condition and the Event.
+    #[test]
+    fn a_value_far_over_its_limit_is_not_quoted_whole() {
+        let mut spec = base_spec();
+        spec.insert("custSpaceId".into(), json!("c".repeat(100_000)));
+        spec.insert("region".into(), json!("r".repeat(100_000)));
+        spec.insert("businessNumber".into(), json!("1".repeat(100_000)));
+        let parsed = parse_chatgroup(&object(spec)).expect("parses");
+        let err = validate(&parsed.spec).expect_err("too long");
+        assert_eq!(
+            err.fields(),
+            ["spec.custSpaceId", "spec.businessNumber", "spec.region"]
+        );
+        let text = err.to_string();
+        assert!(text.len() < 1500, "{} bytes", text.len());
+        assert!(text.contains("(100000 characters)"), "{text}");
+
+        let mut spec = base_spec();
+        spec.insert("managementPolicy".into(), json!("m".repeat(100_000)));
+        let problem = parse_chatgroup(&object(spec)).expect_err("unknown variant");
+        assert!(problem.starts_with("spec.managementPolicy: "), "{problem}");
+        assert!(problem.len() < 400, "{} bytes", problem.len());
+    }
+
+    /// `1.9us` past `u128`: the fraction was added without a check, which panicked in debug
+    /// builds and wrapped around to a short duration in release builds.
+    #[test]
+    fn a_fraction_past_the_largest_whole_number_is_too_long_not_an_overflow() {
+        for text in [
+            "340282366920938463463374607431768211.9us",
+            "340282366920938463463374607431768.9ms",
+            "94522879700260684295381835397.9h",
+        ] {
+            let err = parse_duration(text).expect_err(text);
+            assert!(err.contains("too long"), "{text}: {err}");
+        }
+    }
+}
