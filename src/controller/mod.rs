@@ -535,7 +535,7 @@ fn dependents_of_secret(
 const MAX_PARSE_PROBLEM_CHARS: usize = 300;
 
 /// Parses an untyped object as a ChatGroup; the error names the offending field path, then says
-/// what is wrong in at most [`MAX_PARSE_PROBLEM_CHARS`] characters.
+/// what is wrong in at most 300 characters.
 ///
 /// Only the spec can make an object unparseable. A status the operator cannot read (the schema
 /// admits, say, `retry.attempts` past 32 bits, and only the operator is meant to write it) is
