@@ -778,8 +778,13 @@ impl RrsaProvider {
         let (bytes, too_long) = client::read_body(response, client::MAX_BODY_BYTES)
             .await
             .map_err(transport_error)?;
-        let envelope = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(envelope)) if !too_long => envelope,
+        let parsed = if too_long {
+            None
+        } else {
+            serde_json::from_slice::<Value>(&bytes).ok()
+        };
+        let envelope = match parsed {
+            Some(Value::Object(envelope)) => envelope,
             _ => {
                 return Err(IdentityError::InvalidResponse {
                     http_status,

@@ -9,12 +9,17 @@
 //! - HTTP 2xx with `Code == "OK"`: success; the envelope is returned as [`ResponseMeta`];
 //! - HTTP 2xx with another `Code`: [`CamsError::Business`];
 //! - any other status with a JSON body: [`CamsError::Gateway`], with the throttling `TimeLeft`
-//!   of `x-ratelimit-user-api` / `x-ratelimit-user` as `retry_after`;
+//!   of `x-ratelimit-user-api` / `x-ratelimit-user` as `retry_after` (at most
+//!   [`MAX_THROTTLE_DELAY`]);
 //! - a body that is not a JSON object (or a 2xx object without `Code`): [`CamsError::InvalidBody`];
+//! - a body over [`MAX_BODY_BYTES`]: [`CamsError::BodyTooLarge`], decided from `Content-Length`
+//!   before anything is read, or as soon as the bytes read pass the limit;
 //! - no answer: [`CamsError::Transport`] or [`CamsError::Timeout`].
 //!
-//! Parsing is tolerant: every field is optional, unknown fields are ignored, and numbers may
-//! arrive as numeric strings. The client never retries and never follows redirects (a redirect
+//! Parsing is tolerant ([`super::answer`]): every field is optional, unknown fields are ignored,
+//! and numbers may arrive as numeric strings. It reads only the fields it uses, so the memory a
+//! call takes is bounded by the body limit whatever the body holds, and every text it keeps is
+//! cut to [`MAX_TEXT_CHARS`] (a status condition or an Event carries it further). The client never retries and never follows redirects (a redirect
 //! would hand the signed query to another host): retry and backoff belong to the controller,
 //! which reads [`CamsError::class`] and [`CamsError::retry_after`].
 //!
@@ -26,10 +31,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use reqwest::header::HeaderMap;
 
 use crate::crd::Reason;
 
+use super::answer::{self, Envelope};
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
@@ -60,10 +66,19 @@ pub fn user_agent_for(instance: &str) -> String {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a whole request, body included (the official SDKs use 10 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest response body read; a longer one is reported as [`CamsError::InvalidBody`].
+/// Largest response body read; a longer one is refused as [`CamsError::BodyTooLarge`].
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest body excerpt kept in [`CamsError::InvalidBody`], in characters.
 pub const SNIPPET_CHARS: usize = 200;
+/// Longest text kept from any field of an answer (`Message`, a group's `Subject`, ...), in
+/// characters. A longer one is cut and ends with [`CUT_MARK`]. Real values are far shorter
+/// (a description has at most 2048 characters); the cut keeps a runaway answer out of status
+/// conditions, Events and logs.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// What ends a text cut to [`MAX_TEXT_CHARS`].
+pub const CUT_MARK: &str = "…";
+/// Longest throttling delay honoured: a larger `TimeLeft` is read as this much.
+pub const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(3600);
 /// Headers that carry the throttling window, in the order they are read.
 pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
 /// Most pages [`find_group`] reads before it gives up (guards against a server that ignores
@@ -196,7 +211,7 @@ impl HttpCams {
         endpoint: &Endpoint,
         credentials: &Credentials,
         params: &[(&str, &str)],
-    ) -> Result<(ResponseMeta, Map<String, Value>), CamsError> {
+    ) -> Result<(ResponseMeta, Envelope), CamsError> {
         let started = Instant::now();
         let url = match endpoint_url(endpoint) {
             Ok(url) => url,
@@ -241,7 +256,7 @@ impl HttpCams {
         mut url: reqwest::Url,
         credentials: &Credentials,
         params: &[(&str, &str)],
-    ) -> Result<(ResponseMeta, Map<String, Value>), CamsError> {
+    ) -> Result<(ResponseMeta, Envelope), CamsError> {
         let nonce = self.stamps.nonce();
         let query =
             sign::build_signed_query(action, params, credentials, self.stamps.now(), &nonce);
@@ -271,78 +286,200 @@ impl HttpCams {
 
         let response = self.http.post(url).send().await.map_err(transport_error)?;
         let http_status = response.status().as_u16();
-        let retry_after = throttle_delay(response.headers());
+        let headers = response.headers().clone();
         let (body, too_long) = read_body(response, MAX_BODY_BYTES)
             .await
             .map_err(transport_error)?;
-
-        let invalid_body = || CamsError::InvalidBody {
-            action,
-            http_status,
-            snippet: snippet(&redactor, &body),
-        };
         if too_long {
-            return Err(invalid_body());
-        }
-        let Ok(Value::Object(envelope)) = serde_json::from_slice::<Value>(&body) else {
-            return Err(invalid_body());
-        };
-        let text = |name: &str| {
-            envelope
-                .get(name)
-                .and_then(as_text)
-                .map(|s| redactor.scrub(s))
-        };
-        let access_denied_detail = envelope
-            .get("AccessDeniedDetail")
-            .and_then(as_detail)
-            .map(|s| redactor.scrub(s));
-
-        if !(200..300).contains(&http_status) {
-            let mut err = CamsError::Gateway {
+            return Err(CamsError::BodyTooLarge {
                 action,
                 http_status,
-                code: text("Code"),
-                message: text("Message"),
-                request_id: text("RequestId"),
-                host_id: text("HostId"),
-                recommend: text("Recommend"),
-                access_denied_detail,
-                retry_after: None,
-            };
-            if err.reason() == Reason::Throttled
-                && let CamsError::Gateway {
-                    retry_after: slot, ..
-                } = &mut err
-            {
-                *slot = retry_after;
-            }
-            return Err(err);
-        }
-
-        let Some(code) = text("Code") else {
-            return Err(invalid_body());
-        };
-        if code != CODE_OK {
-            return Err(CamsError::Business {
-                action,
-                http_status,
-                code,
-                message: text("Message"),
-                request_id: text("RequestId"),
-                success: envelope.get("Success").and_then(as_flag),
-                access_denied_detail,
+                limit: MAX_BODY_BYTES,
             });
         }
-        let meta = ResponseMeta {
+        decode(action, http_status, &headers, &body, &redactor)
+    }
+}
+
+/// Reads one answer: the envelope of a success, or the error it stands for. Pure: the status,
+/// the headers and the body are all it looks at.
+// The error every `CamsApi` call returns, by value like theirs.
+#[allow(clippy::result_large_err)]
+fn decode(
+    action: &'static str,
+    http_status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    redactor: &Redactor,
+) -> Result<(ResponseMeta, Envelope), CamsError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(CamsError::BodyTooLarge {
+            action,
             http_status,
-            request_id: text("RequestId"),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let invalid_body = || CamsError::InvalidBody {
+        action,
+        http_status,
+        snippet: snippet(redactor, body),
+    };
+    let Some(mut envelope) = answer::parse(body) else {
+        return Err(invalid_body());
+    };
+    let clean = |text: Option<String>| text.map(|t| cut(redactor.scrub(t)));
+    let code = clean(envelope.code.take());
+    let message = clean(envelope.message.take());
+    let request_id = clean(envelope.request_id.take());
+    let access_denied_detail = clean(envelope.access_denied_detail.take());
+
+    if !(200..300).contains(&http_status) {
+        let mut err = CamsError::Gateway {
+            action,
+            http_status,
             code,
-            message: text("Message"),
-            success: envelope.get("Success").and_then(as_flag),
+            message,
+            request_id,
+            host_id: clean(envelope.host_id.take()),
+            recommend: clean(envelope.recommend.take()),
             access_denied_detail,
+            retry_after: None,
         };
-        Ok((meta, envelope))
+        if err.reason() == Reason::Throttled
+            && let CamsError::Gateway {
+                retry_after: slot, ..
+            } = &mut err
+        {
+            *slot = throttle_delay(headers);
+        }
+        return Err(err);
+    }
+
+    let Some(code) = code else {
+        return Err(invalid_body());
+    };
+    if code != CODE_OK {
+        return Err(CamsError::Business {
+            action,
+            http_status,
+            code,
+            message,
+            request_id,
+            success: envelope.success,
+            access_denied_detail,
+        });
+    }
+    let meta = ResponseMeta {
+        http_status,
+        request_id,
+        code,
+        message,
+        success: envelope.success,
+        access_denied_detail,
+    };
+    if let Some(data) = &mut envelope.data {
+        for item in &mut data.list {
+            for text in [
+                &mut item.group_id,
+                &mut item.business_number,
+                &mut item.subject,
+                &mut item.description,
+                &mut item.profile_picture_file,
+                &mut item.group_status,
+                &mut item.invite_link,
+            ] {
+                *text = clean(text.take());
+            }
+        }
+    }
+    Ok((meta, envelope))
+}
+
+/// The `UpdateChatGroup` answer made of `http_status`, `headers` and `body`, read exactly as
+/// [`HttpCams`] reads it (texts cut, echoes of `credentials` redacted). Never panics, whatever
+/// the bytes.
+// The error every `CamsApi` call returns, by value like theirs.
+#[allow(clippy::result_large_err)]
+pub fn decode_update_chat_group(
+    http_status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    credentials: &Credentials,
+) -> Result<UpdateChatGroupResponse, CamsError> {
+    let redactor = Redactor::new(credentials, &[]);
+    decode(
+        ACTION_UPDATE_CHAT_GROUP,
+        http_status,
+        headers,
+        body,
+        &redactor,
+    )
+    .map(update_response)
+}
+
+/// The `ListChatGroup` answer made of `http_status`, `headers` and `body`, read exactly as
+/// [`HttpCams`] reads it (texts cut, at most [`answer::MAX_LIST_ITEMS`] items, echoes of
+/// `credentials` redacted). Never panics, whatever the bytes.
+// The error every `CamsApi` call returns, by value like theirs.
+#[allow(clippy::result_large_err)]
+pub fn decode_list_chat_group(
+    http_status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    credentials: &Credentials,
+) -> Result<ListChatGroupResponse, CamsError> {
+    let redactor = Redactor::new(credentials, &[]);
+    decode(
+        ACTION_LIST_CHAT_GROUP,
+        http_status,
+        headers,
+        body,
+        &redactor,
+    )
+    .map(|(meta, envelope)| list_response(meta, envelope))
+}
+
+fn update_response((meta, envelope): (ResponseMeta, Envelope)) -> UpdateChatGroupResponse {
+    UpdateChatGroupResponse {
+        meta,
+        result: envelope.result,
+    }
+}
+
+fn list_response(meta: ResponseMeta, envelope: Envelope) -> ListChatGroupResponse {
+    let data = envelope.data.unwrap_or_default();
+    let groups = data
+        .list
+        .into_iter()
+        .map(|item| ChatGroupItem {
+            group_id: item.group_id,
+            business_number: item.business_number,
+            subject: item.subject,
+            description: item.description,
+            profile_picture_file: item.profile_picture_file,
+            group_status: item.group_status,
+            invite_link: item.invite_link,
+        })
+        .collect();
+    ListChatGroupResponse {
+        meta,
+        total: data.total,
+        groups,
+    }
+}
+
+/// `text` cut to [`MAX_TEXT_CHARS`] characters, the last of which is then [`CUT_MARK`].
+pub fn cut(text: String) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        None => text,
+        Some(_) => {
+            let keep = MAX_TEXT_CHARS - CUT_MARK.chars().count();
+            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+            let mut text = text;
+            text.truncate(end);
+            text.push_str(CUT_MARK);
+            text
+        }
     }
 }
 
@@ -367,13 +504,9 @@ impl CamsApi for HttpCams {
             "ProfilePictureFile",
             &request.profile_picture_file,
         );
-        let (meta, envelope) = self
-            .call(ACTION_UPDATE_CHAT_GROUP, endpoint, credentials, &params)
-            .await?;
-        Ok(UpdateChatGroupResponse {
-            meta,
-            result: envelope.get("Result").and_then(as_integer),
-        })
+        self.call(ACTION_UPDATE_CHAT_GROUP, endpoint, credentials, &params)
+            .await
+            .map(update_response)
     }
 
     async fn list_chat_group(
@@ -394,18 +527,7 @@ impl CamsApi for HttpCams {
         let (meta, envelope) = self
             .call(ACTION_LIST_CHAT_GROUP, endpoint, credentials, &params)
             .await?;
-        let data = envelope.get("Data").and_then(Value::as_object);
-        let total = data.and_then(|d| d.get("Total")).and_then(as_unsigned);
-        let groups = data
-            .and_then(|d| d.get("List"))
-            .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(chat_group_item).collect())
-            .unwrap_or_default();
-        Ok(ListChatGroupResponse {
-            meta,
-            total,
-            groups,
-        })
+        Ok(list_response(meta, envelope))
     }
 }
 
@@ -505,11 +627,19 @@ pub(crate) fn build_http_client(config: &HttpCamsConfig) -> Result<reqwest::Clie
 }
 
 /// Reads at most `max` bytes of a response body; the flag is true when the body was longer
-/// (and was cut).
+/// (and was cut). The limit holds while reading: a body whose `Content-Length` is over it is not
+/// read at all, and reading stops at the first chunk that passes it, so at most `max` bytes are
+/// ever held, however long the body or however much the server sends.
 pub(crate) async fn read_body(
     mut response: reqwest::Response,
     max: usize,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Ok((Vec::new(), true));
+    }
     let mut body: Vec<u8> = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = max.saturating_sub(body.len());
@@ -520,6 +650,14 @@ pub(crate) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok((body, false))
+}
+
+/// Whether the client sends requests to `endpoint`: an absolute `https://` (or `http://`) URL
+/// with a host, without a user name, a password, a query or a fragment. The error says what is
+/// wrong and what is allowed; validation uses it so that a spec names the field instead of
+/// every call failing.
+pub fn check_endpoint(endpoint: &Endpoint) -> Result<(), String> {
+    endpoint_url(endpoint).map(drop)
 }
 
 /// Checks the endpoint and turns it into a URL without a query; the error says what is wrong
@@ -553,13 +691,14 @@ pub(crate) fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> 
 }
 
 /// The delay of a throttling header `Limit:1,Remain:0,TimeLeft:2000,Reset:1234` (milliseconds),
-/// from the first of [`RATE_LIMIT_HEADERS`] that has one.
-pub fn throttle_delay(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// from the first of [`RATE_LIMIT_HEADERS`] that has one, at most [`MAX_THROTTLE_DELAY`].
+pub fn throttle_delay(headers: &HeaderMap) -> Option<Duration> {
     RATE_LIMIT_HEADERS.iter().find_map(|name| {
         headers
             .get(*name)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_time_left)
+            .map(|delay| delay.min(MAX_THROTTLE_DELAY))
     })
 }
 
@@ -607,6 +746,11 @@ impl Redactor {
         Redactor { needles }
     }
 
+    /// Length in bytes of the longest value searched for (0 when there is none).
+    fn longest(&self) -> usize {
+        self.needles.first().map_or(0, String::len)
+    }
+
     fn scrub(&self, text: String) -> String {
         if !self.needles.iter().any(|n| text.contains(n.as_str())) {
             return text;
@@ -622,8 +766,18 @@ impl Redactor {
 }
 
 /// At most [`SNIPPET_CHARS`] characters of the body (lossy UTF-8), secrets redacted.
+///
+/// Only the start of the body is looked at: each character of the snippet stands for at most
+/// four bytes of the body, or for part of a redacted value, so a window of
+/// `SNIPPET_CHARS * max(4, longest value)` bytes, plus one value's length for an echo that
+/// starts inside it, holds everything the snippet can show.
 fn snippet(redactor: &Redactor, body: &[u8]) -> String {
-    let text = redactor.scrub(String::from_utf8_lossy(body).into_owned());
+    let longest = redactor.longest();
+    let window = SNIPPET_CHARS
+        .saturating_mul(longest.max(4))
+        .saturating_add(longest);
+    let head = body.get(..window).unwrap_or(body);
+    let text = redactor.scrub(String::from_utf8_lossy(head).into_owned());
     text.chars().take(SNIPPET_CHARS).collect()
 }
 
@@ -643,66 +797,14 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// A string, or a number or boolean written as text.
-pub(crate) fn as_text(value: &Value) -> Option<String> {
+pub(crate) fn as_text(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// `AccessDeniedDetail`: a string, or any other JSON value as compact JSON.
-fn as_detail(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// A boolean, or `"true"`/`"false"`.
-fn as_flag(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
-
-/// An integer, an integral float, or a numeric string.
-fn as_integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// A non-negative [`as_integer`].
-fn as_unsigned(value: &Value) -> Option<u64> {
-    as_integer(value).and_then(|n| u64::try_from(n).ok())
-}
-
-/// One `Data.List` entry; anything but an object is skipped.
-fn chat_group_item(value: &Value) -> Option<ChatGroupItem> {
-    let item = value.as_object()?;
-    let text = |name: &str| item.get(name).and_then(as_text);
-    Some(ChatGroupItem {
-        group_id: text("GroupId"),
-        business_number: text("BusinessNumber"),
-        subject: text("Subject"),
-        description: text("Description"),
-        profile_picture_file: text("ProfilePictureFile"),
-        group_status: text("GroupStatus"),
-        invite_link: text("InviteLink"),
-    })
 }
 
 #[cfg(test)]
@@ -756,30 +858,81 @@ mod tests {
         assert_eq!(throttle_delay(&headers), Some(Duration::from_millis(250)));
     }
 
-    #[test]
-    fn tolerant_scalars() {
-        assert_eq!(as_integer(&serde_json::json!(1)), Some(1));
-        assert_eq!(as_integer(&serde_json::json!("2")), Some(2));
-        assert_eq!(as_integer(&serde_json::json!(3.0)), Some(3));
-        assert_eq!(as_integer(&serde_json::json!(3.5)), None);
-        assert_eq!(as_integer(&serde_json::json!("x")), None);
-        assert_eq!(as_unsigned(&serde_json::json!(-1)), None);
-        assert_eq!(as_flag(&serde_json::json!("TRUE")), Some(true));
-        assert_eq!(as_flag(&serde_json::json!(1)), None);
-        assert_eq!(
-            as_detail(&serde_json::json!({"a":1})).as_deref(),
-            Some(r#"{"a":1}"#)
-        );
-        assert_eq!(as_text(&serde_json::json!(12)).as_deref(), Some("12"));
-        assert_eq!(as_text(&serde_json::json!(null)), None);
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: SecretString::new("secret value"),
+            security_token: None,
+        }
     }
 
     #[test]
-    fn list_items_are_all_optional() {
-        let item = chat_group_item(&serde_json::json!({"GroupId": "G1", "NewField": [1]})).unwrap();
-        assert_eq!(item.group_id.as_deref(), Some("G1"));
-        assert_eq!(item.subject, None);
-        assert!(chat_group_item(&serde_json::json!("not an object")).is_none());
+    fn answers_are_read_tolerantly() {
+        let headers = HeaderMap::new();
+        let ok = decode_update_chat_group(
+            200,
+            &headers,
+            br#"{"Code":"OK","RequestId":"R","Success":"TRUE","Result":"2","AccessDeniedDetail":{"a":1}}"#,
+            &creds(),
+        )
+        .expect("success");
+        assert_eq!(ok.result, Some(2));
+        assert_eq!(ok.meta.success, Some(true));
+        assert_eq!(ok.meta.access_denied_detail.as_deref(), Some(r#"{"a":1}"#));
+        let list = decode_list_chat_group(
+            200,
+            &headers,
+            br#"{"Code":"OK","Data":{"Total":1,"List":[{"GroupId":"G1","NewField":[1]},"x"]}}"#,
+            &creds(),
+        )
+        .expect("success");
+        assert_eq!(list.total, Some(1));
+        assert_eq!(list.groups.len(), 1);
+        assert_eq!(list.groups[0].group_id.as_deref(), Some("G1"));
+        assert_eq!(list.groups[0].subject, None);
+    }
+
+    #[test]
+    fn long_texts_are_cut_and_echoed_secrets_redacted() {
+        let message = format!("secret value {}", "m".repeat(10_000));
+        let body = serde_json::json!({"Code": "Nope", "Message": message}).to_string();
+        let err = decode_update_chat_group(200, &HeaderMap::new(), body.as_bytes(), &creds())
+            .expect_err("business error");
+        let message = err.message().expect("message");
+        assert_eq!(message.chars().count(), MAX_TEXT_CHARS);
+        assert!(message.starts_with("<redacted> mmm"), "{message}");
+        assert!(message.ends_with(CUT_MARK));
+        assert_eq!(cut("short".to_owned()), "short");
+        assert_eq!(cut("é".repeat(MAX_TEXT_CHARS)), "é".repeat(MAX_TEXT_CHARS));
+    }
+
+    #[test]
+    fn a_body_over_the_limit_names_the_limit() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        let err =
+            decode_list_chat_group(503, &HeaderMap::new(), &body, &creds()).expect_err("too large");
+        assert!(matches!(
+            err,
+            CamsError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string().contains(&MAX_BODY_BYTES.to_string()),
+            "{err}"
+        );
+        assert_eq!(err.category(), "unavailable");
+    }
+
+    #[test]
+    fn throttle_delays_are_capped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-ratelimit-user-api",
+            "TimeLeft:18446744073709551615".parse().unwrap(),
+        );
+        assert_eq!(throttle_delay(&headers), Some(MAX_THROTTLE_DELAY));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::crd::Reason;
 
+pub mod answer;
 pub mod client;
 pub mod fake;
 pub mod sign;
@@ -251,6 +252,19 @@ pub enum CamsError {
         /// The first bytes of the body (lossy UTF-8).
         snippet: String,
     },
+    /// The body was longer than the client reads ([`client::MAX_BODY_BYTES`]); none of it was
+    /// used.
+    #[error(
+        "CAMS {action} answered HTTP {http_status} with a body over the {limit}-byte limit; it was not read"
+    )]
+    BodyTooLarge {
+        /// Action called.
+        action: &'static str,
+        /// HTTP status.
+        http_status: u16,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Connection, TLS or protocol failure before a response arrived.
     #[error("CAMS {action} could not be sent to {endpoint}: {detail}")]
     Transport {
@@ -417,10 +431,15 @@ impl CamsError {
             CamsError::Gateway {
                 code, http_status, ..
             } => Kind::of_response(code.as_deref(), *http_status),
-            CamsError::InvalidBody { http_status, .. } if *http_status >= 500 => Kind::Unavailable,
-            CamsError::InvalidBody { .. } | CamsError::InvalidRequest { .. } => {
-                Kind::EndpointInvalid
+            CamsError::InvalidBody { http_status, .. }
+            | CamsError::BodyTooLarge { http_status, .. }
+                if *http_status >= 500 =>
+            {
+                Kind::Unavailable
             }
+            CamsError::InvalidBody { .. }
+            | CamsError::BodyTooLarge { .. }
+            | CamsError::InvalidRequest { .. } => Kind::EndpointInvalid,
             CamsError::Transport { .. } => Kind::Transport,
             CamsError::Timeout { .. } => Kind::Timeout,
         }
@@ -458,6 +477,7 @@ impl CamsError {
             CamsError::Business { action, .. }
             | CamsError::Gateway { action, .. }
             | CamsError::InvalidBody { action, .. }
+            | CamsError::BodyTooLarge { action, .. }
             | CamsError::Transport { action, .. }
             | CamsError::Timeout { action, .. }
             | CamsError::InvalidRequest { action, .. } => action,
@@ -513,7 +533,8 @@ impl CamsError {
         match self {
             CamsError::Business { http_status, .. }
             | CamsError::Gateway { http_status, .. }
-            | CamsError::InvalidBody { http_status, .. } => Some(*http_status),
+            | CamsError::InvalidBody { http_status, .. }
+            | CamsError::BodyTooLarge { http_status, .. } => Some(*http_status),
             _ => None,
         }
     }

@@ -205,7 +205,7 @@ fn error_code_label(err: &CamsError) -> &'static str {
     match err {
         CamsError::Business { code, .. } => code_label(code),
         CamsError::Gateway { code, .. } => code.as_deref().map_or("Other", code_label),
-        CamsError::InvalidBody { .. } => "InvalidBody",
+        CamsError::InvalidBody { .. } | CamsError::BodyTooLarge { .. } => "InvalidBody",
         CamsError::Transport { .. } => "Transport",
         CamsError::Timeout { .. } => "Timeout",
         CamsError::InvalidRequest { .. } => "InvalidRequest",

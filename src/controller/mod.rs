@@ -585,16 +585,50 @@ fn dependents_of_secret(
         .collect()
 }
 
-/// Parses an untyped object as a ChatGroup; the error names the offending field path.
+/// Longest description of why an object does not parse, in characters: the reader's own words
+/// may quote the offending value whole, which can be long.
+const MAX_PARSE_PROBLEM_CHARS: usize = 300;
+
+/// Parses an untyped object as a ChatGroup; the error names the offending field path, then says
+/// what is wrong in at most 300 characters.
+///
+/// Only the spec can make an object unparseable. A status the operator cannot read (the schema
+/// admits, say, `retry.attempts` past 32 bits, and only the operator is meant to write it) is
+/// dropped: the object is reconciled as if it had none, and the next status write replaces it.
 pub fn parse_chatgroup(object: &DynamicObject) -> Result<ChatGroup, String> {
-    let value = match serde_json::to_value(object) {
+    let mut value = match serde_json::to_value(object) {
         Ok(value) => value,
-        Err(err) => return Err(err.to_string()),
+        Err(err) => return Err(cut_problem(err.to_string())),
     };
-    serde_path_to_error::deserialize::<_, ChatGroup>(value).map_err(|err| {
-        let path = err.path().to_string();
-        format!("{path}: {}", err.inner())
-    })
+    let (path, detail) = match serde_path_to_error::deserialize::<_, ChatGroup>(&value) {
+        Ok(chatgroup) => return Ok(chatgroup),
+        Err(err) => (err.path().to_string(), cut_problem(err.inner().to_string())),
+    };
+    let in_status = path == "status" || path.starts_with("status.");
+    if in_status && let Some(fields) = value.as_object_mut() {
+        fields.remove("status");
+        let chatgroup = serde_path_to_error::deserialize::<_, ChatGroup>(&value)
+            .map_err(|err| format!("{}: {}", err.path(), cut_problem(err.inner().to_string())))?;
+        warn!(
+            object = %format!(
+                "{}/{}",
+                object.metadata.namespace.as_deref().unwrap_or_default(),
+                object.metadata.name.as_deref().unwrap_or_default()
+            ),
+            problem = %format!("{path}: {detail}"),
+            "the status does not parse; reconciling as if there were none"
+        );
+        return Ok(chatgroup);
+    }
+    Err(format!("{path}: {detail}"))
+}
+
+fn cut_problem(mut text: String) -> String {
+    if let Some((end, _)) = text.char_indices().nth(MAX_PARSE_PROBLEM_CHARS) {
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
 }
 
 async fn reconcile_entry<C: CamsApi + 'static>(

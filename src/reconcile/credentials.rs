@@ -17,7 +17,10 @@
 //! per object in `spec.credentials`; they apply to the named Secret and to the namespace
 //! default alike. The security token is optional unless its key is named explicitly. Values
 //! are trimmed of surrounding whitespace (a trailing newline from `echo | base64` is a common
-//! slip); AccessKeys never contain whitespace.
+//! slip); what is left must be one word of at most [`MAX_VALUE_BYTES`] bytes: AccessKeys and
+//! tokens never contain whitespace or control characters, and a value that does (a NUL, a line
+//! break inside) or that is far too long is refused here rather than sent, signed, with every
+//! request.
 //!
 //! Everything here is pure: the caller looks the Secrets up and, when [`decide`] says so, asks
 //! the operator's identity for its credentials. Errors name the Secret, the key and the
@@ -159,6 +162,30 @@ pub enum IdentityNamespacesError {
         /// The value, trimmed.
         value: String,
     },
+}
+
+/// Longest usable value, in bytes (after trimming). AccessKey IDs and secrets are a few dozen
+/// characters and STS tokens a few thousand; anything longer is not a credential.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+
+/// Why a value that is UTF-8 and not empty still cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueProblem {
+    /// It has whitespace or a control character (a NUL, a line break) inside.
+    InnerSpace,
+    /// It is longer than [`MAX_VALUE_BYTES`].
+    TooLong,
+}
+
+impl std::fmt::Display for ValueProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueProblem::InnerSpace => {
+                f.write_str("holds whitespace or control characters inside the value")
+            }
+            ValueProblem::TooLong => write!(f, "is longer than {MAX_VALUE_BYTES} bytes"),
+        }
+    }
 }
 
 /// Names of the keys read from a credentials Secret.
@@ -304,6 +331,20 @@ pub enum CredentialsError {
         key: String,
         /// What the key should hold.
         what: &'static str,
+    },
+    /// A key holds text that cannot be a credential.
+    #[error(
+        "resolving credentials: key `{key}` of Secret `{secret}` {problem} (it should hold the {what}: one word of at most {MAX_VALUE_BYTES} bytes)"
+    )]
+    InvalidValue {
+        /// Secret name.
+        secret: String,
+        /// Key with the bad value.
+        key: String,
+        /// What the key should hold.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: ValueProblem,
     },
     /// Nothing in the resolution order yielded credentials.
     #[error(
@@ -545,6 +586,21 @@ fn from_secret(
             } else {
                 Ok(None)
             };
+        }
+        let problem = if text.len() > MAX_VALUE_BYTES {
+            Some(ValueProblem::TooLong)
+        } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some(ValueProblem::InnerSpace)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(CredentialsError::InvalidValue {
+                secret: secret.to_owned(),
+                key: key.to_owned(),
+                what,
+                problem,
+            });
         }
         Ok(Some(text.to_owned()))
     };

@@ -853,7 +853,7 @@ fn last_request(record: &WriteRecord, now: Time, failure: Option<&Failure>) -> L
 fn failure_kind(err: &CamsError) -> &'static str {
     match err {
         CamsError::Business { .. } | CamsError::Gateway { .. } => "NoCode",
-        CamsError::InvalidBody { .. } => "InvalidResponse",
+        CamsError::InvalidBody { .. } | CamsError::BodyTooLarge { .. } => "InvalidResponse",
         CamsError::Transport { .. } => "ConnectionFailed",
         CamsError::Timeout { .. } => "Timeout",
         CamsError::InvalidRequest { .. } => "InvalidRequest",

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::cams::client::check_endpoint;
 use crate::cams::{Endpoint, GroupKey};
 use crate::crd::{
     ChannelType, ChatGroupSpec, DriftPolicy, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
@@ -31,6 +32,23 @@ const MAX_SECRET_NAME_CHARS: usize = 253;
 /// Longest duration Kubernetes' CEL `duration()` accepts (Go's `time.Duration`, `i64`
 /// nanoseconds).
 const MAX_DURATION_NANOS: u128 = i64::MAX as u128;
+
+/// Longest part of a value quoted back in a problem, in characters.
+const MAX_SHOWN_CHARS: usize = 64;
+
+/// `value` quoted for a problem text: whole when short, else its first [`MAX_SHOWN_CHARS`]
+/// characters and its length, so that a value far over its limit does not fill the message
+/// (and the status condition that carries it).
+pub(crate) fn shown(value: &str) -> String {
+    match value.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!(
+            "{:?}... ({} characters)",
+            &value[..end],
+            value.chars().count()
+        ),
+    }
+}
 
 /// The checked, normalised desired state of one ChatGroup: everything the rest of the pipeline
 /// needs, with defaults applied and empty optional strings turned into `None` (never sent).
@@ -152,7 +170,8 @@ pub fn validate_with_endpoint(
         fail(
             "spec.businessNumber",
             format!(
-                "must be 1 to {MAX_BUSINESS_NUMBER_CHARS} digits (country code first, no `+` or spaces), got {business_number:?}"
+                "must be 1 to {MAX_BUSINESS_NUMBER_CHARS} digits (country code first, no `+` or spaces), got {}",
+                shown(business_number)
             ),
         );
     }
@@ -199,13 +218,14 @@ pub fn validate_with_endpoint(
         fail(
             "spec.region",
             format!(
-                "must be an Alibaba Cloud region ID of lower-case letters, digits and `-` (for example `ap-southeast-1`), got {region:?}"
+                "must be an Alibaba Cloud region ID of lower-case letters, digits and `-` (for example `ap-southeast-1`), got {}",
+                shown(region)
             ),
         );
     }
     let mut chosen_endpoint = None;
     if let Some(url) = endpoint {
-        match check_url(url, &["https", "http"]) {
+        match check_endpoint_url(url) {
             Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
             Err(problem) => fail(
                 "spec.endpoint",
@@ -214,7 +234,7 @@ pub fn validate_with_endpoint(
         }
     }
     if let Some(url) = endpoint_override {
-        match check_url(url, &["https", "http"]) {
+        match check_endpoint_url(url) {
             Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
             Err(problem) => fail(
                 "--endpoint",
@@ -227,7 +247,7 @@ pub fn validate_with_endpoint(
         Ok(d) if d < MIN_RESYNC_INTERVAL => {
             fail(
                 "spec.resyncInterval",
-                format!("must be at least 1m, got {resync_interval:?}"),
+                format!("must be at least 1m, got {}", shown(resync_interval)),
             );
             None
         }
@@ -251,8 +271,8 @@ pub fn validate_with_endpoint(
             fail(
                 "spec.credentials.secretRef.name",
                 format!(
-                    "must be a Secret name (lower-case letters, digits, `-` and `.`, at most 253 characters), got {:?}",
-                    secret_ref.name
+                    "must be a Secret name (lower-case letters, digits, `-` and `.`, at most 253 characters), got {}",
+                    shown(&secret_ref.name)
                 ),
             );
         }
@@ -273,7 +293,8 @@ pub fn validate_with_endpoint(
                 fail(
                     field,
                     format!(
-                        "must be a Secret key (letters, digits, `-`, `_` and `.`, at most 253 characters), got {key:?}"
+                        "must be a Secret key (letters, digits, `-`, `_` and `.`, at most 253 characters), got {}",
+                        shown(key)
                     ),
                 );
             }
@@ -287,8 +308,10 @@ pub fn validate_with_endpoint(
         fail(
             "spec.credentials",
             format!(
-                "accessKeyIdKey, accessKeySecretKey and securityTokenKey must name three different keys, got {:?}, {:?} and {:?}",
-                keys.access_key_id, keys.access_key_secret, keys.security_token
+                "accessKeyIdKey, accessKeySecretKey and securityTokenKey must name three different keys, got {}, {} and {}",
+                shown(&keys.access_key_id),
+                shown(&keys.access_key_secret),
+                shown(&keys.security_token)
             ),
         );
     }
@@ -324,29 +347,33 @@ fn check_id(fail: &mut impl FnMut(&str, String), field: &str, value: &str, max: 
     if n == 0 || n > max || value.chars().any(char::is_whitespace) {
         fail(
             field,
-            format!("must be 1 to {max} characters without spaces, got {value:?}"),
+            format!(
+                "must be 1 to {max} characters without spaces, got {}",
+                shown(value)
+            ),
         );
     }
 }
 
-/// Checks that `url` is an absolute URL with one of `schemes` and a host, without spaces, a
-/// query or a fragment.
+/// Checks that `url` is an absolute URL with one of `schemes` and a host, at most
+/// [`MAX_URL_CHARS`] characters long, without spaces or control characters.
 fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     if url.chars().count() > MAX_URL_CHARS {
         return Err(format!("longer than {MAX_URL_CHARS} characters"));
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("{url:?} has no scheme"));
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(format!("{} has no scheme", shown(url)));
     };
     if !schemes.contains(&scheme) {
-        return Err(format!("scheme {scheme:?} is not allowed"));
+        return Err(format!("scheme {} is not allowed", shown(scheme)));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} contains spaces"));
+        return Err(format!("{} contains spaces", shown(url)));
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+    let parsed =
+        reqwest::Url::parse(url).map_err(|err| format!("{} is not a URL ({err})", shown(url)))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{} has no host", shown(url)));
     }
     Ok(())
 }
@@ -364,6 +391,13 @@ pub fn is_dns_label(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
+}
+
+/// [`check_url`] for a CAMS endpoint, plus what the client needs to send to it (no user name,
+/// password, query or fragment).
+fn check_endpoint_url(url: &str) -> Result<(), String> {
+    check_url(url, &["https", "http"])?;
+    check_endpoint(&Endpoint::from_url(url))
 }
 
 fn is_dns_subdomain(name: &str) -> bool {
@@ -399,14 +433,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
         if int_len == 0 {
-            return Err(format!("expected a number at {rest:?}"));
+            return Err(format!("expected a number at {}", shown(rest)));
         }
         let (int_part, after) = rest.split_at(int_len);
         let (frac_part, after) = match after.strip_prefix('.') {
             Some(after_dot) => {
                 let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
                 if frac_len == 0 {
-                    return Err(format!("expected digits after `.` in {text:?}"));
+                    return Err(format!("expected digits after `.` in {}", shown(text)));
                 }
                 after_dot.split_at(frac_len)
             }
@@ -423,27 +457,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ]
         .iter()
         .find_map(|(unit, nanos)| after.strip_prefix(unit).map(|a| (*nanos, a)))
-        .ok_or_else(|| format!("missing or unknown unit in {text:?}"))?;
+        .ok_or_else(|| format!("missing or unknown unit in {}", shown(text)))?;
         let int: u128 = int_part
             .parse()
-            .map_err(|_| format!("number too large in {text:?}"))?;
+            .map_err(|_| format!("number too large in {}", shown(text)))?;
         let mut nanos = int
             .checked_mul(unit_nanos)
-            .ok_or_else(|| format!("{text:?} is too long"))?;
-        // The fraction, truncated to whole nanoseconds like Go does.
+            .ok_or_else(|| format!("{} is too long", shown(text)))?;
+        // The fraction, truncated to whole nanoseconds like Go does. Adding it can pass the
+        // largest `u128` when the whole part is just under it.
         let mut scale = unit_nanos;
         for digit in frac_part.bytes().take(20) {
             scale /= 10;
-            nanos += u128::from(digit - b'0') * scale;
+            nanos = nanos
+                .checked_add(u128::from(digit - b'0') * scale)
+                .ok_or_else(|| format!("{} is too long", shown(text)))?;
         }
         total = total
             .checked_add(nanos)
             .filter(|t| *t <= MAX_DURATION_NANOS)
-            .ok_or_else(|| format!("{text:?} is too long"))?;
+            .ok_or_else(|| format!("{} is too long", shown(text)))?;
         rest = after;
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| format!("{text:?} is too long"))?;
-    let sub = u32::try_from(total % 1_000_000_000).map_err(|_| format!("{text:?} is too long"))?;
+    let secs =
+        u64::try_from(total / 1_000_000_000).map_err(|_| format!("{} is too long", shown(text)))?;
+    let sub =
+        u32::try_from(total % 1_000_000_000).map_err(|_| format!("{} is too long", shown(text)))?;
     Ok(Duration::new(secs, sub))
 }
 

@@ -140,20 +140,29 @@ async fn route(
 }
 
 /// Decodes `application/x-www-form-urlencoded` text: `+` and `%20` are spaces. Fails on bad
-/// escapes and on bytes that are not UTF-8.
+/// escapes and on bytes that are not UTF-8; the message says where (a byte offset) and quotes at
+/// most the escape itself, never the whole text, which may be long.
 pub(crate) fn decode_form(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
+    let mut offset = 0;
     for pair in text.split('&') {
+        let start = offset;
+        offset += pair.len() + 1;
         if pair.is_empty() {
             continue;
         }
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        out.push((decode_component(name)?, decode_component(value)?));
+        let value_start = start + name.len() + 1;
+        out.push((
+            decode_component(name, start)?,
+            decode_component(value, value_start)?,
+        ));
     }
     Ok(out)
 }
 
-fn decode_component(text: &str) -> Result<String, String> {
+/// Decodes one name or value that starts at byte `offset` of the whole text.
+fn decode_component(text: &str, offset: usize) -> Result<String, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -164,12 +173,21 @@ fn decode_component(text: &str) -> Result<String, String> {
                 index += 1;
             }
             b'%' => {
-                let hex = bytes
+                // Exactly two hex digits: `u8::from_str_radix` alone would also take a sign.
+                let digits = bytes
                     .get(index + 1..index + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("bad percent-escape in {text:?}"))?;
-                out.push(hex);
+                    .filter(|d| d.iter().all(u8::is_ascii_hexdigit));
+                let Some(digits) = digits else {
+                    let escape = bytes
+                        .get(index..(index + 3).min(bytes.len()))
+                        .unwrap_or(&[]);
+                    return Err(format!(
+                        "bad percent-escape {:?} at byte {}",
+                        String::from_utf8_lossy(escape),
+                        offset + index
+                    ));
+                };
+                out.push((hex_value(digits[0]) << 4) | hex_value(digits[1]));
                 index += 3;
             }
             byte => {
@@ -178,7 +196,29 @@ fn decode_component(text: &str) -> Result<String, String> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| format!("parameter {text:?} is not UTF-8 once decoded"))
+    String::from_utf8(out)
+        .map_err(|_| format!("name or value that is not UTF-8 once decoded (at byte {offset})"))
+}
+
+/// The value of an ASCII hex digit (0 for anything else, which the caller has ruled out).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// Longest part of a client's text quoted back in a message, in characters.
+const MAX_QUOTED_CHARS: usize = 64;
+
+/// `text` quoted, or its first [`MAX_QUOTED_CHARS`] characters quoted and followed by `...`.
+fn quoted_start(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}...", &text[..end]),
+    }
 }
 
 fn new_request_id() -> String {
@@ -340,7 +380,8 @@ async fn read_rpc(request: Request<Incoming>) -> Result<RpcRequest, String> {
                 format!("the request body could not be read (at most {MAX_BODY_BYTES} bytes)")
             })?;
     let body = collected.to_bytes();
-    let query = decode_form(parts.uri.query().unwrap_or_default())?;
+    let query = decode_form(parts.uri.query().unwrap_or_default())
+        .map_err(|detail| format!("the query string has a {detail}"))?;
     let is_form = parts
         .headers
         .get(CONTENT_TYPE)
@@ -354,11 +395,14 @@ async fn read_rpc(request: Request<Incoming>) -> Result<RpcRequest, String> {
     if is_form && !body.is_empty() {
         let text =
             std::str::from_utf8(&body).map_err(|_| "the form body is not UTF-8".to_owned())?;
-        params.extend(decode_form(text)?);
+        params.extend(decode_form(text).map_err(|detail| format!("the form body has a {detail}"))?);
     }
     let mut seen = HashSet::new();
     if let Some((name, _)) = params.iter().find(|(name, _)| !seen.insert(name.as_str())) {
-        return Err(format!("the parameter {name:?} is given more than once"));
+        return Err(format!(
+            "the parameter {} is given more than once",
+            quoted_start(name)
+        ));
     }
     Ok(RpcRequest {
         method: parts.method,
@@ -851,6 +895,99 @@ mod tests {
         assert!(decode_form("a=%zz").is_err());
         assert!(decode_form("a=%ff").is_err());
         assert!(decode_form("a=%4").is_err());
+    }
+
+    #[test]
+    fn a_sign_after_a_percent_is_not_a_hex_digit() {
+        // `u8::from_str_radix` takes a leading sign: `%+A` once decoded to a line feed.
+        for text in ["a=%+A", "a=%+0", "%+1=b", "a=%-1"] {
+            let err = decode_form(text).expect_err(text);
+            assert!(err.contains("bad percent-escape"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_quotes_the_escape_not_the_text() {
+        let long = format!("a={}&b=%zz{}", "x".repeat(100_000), "y".repeat(100_000));
+        let err = decode_form(&long).expect_err("bad escape");
+        assert_eq!(err, "bad percent-escape \"%zz\" at byte 100005");
+        let err = decode_form(&format!("{}=%ff", "n".repeat(100_000))).expect_err("not UTF-8");
+        assert!(err.len() < 100, "{err}");
+        assert_eq!(
+            quoted_start(&"q".repeat(1000)),
+            format!("{:?}...", "q".repeat(64))
+        );
+    }
+
+    /// Whether `text` is well-formed form encoding: every `%` starts two hex digits, and every
+    /// name and value is UTF-8 once decoded. Written independently of `decode_form`.
+    fn well_formed(text: &str) -> bool {
+        let part_ok = |part: &str| {
+            let bytes = part.as_bytes();
+            let mut decoded = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] != b'%' {
+                    decoded.push(bytes[i]);
+                    i += 1;
+                    continue;
+                }
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex {
+                    Some(h) if h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                        decoded.push(u8::from_str_radix(h, 16).unwrap_or(0));
+                        i += 3;
+                    }
+                    _ => return false,
+                }
+            }
+            String::from_utf8(decoded).is_ok()
+        };
+        text.split('&').all(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            part_ok(name) && part_ok(value)
+        })
+    }
+
+    fn config(cases: u32) -> proptest::test_runner::Config {
+        let mut config = proptest::test_runner::Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = cases;
+        }
+        config.failure_persistence = None;
+        config
+    }
+
+    proptest::proptest! {
+        #![proptest_config(config(512))]
+
+        /// Form decoding accepts exactly the well-formed texts, decodes what it accepts so
+        /// that encoding it again and decoding gives the same pairs, and refuses the rest with
+        /// a short message, however long the text.
+        #[test]
+        fn form_decoding_accepts_exactly_well_formed_text(
+            text in "([%+=&a-fA-F0-9gG ~._\\-]|é|%[0-9a-fA-F+-][0-9a-fA-F+-]|%[cC][3]|%[fF][fF]){0,40}",
+            padding in 0usize..3000,
+        ) {
+            let text = format!("{text}{}", "a".repeat(padding));
+            match decode_form(&text) {
+                Ok(pairs) => {
+                    proptest::prop_assert!(well_formed(&text), "accepted {text:?}");
+                    let encoded: Vec<String> = pairs
+                        .iter()
+                        .map(|(n, v)| format!("{}={}", super::super::verify::pop_encode(n), super::super::verify::pop_encode(v)))
+                        .collect();
+                    let again = decode_form(&encoded.join("&"));
+                    proptest::prop_assert_eq!(again.as_ref(), Ok(&pairs));
+                }
+                Err(message) => {
+                    proptest::prop_assert!(!well_formed(&text), "refused {text:?}: {message}");
+                    proptest::prop_assert!(message.chars().count() <= 200, "{} characters", message.chars().count());
+                }
+            }
+        }
     }
 
     #[test]
