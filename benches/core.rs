@@ -1,4 +1,4 @@
-//! The cost of the pure reconcile core per object (DESIGN 10: operator overhead per reconcile
+//! The cost of the pure reconcile core per object (target: operator overhead per reconcile
 //! under 1 ms median).
 //!
 //! `cargo bench --bench core` prints, per benchmark, the time of one iteration:

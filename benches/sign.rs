@@ -1,4 +1,4 @@
-//! The cost of signing one CAMS request (DESIGN 10: under 5 microseconds).
+//! The cost of signing one CAMS request (target: under 5 microseconds).
 //!
 //! `cargo bench --bench sign` prints, per benchmark, the time of one iteration:
 //! - `sign_request/update_chat_group`: everything the client does to sign one `UpdateChatGroup`

@@ -1,5 +1,5 @@
-//! The operator's own Alibaba Cloud identity: the last step of credential resolution
-//! (DESIGN 4.3), used for a ChatGroup that names no Secret and has no `cams-credentials` Secret in
+//! The operator's own Alibaba Cloud identity: the last step of credential resolution,
+//! used for a ChatGroup that names no Secret and has no `cams-credentials` Secret in
 //! its namespace.
 //!
 //! [`OperatorIdentity::from_env`] reads the environment once, at start-up, the way the official

@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// Metrics name prefix (DESIGN 2).
+/// Metrics name prefix, shared by every metric the operator exports.
 pub const PREFIX: &str = "cams_operator";
 
 /// CAMS `Code` values reported as themselves in the `code` label; any other code becomes

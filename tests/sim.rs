@@ -230,7 +230,7 @@ mod support {
     }
 }
 
-/// The reference vectors of `reference/cams-api.md`, sent byte for byte.
+/// Published signature test vectors (checked against the official signer), sent byte for byte.
 mod vectors {
     use super::support::*;
 

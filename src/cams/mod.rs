@@ -328,7 +328,8 @@ enum Kind {
 }
 
 impl Kind {
-    /// Codes that are worth retrying (reference section 3).
+    /// Error codes that name a passing condition (throttling, an unavailable or failing service),
+    /// so retrying later can succeed.
     fn recoverable_code(code: &str) -> Option<Kind> {
         match code {
             c if c.starts_with("Throttling") => Some(Kind::Throttled),
@@ -445,7 +446,7 @@ impl CamsError {
         }
     }
 
-    /// Whether retrying can help (DESIGN 4.4, reference section 3).
+    /// Whether retrying can help.
     ///
     /// Recoverable: transport errors, timeouts, any HTTP 5xx, HTTP 429, `Throttling*`,
     /// `ServiceUnavailable`, `InternalError`, `SignatureNonceUsed` (the next attempt carries a new

@@ -843,7 +843,8 @@ fn needs_reconciling_mark(chatgroup: &ChatGroup, credentials_resolved: bool) -> 
         && crate::reconcile::validate::validate(&chatgroup.spec).is_ok()
 }
 
-/// The object's credentials (DESIGN 4.3). The core decides; the operator's own identity is
+/// The object's credentials (Secret named in the spec, then `cams-credentials` in the
+/// namespace, then the operator's own identity). The core decides; the operator's own identity is
 /// consulted (and, with RRSA, refreshed) only when no Secret applies and the object's namespace
 /// may use it.
 async fn resolve_credentials<C>(

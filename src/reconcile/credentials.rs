@@ -1,4 +1,4 @@
-//! Step 2 of the pipeline: which Alibaba Cloud AccessKey a ChatGroup uses (DESIGN 4.3).
+//! Step 2 of the pipeline: which Alibaba Cloud AccessKey a ChatGroup uses.
 //!
 //! Resolution order, first match wins:
 //! 1. `spec.credentials.secretRef`: a Secret in the object's own namespace (never another one, so

@@ -1,4 +1,4 @@
-//! The reconcile pipeline (DESIGN 4.1), generic over [`CamsApi`]: used by the controller, by
+//! The reconcile pipeline, generic over [`CamsApi`]: used by the controller, by
 //! `cams-operator reconcile` and by `cams-operator demo`.
 //!
 //! One call of [`reconcile`] runs the steps in order and returns an [`Outcome`]: the complete
@@ -414,8 +414,7 @@ pub const READ_JITTER: Duration = Duration::from_secs(2);
 ///
 /// Every object of one space (endpoint, custSpaceId, businessNumber) with the same
 /// `resyncInterval` reads in the same slots, `phase + k × resyncInterval`, so the whole space
-/// costs one shared `ListChatGroup` walk per interval however many objects it holds
-/// (DESIGN 10). The phase is derived from the space's identity, which spreads different spaces
+/// costs one shared `ListChatGroup` walk per interval however many objects it holds. The phase is derived from the space's identity, which spreads different spaces
 /// over the interval instead of reading them all at once.
 pub fn next_read_after(seen_at: jiff::Timestamp, valid: &ValidSpec) -> jiff::Timestamp {
     let interval = i128::try_from(valid.resync.as_nanos())

@@ -1,4 +1,4 @@
-//! The reconcile core (DESIGN 4.1): a fixed pipeline of typed steps, pure where it can be.
+//! The reconcile core: a fixed pipeline of typed steps, pure where it can be.
 //!
 //! 1. [`validate`]: spec -> [`validate::ValidSpec`] (pure).
 //! 2. [`credentials`]: which AccessKey to use (pure over the Secrets the caller looked up).

@@ -20,7 +20,7 @@
 //!
 //! # Pictures
 //! CAMS may store a re-hosted copy of the picture and report a different URL than the one sent
-//! (`reference/cams-api.md` 2). Comparing URLs would then find "drift" after every write and
+//! (the UpdateChatGroup documentation says the picture is re-hosted). Comparing URLs would then find "drift" after every write and
 //! rewrite the picture forever. So the picture is compared by the applied hash only: it is sent
 //! when the spec changes (or was never applied) and the group does not already report that URL;
 //! a different URL reported by CAMS later is not treated as drift. To force a re-upload, point

@@ -1,5 +1,5 @@
 //! The CAMS simulator: a local stand-in for Alibaba Cloud's CAMS API that every test, the demo
-//! and the benchmarks run against (DESIGN 7).
+//! and the benchmarks run against.
 //!
 //! It speaks the RPC protocol (`GET`/`POST /`, parameters in the query and/or a form body, a JSON
 //! envelope, gateway errors as HTTP 4xx/5xx, business errors as HTTP 200 with `Code != "OK"`),
