@@ -251,21 +251,29 @@ impl RequestRecord {
         self.resource.as_ref() == Some(kind)
     }
 
-    /// True for a request that may change state (create, update, patch, delete).
-    pub fn is_write(&self) -> bool {
-        matches!(
-            self.kind,
-            RequestKind::Create
-                | RequestKind::Update { .. }
-                | RequestKind::Patch { .. }
-                | RequestKind::Delete
-                | RequestKind::DeleteCollection
-        )
+    /// True for a request made with `dryRun=All`: checked like the real request, stores nothing.
+    pub fn is_dry_run(&self) -> bool {
+        self.param("dryRun") == Some("All")
     }
 
-    /// True for a `PATCH` of `/status` (any patch type).
+    /// True for a request that may change state (create, update, patch, delete); a dry run
+    /// changes nothing and is not one.
+    pub fn is_write(&self) -> bool {
+        !self.is_dry_run()
+            && matches!(
+                self.kind,
+                RequestKind::Create
+                    | RequestKind::Update { .. }
+                    | RequestKind::Patch { .. }
+                    | RequestKind::Delete
+                    | RequestKind::DeleteCollection
+            )
+    }
+
+    /// True for a `PATCH` of `/status` (any patch type) that is not a dry run.
     pub fn is_status_patch(&self) -> bool {
-        matches!(&self.kind, RequestKind::Patch { subresource: Some(s), .. } if s == "status")
+        !self.is_dry_run()
+            && matches!(&self.kind, RequestKind::Patch { subresource: Some(s), .. } if s == "status")
     }
 }
 

@@ -499,6 +499,42 @@ mod request_log {
     }
 
     #[tokio::test]
+    async fn a_dry_run_is_logged_but_counts_as_no_write() {
+        let (server, client) = start().await;
+        let api = groups(&client, "default");
+        api.create(&PostParams::default(), &dynamic(chat_group("a")))
+            .await
+            .unwrap();
+        server.clear_log();
+        let apply = json!({
+            "apiVersion": "cams.chatapp.io/v1alpha1", "kind": "ChatGroup",
+            "status": {"observedGeneration": 1},
+        });
+        let mut params = PatchParams::apply("cams-operator");
+        params.dry_run = true;
+        api.patch_status("a", &params, &Patch::Apply(&apply))
+            .await
+            .unwrap();
+        api.create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &dynamic(chat_group("b")),
+        )
+        .await
+        .unwrap();
+
+        let log = server.requests();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].param("dryRun"), Some("All"));
+        assert!(log.iter().all(|r| r.is_dry_run()));
+        assert!(!log[0].is_status_patch() && !log[0].is_write());
+        assert!(!log[1].is_write());
+        assert_eq!(server.count(|r| r.is_write() || r.is_status_patch()), 0);
+    }
+
+    #[tokio::test]
     async fn the_log_names_the_user_each_request_authenticated_as() {
         let (server, client) = start().await;
         let robot = User::service_account("ops", "robot");
