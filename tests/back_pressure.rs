@@ -29,7 +29,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube_test_server::kinds::SECRETS;
 use kube_test_server::{Fault, RequestKind, TestApiServer, Verb};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 
 /// Longest wait for any expected state.
@@ -415,10 +415,36 @@ async fn fleet_converges_under_api_server_throttling_without_repeating_writes() 
         .iter()
         .filter(|(_, n)| !(STATUSES_PER_OBJECT - 1..=STATUSES_PER_OBJECT).contains(*n))
         .collect();
+    let history = |name: &str| -> Vec<String> {
+        patches
+            .iter()
+            .filter(|r| r.name.as_deref() == Some(name))
+            .map(|r| {
+                let status = r.body.as_ref().map(|b| &b["status"]);
+                let conditions = status
+                    .and_then(|s| s["conditions"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| format!("{}={}/{}", c["type"], c["status"], c["reason"]))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                format!(
+                    "{} [{conditions}] lastRequest={} observed={}",
+                    r.status,
+                    status.map_or(Value::Null, |s| s["lastRequest"]["time"].clone()),
+                    status.map_or(Value::Null, |s| s["observed"]["time"].clone()),
+                )
+            })
+            .collect()
+    };
     assert!(
         off.is_empty() && succeeded.len() == groups.len(),
         "each object is patched once per status it reaches ({STATUSES_PER_OBJECT}, or one \
-         fewer when a pending result and the confirming read go out together): {off:?}"
+         fewer when a pending result and the confirming read go out together): {off:?}; \
+         their patches: {:#?}",
+        off.iter()
+            .map(|(name, _)| history(name))
+            .collect::<Vec<_>>()
     );
     let bound = ATTEMPTS_PER_PATCH_BOUND * successes as f64;
     assert!(

@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
-use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
+use cams_operator::controller::{Clock, Context, Settings, chatgroup_resource, reconcile_object};
 use cams_operator::crd::{ChatGroupStatus, FIELD_MANAGER};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
 use cams_operator::sim::{Group, RunningSim, Simulator};
+use futures::StreamExt as _;
+use kube::ResourceExt as _;
+use kube::api::{Api, WatchEvent, WatchParams};
 use kube::core::DynamicObject;
 use kube_test_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};
 use serde_json::json;
@@ -594,6 +597,91 @@ mod reconcile {
             .expect("reconcile succeeded");
         assert_eq!(cams_calls(&env), (1, 1), "no second write");
         assert_requests(&env, &[get_secret("cams-credentials")]);
+    }
+
+    /// The watch can lag behind several of the operator's own writes. Here the confirming
+    /// read runs while the cache still holds the version from before the first write; the
+    /// watch then delivers the `Reconciling` mark and the write's result, both older than the
+    /// confirmation just written. Those versions are superseded too: no second read, no
+    /// status patch (the mark has no `status.observed`, so taking it at face value would
+    /// read the group again and write the status back without the write's RequestId).
+    #[tokio::test]
+    async fn a_cache_catching_up_through_older_own_writes_causes_no_patch() {
+        let env = env(&["EA303L"]).await;
+        env.api
+            .create(
+                &kinds::SECRETS,
+                NS,
+                secret(NS, "cams-credentials", KEY_SECRET),
+            )
+            .expect("secret");
+        env.api
+            .create(
+                &chatgroups(),
+                NS,
+                chatgroup(NS, "team-l", "EA303L", &env.sim.url()),
+            )
+            .expect("chatgroup");
+        // 100× faster: the confirming read (10 s after the write) is due within 0.1 s.
+        let ctx = context(&env, Clock::scaled(100.0));
+        let before_write: DynamicObject =
+            serde_json::from_value(env.api.get(&chatgroups(), NS, "team-l").expect("stored"))
+                .expect("a dynamic object");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(env.client.clone(), NS, &chatgroup_resource());
+        let watch = api
+            .watch(
+                &WatchParams::default(),
+                &before_write.resource_version().expect("a resourceVersion"),
+            )
+            .await
+            .expect("a watch");
+        reconcile_object(Arc::new(before_write.clone()), &ctx)
+            .await
+            .expect("the first reconcile");
+        assert_eq!(cams_calls(&env), (1, 1));
+        // What the watch will deliver late: the mark, then the write's result.
+        let late: Vec<DynamicObject> = watch
+            .take(2)
+            .map(|event| match event.expect("a watch event") {
+                WatchEvent::Modified(object) => object,
+                other => panic!("expected a modification, got {other:?}"),
+            })
+            .collect()
+            .await;
+
+        // The requeue for the confirming read fires while the cache still holds the version
+        // from before the write.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        reconcile_object(Arc::new(before_write), &ctx)
+            .await
+            .expect("the confirming reconcile");
+        assert_eq!(
+            cams_calls(&env),
+            (2, 1),
+            "the write was confirmed by a read"
+        );
+        let confirmed = status_of(&env, "team-l");
+        assert_eq!(
+            condition(&confirmed, "Synced").expect("Synced").reason,
+            "UpToDate"
+        );
+        env.api.clear_log();
+
+        for object in late {
+            reconcile_object(Arc::new(object), &ctx)
+                .await
+                .expect("a reconcile on a late watch event");
+        }
+        assert_eq!(cams_calls(&env), (2, 1), "no second read, no write");
+        assert_requests(
+            &env,
+            &[
+                get_secret("cams-credentials"),
+                get_secret("cams-credentials"),
+            ],
+        );
+        assert_eq!(status_of(&env, "team-l"), confirmed);
     }
 
     #[tokio::test]

@@ -257,16 +257,48 @@ pub struct Context<C> {
 
 /// The status this operator's last reconcile of an object concluded (written, or still to be
 /// written when its patch failed), and the resourceVersions older than that write: the one
-/// read before writing, and that of the `Reconciling` mark written first, if any. The watch
-/// cache can still hold one of them when the next reconcile starts (a trigger queued during
-/// the reconcile runs as soon as it ends): that reconcile uses the status concluded instead of
-/// the stale one, which would otherwise repeat the CAMS write.
+/// read before writing, that of the `Reconciling` mark written first, if any, and — when the
+/// reconcile itself started from a stale copy — every version its predecessor superseded and
+/// wrote. The watch cache can still hold one of them when the next reconcile starts (a
+/// trigger queued during the reconcile runs as soon as it ends, and a requeue fires whether
+/// or not the watch has caught up): that reconcile uses the status concluded instead of the
+/// stale one, which would otherwise repeat the CAMS write or write an older status back.
 #[derive(Clone, Debug)]
 struct OwnWrite {
+    /// Oldest first; at most [`MAX_SUPERSEDED`].
     superseded: Vec<Option<String>>,
     status: ChatGroupStatus,
     /// The status patch succeeded. Until it has, the next reconcile patches again.
     written: bool,
+    /// The resourceVersion the status patch gave the object, once it succeeded.
+    version: Option<String>,
+}
+
+/// Most superseded resourceVersions remembered per object: a watch lagging behind more of the
+/// operator's own writes than this (each reconcile writes at most two) is not expected; the
+/// oldest are forgotten first.
+const MAX_SUPERSEDED: usize = 16;
+
+impl OwnWrite {
+    /// Whether the copy read at `version` is older than this write.
+    fn supersedes(&self, version: &Option<String>) -> bool {
+        self.superseded.contains(version)
+    }
+
+    /// The versions a write made by a reconcile that read at `version` supersedes, besides
+    /// its own mark: `version` itself and, when `version` was already older than this write,
+    /// everything this write superseded and the version it made.
+    fn superseded_by_next(own: Option<&OwnWrite>, version: &Option<String>) -> Vec<Option<String>> {
+        let mut superseded = Vec::new();
+        if let Some(own) = own.filter(|own| own.supersedes(version)) {
+            superseded.extend(own.superseded.iter().filter(|v| *v != version).cloned());
+            if own.version.is_some() {
+                superseded.push(own.version.clone());
+            }
+        }
+        superseded.push(version.clone());
+        superseded
+    }
 }
 
 /// What the controller remembers about one object between reconciles. Losing it (a restart)
@@ -728,7 +760,7 @@ pub async fn reconcile_object<C: CamsApi>(
     // reconcile and of its Events). They differ while our last status patch is pending.
     let mut stored = chatgroup.status.clone();
     if let Some(own) = &memory.own_write
-        && own.superseded.contains(&read_version)
+        && own.supersedes(&read_version)
     {
         debug!("the watch cache has not caught up with our last reconcile; using its outcome");
         chatgroup.status = Some(own.status.clone());
@@ -737,13 +769,15 @@ pub async fn reconcile_object<C: CamsApi>(
         }
     }
     let previous = chatgroup.status.clone();
-    let mut superseded = vec![read_version.clone()];
+    let mut superseded = OwnWrite::superseded_by_next(memory.own_write.as_ref(), &read_version);
+    let mut marked = false;
     if needs_reconciling_mark(&chatgroup, resolved.is_ok()) {
         let mark = engine::reconciling_mark(previous.as_ref(), chatgroup.metadata.generation, now);
         let version =
             crate::metrics::kube_call(patch_status(ctx, &namespace, &name, &mark)).await?;
         superseded.push(version);
         stored = Some(mark);
+        marked = true;
     }
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
@@ -761,8 +795,10 @@ pub async fn reconcile_object<C: CamsApi>(
     // retried), the next reconcile still knows what this one did — a CAMS write and its
     // RequestId are never lost, and never repeated.
     let must_write = engine::status_changed(stored.as_ref(), &outcome.status);
+    let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
+    superseded.drain(..excess);
     remember(ctx, object_ref.clone(), uid.clone(), |entry| {
-        if must_write || superseded.len() > 1 {
+        if must_write || marked {
             entry.own_write = Some(OwnWrite {
                 superseded,
                 status: if must_write {
@@ -771,11 +807,12 @@ pub async fn reconcile_object<C: CamsApi>(
                     stored.clone().unwrap_or_default()
                 },
                 written: !must_write,
+                version: None,
             });
         } else if entry
             .own_write
             .as_ref()
-            .is_some_and(|own| !own.superseded.contains(&read_version))
+            .is_some_and(|own| !own.supersedes(&read_version))
         {
             entry.own_write = None;
         }
@@ -788,7 +825,7 @@ pub async fn reconcile_object<C: CamsApi>(
             });
         }
     });
-    finish(
+    let version = finish(
         ctx,
         &object,
         &namespace,
@@ -801,6 +838,7 @@ pub async fn reconcile_object<C: CamsApi>(
         remember(ctx, object_ref, uid, |entry| {
             if let Some(own) = entry.own_write.as_mut() {
                 own.written = true;
+                own.version = version;
             }
         });
     }
@@ -960,7 +998,8 @@ async fn read_secret<C>(
     })
 }
 
-/// Writes the status (when more than timestamps changed), publishes Events, records metrics.
+/// Writes the status (when more than timestamps changed), publishes Events, records metrics;
+/// returns the resourceVersion the status patch gave the object, if one was made.
 /// `old` is the status stored in the API (what a patch must change) and the status the
 /// previous reconcile concluded (what Events compare with); usually the same.
 async fn finish<C: CamsApi>(
@@ -970,7 +1009,7 @@ async fn finish<C: CamsApi>(
     name: &str,
     old: (Option<&ChatGroupStatus>, Option<&ChatGroupStatus>),
     outcome: &Outcome,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let (stored, previous) = old;
     let result = if outcome.failure.is_some() {
         RESULT_FAILURE
@@ -994,11 +1033,9 @@ async fn finish<C: CamsApi>(
         ctx.metrics.drift_detected.inc();
     }
     let patched = if engine::status_changed(stored, &outcome.status) {
-        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status))
-            .await
-            .map(drop)
+        crate::metrics::kube_call(patch_status(ctx, namespace, name, &outcome.status)).await
     } else {
-        Ok(())
+        Ok(None)
     };
     // Events are published even when the status patch failed: they report what happened
     // in CAMS, and the next reconcile will not report it again.
