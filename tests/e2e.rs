@@ -50,6 +50,12 @@ use tokio::task::JoinHandle;
 const WAIT: Duration = Duration::from_secs(60);
 /// How long a quiet period is watched to show that nothing more happens.
 const SETTLE: Duration = Duration::from_millis(1500);
+/// The `resyncInterval` of the scenarios' ChatGroups. A routine read comes at the space's next
+/// read slot (a phase derived from the endpoint, so from the simulator's random port, plus
+/// multiples of the interval), which can be any time after the last read; with the default of
+/// 1h and a clock 20× faster, one fell inside a quiet period [`SETTLE`] about once in 120. With
+/// 24h (72 minutes real at 20×) that is about once in 3,000 quiet periods.
+const SCENARIO_RESYNC: &str = "24h";
 
 /// A cluster (the test server, or a real one), the simulator, and a namespace of our own.
 struct Env {
@@ -143,8 +149,16 @@ impl Env {
         }
     }
 
-    async fn apply_chatgroup(&self, name: &str, group_id: &str, edit: impl FnOnce(&mut Value)) {
+    /// A ChatGroup of this environment's namespace and simulator, read every
+    /// [`SCENARIO_RESYNC`].
+    fn chatgroup(&self, name: &str, group_id: &str) -> Value {
         let mut manifest = chatgroup(&self.namespace, name, group_id, &self.sim.url());
+        manifest["spec"]["resyncInterval"] = json!(SCENARIO_RESYNC);
+        manifest
+    }
+
+    async fn apply_chatgroup(&self, name: &str, group_id: &str, edit: impl FnOnce(&mut Value)) {
+        let mut manifest = self.chatgroup(name, group_id);
         edit(&mut manifest);
         self.apply(&manifest).await;
     }
@@ -917,7 +931,7 @@ async fn api_faults_mid_run(env: &Env) {
     env.server().close_watches();
     env.server().fail_for(Duration::from_secs(2), 500);
     // The spec change lands while the API fails every request (the test writes it directly).
-    let mut changed = chatgroup(&env.namespace, "weathered", "EA303F", &env.sim.url());
+    let mut changed = env.chatgroup("weathered", "EA303F");
     changed["spec"]["subject"] = json!("Weathered");
     let stored = env
         .server()
