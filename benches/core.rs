@@ -13,15 +13,17 @@
 //!   in-memory `FakeCams`;
 //! - `reconcile/resync_shared_listing`: one whole engine reconcile whose resync is due,
 //!   answered from a shared listing of 500 groups made by another object of the space;
-//! - `controller/parse_chatgroup`: the controller's parse of the watched untyped object into
-//!   a `ChatGroup` (done once per reconcile).
+//! - `controller/cache_object`: reading an object as the watch delivers it into the
+//!   controller's compact cached form (once per watch event);
+//! - `controller/cached_to_chatgroup`: the typed `ChatGroup` a reconcile works on, from the
+//!   cached form (once per reconcile: the status is parsed from its compact text).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use cams_operator::cams::fake::FakeCams;
 use cams_operator::cams::{Credentials, GroupKey, SecretString};
-use cams_operator::controller::parse_chatgroup;
+use cams_operator::controller::cached::CachedChatGroup;
 use cams_operator::crd::condition::{READY, SYNCED};
 use cams_operator::crd::{ChatGroup, ChatGroupStatus, ObservedGroup, Reason, Time};
 use cams_operator::reconcile::engine::{self, CONFIRM_DELAY, Input, Outcome};
@@ -30,7 +32,6 @@ use cams_operator::reconcile::status::{ConditionSpec, ConditionStatus, merge_con
 use cams_operator::reconcile::{SharedLister, status_changed, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::executor::block_on;
-use kube::core::DynamicObject;
 
 /// Groups in the benchmark's space (a 10,000-object fleet over 20 spaces).
 const GROUPS_PER_SPACE: usize = 500;
@@ -184,13 +185,20 @@ fn bench_reconcile(c: &mut Criterion) {
     });
     group.finish();
 
-    let dynamic: DynamicObject =
-        match serde_json::to_value(&object).and_then(serde_json::from_value) {
-            Ok(dynamic) => dynamic,
-            Err(err) => panic!("the fixture converts to a DynamicObject: {err}"),
-        };
-    c.bench_function("controller/parse_chatgroup", |b| {
-        b.iter(|| parse_chatgroup(black_box(&dynamic)))
+    let value = match serde_json::to_value(&object) {
+        Ok(value) => value,
+        Err(err) => panic!("the fixture serializes: {err}"),
+    };
+    let text = value.to_string();
+    c.bench_function("controller/cache_object", |b| {
+        b.iter(|| serde_json::from_str::<CachedChatGroup>(black_box(&text)))
+    });
+    let cached = match CachedChatGroup::from_value(value) {
+        Ok(cached) => cached,
+        Err(err) => panic!("the fixture caches: {err}"),
+    };
+    c.bench_function("controller/cached_to_chatgroup", |b| {
+        b.iter(|| black_box(&cached).chatgroup())
     });
 }
 

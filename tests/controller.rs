@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
-use cams_operator::controller::{Clock, Context, Settings, chatgroup_resource, reconcile_object};
+use cams_operator::controller::cached::CachedChatGroup;
+use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
 use cams_operator::crd::{ChatGroupStatus, FIELD_MANAGER};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
@@ -64,7 +65,7 @@ async fn reconcile(env: &Env, ctx: &Context<HttpCams>, name: &str) -> Requeue {
         .api
         .get(&chatgroups(), NS, name)
         .expect("object is stored");
-    let object: DynamicObject = serde_json::from_value(stored).expect("a dynamic object");
+    let object = CachedChatGroup::from_value(stored).expect("a cached object");
     tokio::time::timeout(RECONCILE_TIMEOUT, reconcile_object(Arc::new(object), ctx))
         .await
         .expect("reconcile finished in time")
@@ -314,7 +315,7 @@ mod reconcile {
         );
         let ctx = context(&env, Clock::real());
         let stored = env.api.get(&chatgroups(), NS, "team-y").expect("stored");
-        let object: DynamicObject = serde_json::from_value(stored).expect("object");
+        let object = CachedChatGroup::from_value(stored).expect("object");
         let failed = reconcile_object(Arc::new(object), &ctx).await;
         assert!(failed.is_err(), "the status patch failed: {failed:?}");
         assert_eq!(cams_calls(&env).1, 1, "the write was made");
@@ -373,7 +374,7 @@ mod reconcile {
         );
 
         let ctx = Arc::new(context(&env, Clock::real()));
-        let object: DynamicObject = serde_json::from_value(stored()).expect("object");
+        let object = CachedChatGroup::from_value(stored()).expect("object");
         let running = tokio::spawn({
             let ctx = ctx.clone();
             async move { reconcile_object(Arc::new(object), &ctx).await }
@@ -581,9 +582,9 @@ mod reconcile {
             )
             .expect("chatgroup");
         let ctx = context(&env, Clock::real());
-        let cached: DynamicObject =
-            serde_json::from_value(env.api.get(&chatgroups(), NS, "team-s").expect("stored"))
-                .expect("a dynamic object");
+        let cached =
+            CachedChatGroup::from_value(env.api.get(&chatgroups(), NS, "team-s").expect("stored"))
+                .expect("a cached object");
         reconcile_object(Arc::new(cached.clone()), &ctx)
             .await
             .expect("reconcile succeeded");
@@ -624,11 +625,10 @@ mod reconcile {
             .expect("chatgroup");
         // 100× faster: the confirming read (10 s after the write) is due within 0.1 s.
         let ctx = context(&env, Clock::scaled(100.0));
-        let before_write: DynamicObject =
-            serde_json::from_value(env.api.get(&chatgroups(), NS, "team-l").expect("stored"))
-                .expect("a dynamic object");
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(env.client.clone(), NS, &chatgroup_resource());
+        let before_write =
+            CachedChatGroup::from_value(env.api.get(&chatgroups(), NS, "team-l").expect("stored"))
+                .expect("a cached object");
+        let api: Api<CachedChatGroup> = Api::namespaced(env.client.clone(), NS);
         let watch = api
             .watch(
                 &WatchParams::default(),
@@ -641,7 +641,7 @@ mod reconcile {
             .expect("the first reconcile");
         assert_eq!(cams_calls(&env), (1, 1));
         // What the watch will deliver late: the mark, then the write's result.
-        let late: Vec<DynamicObject> = watch
+        let late: Vec<CachedChatGroup> = watch
             .take(2)
             .map(|event| match event.expect("a watch event") {
                 WatchEvent::Modified(object) => object,

@@ -7,7 +7,7 @@
 //!   signature parameters, headers) over a socket.
 //! - `secret_values`: Secret values given to credential resolution.
 //! - `chatgroup_limits`: ChatGroup objects at the edges of what the CRD schema admits, through
-//!   `parse_chatgroup` and validation.
+//!   the watch cache's parsing (`CachedChatGroup`) and validation.
 //!
 //! Each property runs a modest number of cases so the whole file stays fast in the debug test
 //! profile; `PROPTEST_CASES=5000 cargo nextest run --test hostile_input` runs more. Cases that
@@ -1577,13 +1577,13 @@ mod secret_values {
 mod chatgroup_limits {
     use std::time::Duration;
 
-    use kube::core::DynamicObject;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
 
     use cams_operator::cams::Endpoint;
     use cams_operator::cams::client::check_endpoint;
-    use cams_operator::controller::parse_chatgroup;
+    use cams_operator::controller::cached::CachedChatGroup;
+    use cams_operator::crd::ChatGroup;
     use cams_operator::crd::{ChannelType, DriftPolicy, ManagementPolicy};
     use cams_operator::reconcile::validate::{parse_duration, validate};
 
@@ -1803,14 +1803,21 @@ mod chatgroup_limits {
         .unwrap_or_default()
     }
 
-    fn object(spec: Map<String, Value>) -> DynamicObject {
-        serde_json::from_value(json!({
+    fn object(spec: Map<String, Value>) -> Value {
+        json!({
             "apiVersion": "cams.chatapp.io/v1alpha1",
             "kind": "ChatGroup",
             "metadata": {"name": "edge", "namespace": "default", "generation": 3},
             "spec": spec,
-        }))
-        .expect("a DynamicObject")
+        })
+    }
+
+    /// The object as the controller's watch cache reads it: caching never fails for an object
+    /// with Kubernetes metadata; the spec parses, or the error names its field.
+    fn parse_chatgroup(value: Value) -> Result<ChatGroup, String> {
+        CachedChatGroup::from_value(value)
+            .expect("every object with metadata is cached")
+            .chatgroup()
     }
 
     fn problems_are_short(
@@ -1841,7 +1848,7 @@ mod chatgroup_limits {
         fn endpoints_pass_validation_exactly_when_the_client_accepts_them(url in odd_url()) {
             let mut spec = base_spec();
             spec.insert("endpoint".into(), json!(url));
-            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            let parsed = parse_chatgroup(object(spec)).map_err(TestCaseError::fail)?;
             prop_assert_eq!(parsed.spec.endpoint.as_deref(), Some(url.as_str()));
             let client = check_endpoint(&Endpoint::from_url(&url));
             // What the CRD schema asks for (`^https?://`, 2048 characters), and no spaces.
@@ -1867,7 +1874,7 @@ mod chatgroup_limits {
         fn picture_urls_are_checked_like_urls(url in odd_url()) {
             let mut spec = base_spec();
             spec.insert("profilePictureFile".into(), json!(url));
-            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            let parsed = parse_chatgroup(object(spec)).map_err(TestCaseError::fail)?;
             match validate(&parsed.spec) {
                 Ok(valid) => {
                     let parsed_url = reqwest::Url::parse(&url);
@@ -1886,7 +1893,7 @@ mod chatgroup_limits {
 
         /// Every field at, under and over its limit, with multi-byte, combining and space
         /// characters, every enum value, empty optional strings and odd durations: parsing the
-        /// untyped object gives back what was written; validation accepts it or names exactly
+        /// object as the watch cache does gives back what was written; validation accepts it or names exactly
         /// the fields that break a rule, with short problem texts.
         #[test]
         fn specs_at_the_limits_round_trip_or_name_their_fields(
@@ -1950,7 +1957,7 @@ mod chatgroup_limits {
                 spec.insert("credentials".into(), Value::Object(credentials));
             }
 
-            let parsed = parse_chatgroup(&object(spec)).map_err(TestCaseError::fail)?;
+            let parsed = parse_chatgroup(object(spec)).map_err(TestCaseError::fail)?;
             let got = &parsed.spec;
             prop_assert_eq!(&got.cust_space_id, &cust_space_id);
             prop_assert_eq!(&got.business_number, &business_number);
@@ -2057,7 +2064,7 @@ mod chatgroup_limits {
         ) {
             let mut spec = base_spec();
             spec.insert(field.to_owned(), value);
-            match parse_chatgroup(&object(spec)) {
+            match parse_chatgroup(object(spec)) {
                 Ok(_) => {}
                 Err(problem) => {
                     prop_assert!(problem.starts_with(&format!("spec.{field}")), "{}", problem);
@@ -2086,15 +2093,14 @@ mod chatgroup_limits {
         ) {
             let mut spec = base_spec();
             spec.insert("subject".into(), json!("Team"));
-            let mut value = serde_json::to_value(object(spec)).expect("JSON");
+            let mut value = object(spec);
             value["status"] = json!({
                 "observedGeneration": generation,
                 "retry": {"attempts": attempts, "nextAttemptTime": time},
                 "lastRequest": {"action": "UpdateChatGroup", "time": time, "httpStatus": http_status},
                 "conditions": [{"type": "Ready", "status": "True", "reason": reason, "lastTransitionTime": time}],
             });
-            let object: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
-            let parsed = parse_chatgroup(&object).map_err(TestCaseError::fail)?;
+            let parsed = parse_chatgroup(value).map_err(TestCaseError::fail)?;
             prop_assert_eq!(parsed.spec.subject.as_deref(), Some("Team"));
             if let Some(status) = parsed.status {
                 prop_assert_eq!(status.retry.map(|r| u64::from(r.attempts)), attempts.as_u64());
@@ -2107,20 +2113,18 @@ mod chatgroup_limits {
     /// unparseable, reported as an invalid spec that no change to the spec could fix.
     #[test]
     fn a_status_the_operator_cannot_read_is_dropped_not_reported_as_an_invalid_spec() {
-        let mut value = serde_json::to_value(object(base_spec())).expect("JSON");
+        let mut value = object(base_spec());
         value["status"] = json!({"retry": {"attempts": 4_294_967_296u64}});
-        let unreadable: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
-        let parsed = parse_chatgroup(&unreadable).expect("the spec is fine");
+        let parsed = parse_chatgroup(value).expect("the spec is fine");
         assert_eq!(parsed.status, None);
         assert_eq!(parsed.spec.group_id, "EA303TEST");
 
         // A broken spec is still reported, with its own path, whatever the status.
         let mut spec = base_spec();
         spec.insert("managementPolicy".into(), json!("Sometimes"));
-        let mut value = serde_json::to_value(object(spec)).expect("JSON");
+        let mut value = object(spec);
         value["status"] = json!({"retry": {"attempts": -1}});
-        let broken: DynamicObject = serde_json::from_value(value).expect("a DynamicObject");
-        let problem = parse_chatgroup(&broken).expect_err("invalid spec");
+        let problem = parse_chatgroup(value).expect_err("invalid spec");
         assert!(problem.starts_with("spec.managementPolicy"), "{problem}");
     }
 
@@ -2161,14 +2165,14 @@ mod chatgroup_limits {
         ] {
             let mut spec = base_spec();
             spec.insert("endpoint".into(), json!(url));
-            let parsed = parse_chatgroup(&object(spec)).expect("parses");
+            let parsed = parse_chatgroup(object(spec)).expect("parses");
             let err = validate(&parsed.spec).expect_err(url);
             assert_eq!(err.fields(), ["spec.endpoint"], "{url}: {err}");
             assert!(check_endpoint(&Endpoint::from_url(url)).is_err(), "{url}");
         }
         let mut spec = base_spec();
         spec.insert("profilePictureFile".into(), json!("https://:8787/a.jpg"));
-        let parsed = parse_chatgroup(&object(spec)).expect("parses");
+        let parsed = parse_chatgroup(object(spec)).expect("parses");
         let err = validate(&parsed.spec).expect_err("no host");
         assert_eq!(err.fields(), ["spec.profilePictureFile"], "{err}");
     }
@@ -2181,7 +2185,7 @@ mod chatgroup_limits {
         spec.insert("custSpaceId".into(), json!("c".repeat(100_000)));
         spec.insert("region".into(), json!("r".repeat(100_000)));
         spec.insert("businessNumber".into(), json!("1".repeat(100_000)));
-        let parsed = parse_chatgroup(&object(spec)).expect("parses");
+        let parsed = parse_chatgroup(object(spec)).expect("parses");
         let err = validate(&parsed.spec).expect_err("too long");
         assert_eq!(
             err.fields(),
@@ -2193,7 +2197,7 @@ mod chatgroup_limits {
 
         let mut spec = base_spec();
         spec.insert("managementPolicy".into(), json!("m".repeat(100_000)));
-        let problem = parse_chatgroup(&object(spec)).expect_err("unknown variant");
+        let problem = parse_chatgroup(object(spec)).expect_err("unknown variant");
         assert!(problem.starts_with("spec.managementPolicy: "), "{problem}");
         assert!(problem.len() < 400, "{} bytes", problem.len());
     }

@@ -7,8 +7,6 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
-use kube::core::DynamicObject;
-use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use crate::crd::{API_GROUP, API_VERSION, FIELD_MANAGER, KIND};
@@ -39,17 +37,12 @@ pub fn event_name(object_name: &str, now: jiff::Timestamp) -> String {
 }
 
 /// Builds the Event for `spec` about `object`.
-pub fn build(
-    object: &DynamicObject,
-    instance: &str,
-    spec: &EventSpec,
-    now: jiff::Timestamp,
-) -> Event {
-    let name = object.name_any();
+pub fn build(object: &ObjectMeta, instance: &str, spec: &EventSpec, now: jiff::Timestamp) -> Event {
+    let name = object.name.clone().unwrap_or_default();
     Event {
         metadata: ObjectMeta {
             name: Some(event_name(&name, now)),
-            namespace: object.namespace(),
+            namespace: object.namespace.clone(),
             ..ObjectMeta::default()
         },
         action: Some(spec.action.to_owned()),
@@ -69,9 +62,9 @@ pub fn build(
             api_version: Some(format!("{API_GROUP}/{API_VERSION}")),
             kind: Some(KIND.to_owned()),
             name: Some(name),
-            namespace: object.namespace(),
-            uid: object.meta().uid.clone(),
-            resource_version: object.resource_version(),
+            namespace: object.namespace.clone(),
+            uid: object.uid.clone(),
+            resource_version: object.resource_version.clone(),
             field_path: None,
         }),
         ..Event::default()
@@ -81,8 +74,8 @@ pub fn build(
 /// Creates the Event. A failure does not fail the reconcile (the status says the same): it is
 /// logged and counted in `cams_operator_events_failed_total`; a refused permission also makes
 /// `/readyz` fail with the reason.
-pub async fn publish<C>(ctx: &Context<C>, object: &DynamicObject, spec: &EventSpec) {
-    let Some(namespace) = object.namespace() else {
+pub async fn publish<C>(ctx: &Context<C>, object: &ObjectMeta, spec: &EventSpec) {
+    let Some(namespace) = object.namespace.clone() else {
         return;
     };
     let event = build(object, &ctx.instance, spec, jiff::Timestamp::now());

@@ -1,9 +1,9 @@
 //! The controller: kube-rs wiring around the pure reconcile core.
 //!
 //! One kube-rs [`Controller`] per watched scope (all namespaces, or one per `--namespace`)
-//! drives [`reconcile`]. ChatGroups are watched as untyped objects and parsed per reconcile, so
-//! one malformed object gets an `InvalidSpec` status instead of stalling the watch of all the
-//! others. Secrets in the watched scope are watched too: a change requeues exactly the
+//! drives [`reconcile`]. ChatGroups are watched in the compact form of [`cached`]: only what
+//! reconciling reads is kept, and the spec is parsed once as it arrives, so one malformed
+//! object gets an `InvalidSpec` status instead of stalling the watch of all the others. Secrets in the watched scope are watched too: a change requeues exactly the
 //! ChatGroups that use that Secret, so a rotation needs no restart.
 //!
 //! Every CAMS call goes through [`flow::Guarded`] (global token bucket and concurrency limit);
@@ -12,6 +12,7 @@
 //! `cams-operator run` builds the Kubernetes client with [`kube_client::client`], so every
 //! request to the API server is paced by one budget and by the server's `Retry-After`.
 
+pub mod cached;
 pub mod command;
 pub mod events;
 pub mod flow;
@@ -30,6 +31,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+
+use self::cached::CachedChatGroup;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -248,7 +251,7 @@ pub struct Context<C> {
     operator_identity: OperatorIdentity,
     identity_namespaces: IdentityNamespaces,
     clock: Clock,
-    memory: Mutex<HashMap<ObjectRef<DynamicObject>, Memory>>,
+    memory: Mutex<HashMap<ObjectRef<CachedChatGroup>, Memory>>,
     instance: String,
     max_reconciles: u16,
     readiness: Readiness,
@@ -267,7 +270,9 @@ pub struct Context<C> {
 struct OwnWrite {
     /// Oldest first; at most [`MAX_SUPERSEDED`].
     superseded: Vec<Option<String>>,
-    status: ChatGroupStatus,
+    /// The status as compact JSON: every object holds one between a write and the next quiet
+    /// reconcile (a whole cold start), so it is kept at the size of its text.
+    status: Box<str>,
     /// The status patch succeeded. Until it has, the next reconcile patches again.
     written: bool,
     /// The resourceVersion the status patch gave the object, once it succeeded.
@@ -298,6 +303,18 @@ impl OwnWrite {
         }
         superseded.push(version.clone());
         superseded
+    }
+}
+
+impl OwnWrite {
+    fn text(status: &ChatGroupStatus) -> Box<str> {
+        serde_json::to_string(status)
+            .unwrap_or_default()
+            .into_boxed_str()
+    }
+
+    fn status(&self) -> Option<ChatGroupStatus> {
+        serde_json::from_str(&self.status).ok()
     }
 }
 
@@ -415,7 +432,7 @@ impl<C> Context<C> {
     }
 }
 
-/// The ApiResource of ChatGroup, for the untyped watch.
+/// The ApiResource of ChatGroup, for untyped requests (start-up checks, status patches).
 pub fn chatgroup_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(API_GROUP, API_VERSION, KIND), PLURAL)
 }
@@ -518,13 +535,13 @@ fn note_watch<T>(
 
 /// Forgets, every [`MEMORY_PRUNE_INTERVAL`], what the controller remembers about objects that
 /// are no longer watched (deleted, or moved out of the shard), so memory follows the fleet.
-async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<DynamicObject>>) {
+async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<CachedChatGroup>>) {
     loop {
         tokio::time::sleep(MEMORY_PRUNE_INTERVAL).await;
-        let present: std::collections::HashSet<ObjectRef<DynamicObject>> = stores
+        let present: std::collections::HashSet<ObjectRef<CachedChatGroup>> = stores
             .iter()
             .flat_map(|store| store.state())
-            .map(|object| ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource()))
+            .map(|object| memory_key(&object))
             .collect();
         if let Ok(mut memory) = ctx.memory.lock() {
             memory.retain(|key, _| present.contains(key));
@@ -535,16 +552,16 @@ async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<DynamicObject>>
 
 /// Every Secret (namespace, name) some watched ChatGroup may use.
 fn referenced_secrets(
-    stores: &[Store<DynamicObject>],
+    stores: &[Store<CachedChatGroup>],
 ) -> std::collections::HashSet<(String, String)> {
     stores
         .iter()
         .flat_map(|store| store.state())
         .filter_map(|object| {
             let namespace = object.namespace()?;
-            let spec = parse_chatgroup(&object).ok()?.spec;
+            let spec = object.spec().ok()?;
             Some(
-                credentials::secret_names(&spec)
+                credentials::secret_names(spec)
                     .into_iter()
                     .map(move |name| (namespace.clone(), name)),
             )
@@ -558,16 +575,16 @@ fn build_controller<C: CamsApi + 'static>(
     namespace: Option<&str>,
     scope: &Scope,
     shutdown: watch::Receiver<bool>,
-) -> (Controller<DynamicObject>, Store<DynamicObject>) {
-    let resource = chatgroup_resource();
+) -> (Controller<CachedChatGroup>, Store<CachedChatGroup>) {
     let client = ctx.client.clone();
     // An `Api` of `PartialObjectMeta` lists and watches metadata only.
-    let (groups, secrets): (Api<DynamicObject>, Api<PartialObjectMeta<Secret>>) = match namespace {
+    let (groups, secrets): (Api<CachedChatGroup>, Api<PartialObjectMeta<Secret>>) = match namespace
+    {
         Some(ns) => (
-            Api::namespaced_with(client.clone(), ns, &resource),
+            Api::namespaced(client.clone(), ns),
             Api::namespaced(client, ns),
         ),
-        None => (Api::all_with(client.clone(), &resource), Api::all(client)),
+        None => (Api::all(client.clone()), Api::all(client)),
     };
     // Secrets as metadata only, stripped to what identifies a version: their data is read
     // when a ChatGroup needs it (see `secrets`).
@@ -582,7 +599,7 @@ fn build_controller<C: CamsApi + 'static>(
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
     }
-    let controller = Controller::new_with(groups, config, resource.clone())
+    let controller = Controller::new(groups, config)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.max_reconciles));
     let store = controller.store();
     let mapper_store = store.clone();
@@ -599,9 +616,9 @@ fn build_controller<C: CamsApi + 'static>(
 
 /// The ChatGroups in `store` that use `secret` (explicitly, or as the namespace default).
 fn dependents_of_secret(
-    store: &Store<DynamicObject>,
+    store: &Store<CachedChatGroup>,
     secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<DynamicObject>> {
+) -> Vec<ObjectRef<CachedChatGroup>> {
     let namespace = secret.namespace();
     let name = secret.name_any();
     store
@@ -609,62 +626,16 @@ fn dependents_of_secret(
         .into_iter()
         .filter(|group| group.namespace() == namespace)
         .filter(|group| {
-            parse_chatgroup(group)
-                .map(|cg| credentials::secret_names(&cg.spec).contains(&name))
-                .unwrap_or(false)
+            group
+                .spec()
+                .is_ok_and(|spec| credentials::secret_names(spec).contains(&name))
         })
-        .map(|group| ObjectRef::from_obj_with(group.as_ref(), chatgroup_resource()))
+        .map(|group| ObjectRef::from_obj(group.as_ref()))
         .collect()
 }
 
-/// Longest description of why an object does not parse, in characters: the reader's own words
-/// may quote the offending value whole, which can be long.
-const MAX_PARSE_PROBLEM_CHARS: usize = 300;
-
-/// Parses an untyped object as a ChatGroup; the error names the offending field path, then says
-/// what is wrong in at most 300 characters.
-///
-/// Only the spec can make an object unparseable. A status the operator cannot read (the schema
-/// admits, say, `retry.attempts` past 32 bits, and only the operator is meant to write it) is
-/// dropped: the object is reconciled as if it had none, and the next status write replaces it.
-pub fn parse_chatgroup(object: &DynamicObject) -> Result<ChatGroup, String> {
-    let mut value = match serde_json::to_value(object) {
-        Ok(value) => value,
-        Err(err) => return Err(cut_problem(err.to_string())),
-    };
-    let (path, detail) = match serde_path_to_error::deserialize::<_, ChatGroup>(&value) {
-        Ok(chatgroup) => return Ok(chatgroup),
-        Err(err) => (err.path().to_string(), cut_problem(err.inner().to_string())),
-    };
-    let in_status = path == "status" || path.starts_with("status.");
-    if in_status && let Some(fields) = value.as_object_mut() {
-        fields.remove("status");
-        let chatgroup = serde_path_to_error::deserialize::<_, ChatGroup>(&value)
-            .map_err(|err| format!("{}: {}", err.path(), cut_problem(err.inner().to_string())))?;
-        warn!(
-            object = %format!(
-                "{}/{}",
-                object.metadata.namespace.as_deref().unwrap_or_default(),
-                object.metadata.name.as_deref().unwrap_or_default()
-            ),
-            problem = %format!("{path}: {detail}"),
-            "the status does not parse; reconciling as if there were none"
-        );
-        return Ok(chatgroup);
-    }
-    Err(format!("{path}: {detail}"))
-}
-
-fn cut_problem(mut text: String) -> String {
-    if let Some((end, _)) = text.char_indices().nth(MAX_PARSE_PROBLEM_CHARS) {
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
-}
-
 async fn reconcile_entry<C: CamsApi + 'static>(
-    object: Arc<DynamicObject>,
+    object: Arc<CachedChatGroup>,
     ctx: Arc<Context<C>>,
 ) -> Result<Action, Error> {
     let key = format!(
@@ -696,22 +667,23 @@ async fn reconcile_entry<C: CamsApi + 'static>(
 /// One reconcile of one object: read its Secrets, run the reconcile core, write the status
 /// (only when more than timestamps changed) and the Events. Returns when to reconcile again.
 pub async fn reconcile_object<C: CamsApi>(
-    object: Arc<DynamicObject>,
+    object: Arc<CachedChatGroup>,
     ctx: &Context<C>,
 ) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::MissingKey)?;
     let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
-    let object_ref = ObjectRef::from_obj_with(object.as_ref(), chatgroup_resource());
+    let object_ref = memory_key(&object);
     let now = ctx.clock.now();
 
     let read_version = object.resource_version();
-    let mut chatgroup = match parse_chatgroup(&object) {
+    let stored_status = object.status();
+    if let Some(problem) = &stored_status.problem {
+        warn!(%problem, "the status does not parse; reconciling as if there were none");
+    }
+    let mut chatgroup = match object.with_status(stored_status.status.clone()) {
         Ok(cg) => cg,
         Err(problem) => {
-            let old = object
-                .data
-                .get("status")
-                .and_then(|s| serde_json::from_value::<ChatGroupStatus>(s.clone()).ok());
+            let old = stored_status.status;
             let outcome =
                 engine::unparseable(object.meta().generation, old.as_ref(), &problem, now);
             finish(
@@ -763,9 +735,9 @@ pub async fn reconcile_object<C: CamsApi>(
         && own.supersedes(&read_version)
     {
         debug!("the watch cache has not caught up with our last reconcile; using its outcome");
-        chatgroup.status = Some(own.status.clone());
+        chatgroup.status = own.status();
         if own.written {
-            stored = Some(own.status.clone());
+            stored = own.status();
         }
     }
     let previous = chatgroup.status.clone();
@@ -801,10 +773,10 @@ pub async fn reconcile_object<C: CamsApi>(
         if must_write || marked {
             entry.own_write = Some(OwnWrite {
                 superseded,
-                status: if must_write {
-                    outcome.status.clone()
-                } else {
-                    stored.clone().unwrap_or_default()
+                status: match (must_write, stored.as_ref()) {
+                    (false, Some(stored)) => OwnWrite::text(stored),
+                    (false, None) => OwnWrite::text(&ChatGroupStatus::default()),
+                    (true, _) => OwnWrite::text(&outcome.status),
                 },
                 written: !must_write,
                 version: None,
@@ -845,11 +817,21 @@ pub async fn reconcile_object<C: CamsApi>(
     Ok(outcome.requeue)
 }
 
+/// The key of an object's [`Memory`]: its namespace and name only (an `ObjectRef` made from
+/// the object would also carry copies of its `uid` and `resourceVersion`).
+fn memory_key(object: &CachedChatGroup) -> ObjectRef<CachedChatGroup> {
+    let key = ObjectRef::new(&object.name_any());
+    match object.namespace() {
+        Some(namespace) => key.within(&namespace),
+        None => key,
+    }
+}
+
 /// Updates what the controller remembers about the object `key` with `uid` (a memory about
 /// another object of the same name is dropped first).
 fn remember<C>(
     ctx: &Context<C>,
-    key: ObjectRef<DynamicObject>,
+    key: ObjectRef<CachedChatGroup>,
     uid: Option<String>,
     update: impl FnOnce(&mut Memory),
 ) {
@@ -1004,7 +986,7 @@ async fn read_secret<C>(
 /// previous reconcile concluded (what Events compare with); usually the same.
 async fn finish<C: CamsApi>(
     ctx: &Context<C>,
-    object: &DynamicObject,
+    object: &CachedChatGroup,
     namespace: &str,
     name: &str,
     old: (Option<&ChatGroupStatus>, Option<&ChatGroupStatus>),
@@ -1040,7 +1022,7 @@ async fn finish<C: CamsApi>(
     // Events are published even when the status patch failed: they report what happened
     // in CAMS, and the next reconcile will not report it again.
     for event in engine::events(previous, outcome) {
-        crate::metrics::kube_call(events::publish(ctx, object, &event)).await;
+        crate::metrics::kube_call(events::publish(ctx, object.metadata(), &event)).await;
     }
     patched
 }
@@ -1082,7 +1064,7 @@ async fn patch_status<C>(
 }
 
 fn error_policy<C: CamsApi>(
-    _object: Arc<DynamicObject>,
+    _object: Arc<CachedChatGroup>,
     error: &Error,
     ctx: Arc<Context<C>>,
 ) -> Action {
