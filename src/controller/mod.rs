@@ -3,8 +3,9 @@
 //! One kube-rs [`Controller`] per watched scope (all namespaces, or one per `--namespace`)
 //! drives [`reconcile`]. ChatGroups are watched in the compact form of [`cached`]: only what
 //! reconciling reads is kept, and the spec is parsed once as it arrives, so one malformed
-//! object gets an `InvalidSpec` status instead of stalling the watch of all the others. Secrets in the watched scope are watched too: a change requeues exactly the
-//! ChatGroups that use that Secret, so a rotation needs no restart.
+//! object gets an `InvalidSpec` status instead of stalling the watch of all the others.
+//! Secrets in the watched scope are watched too: a change requeues exactly the ChatGroups that
+//! use that Secret, so a rotation needs no restart.
 //!
 //! Every CAMS call goes through [`flow::Guarded`] (global token bucket and concurrency limit);
 //! status is written with one server-side apply patch to `/status` under the `cams-operator`
@@ -31,8 +32,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-
-use self::cached::CachedChatGroup;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -54,6 +53,7 @@ use crate::reconcile::credentials::{
 use crate::reconcile::engine::{self, Input, Outcome, Requeue};
 use crate::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 
+use self::cached::CachedChatGroup;
 use self::flow::Guarded;
 
 /// Timeout of each Kubernetes API call the reconcile makes itself (Secret reads, status and
@@ -304,15 +304,15 @@ impl OwnWrite {
         superseded.push(version.clone());
         superseded
     }
-}
 
-impl OwnWrite {
+    /// `status` as it is kept: compact JSON.
     fn text(status: &ChatGroupStatus) -> Box<str> {
         serde_json::to_string(status)
             .unwrap_or_default()
             .into_boxed_str()
     }
 
+    /// The status kept, read back.
     fn status(&self) -> Option<ChatGroupStatus> {
         serde_json::from_str(&self.status).ok()
     }
