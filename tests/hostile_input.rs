@@ -1869,13 +1869,18 @@ mod chatgroup_limits {
         }
 
         /// A picture URL passes validation when it is an https:// URL with a host; a refused
-        /// one names `spec.profilePictureFile`.
+        /// one names `spec.profilePictureFile`. The empty string (which the generator makes
+        /// about once in 20,000 cases) is an unset optional field, as everywhere in the spec:
+        /// it passes and sets no picture.
         #[test]
         fn picture_urls_are_checked_like_urls(url in odd_url()) {
             let mut spec = base_spec();
             spec.insert("profilePictureFile".into(), json!(url));
             let parsed = parse_chatgroup(object(spec)).map_err(TestCaseError::fail)?;
             match validate(&parsed.spec) {
+                Ok(valid) if url.is_empty() => {
+                    prop_assert_eq!(valid.profile_picture_file, None);
+                }
                 Ok(valid) => {
                     let parsed_url = reqwest::Url::parse(&url);
                     prop_assert!(
