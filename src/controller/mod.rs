@@ -251,7 +251,7 @@ pub struct Context<C> {
     operator_identity: OperatorIdentity,
     identity_namespaces: IdentityNamespaces,
     clock: Clock,
-    memory: Mutex<HashMap<ObjectRef<CachedChatGroup>, Memory>>,
+    memory: Mutex<HashMap<MemoryKey, Memory>>,
     instance: String,
     max_reconciles: u16,
     readiness: Readiness,
@@ -328,15 +328,17 @@ impl OwnWrite {
 struct Memory {
     /// The `metadata.uid` of the object this memory is about.
     uid: Option<String>,
-    /// The inputs of the last reconcile, when it ended in a terminal failure.
-    terminal: Option<InputFingerprint>,
+    /// The inputs of the last reconcile, when it ended in a terminal failure (boxed, as this
+    /// and `own_write` are: most objects have neither, and an empty box is one word in the
+    /// hash table's slot instead of the whole value).
+    terminal: Option<Box<InputFingerprint>>,
     /// The last read of the group; reads that found nothing new are not written to the status
     /// (only timestamps would change), but they still schedule the next read.
     last_read: Option<LastRead>,
     /// The resourceVersions of the Secrets used by the last reconcile.
     secret_versions: Option<Vec<(String, Option<String>)>>,
     /// The status last written, and the resourceVersion of the object read before writing it.
-    own_write: Option<OwnWrite>,
+    own_write: Option<Box<OwnWrite>>,
 }
 
 /// When an object's group was last read.
@@ -538,7 +540,7 @@ fn note_watch<T>(
 async fn prune_memory<C>(ctx: Arc<Context<C>>, stores: Vec<Store<CachedChatGroup>>) {
     loop {
         tokio::time::sleep(MEMORY_PRUNE_INTERVAL).await;
-        let present: std::collections::HashSet<ObjectRef<CachedChatGroup>> = stores
+        let present: std::collections::HashSet<MemoryKey> = stores
             .iter()
             .flat_map(|store| store.state())
             .map(|object| memory_key(&object))
@@ -672,7 +674,7 @@ pub async fn reconcile_object<C: CamsApi>(
 ) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::MissingKey)?;
     let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
-    let object_ref = memory_key(&object);
+    let key = memory_key(&object);
     let now = ctx.clock.now();
 
     let read_version = object.resource_version();
@@ -716,12 +718,12 @@ pub async fn reconcile_object<C: CamsApi>(
         .memory
         .lock()
         .ok()
-        .and_then(|m| m.get(&object_ref).cloned())
+        .and_then(|m| m.get(&key).cloned())
         .filter(|m| m.uid == uid)
         .unwrap_or_default();
     // After a terminal failure nothing is retried until the generation, the pause annotation
     // or a Secret changes: a watch event such as our own status patch does not count.
-    if memory.terminal.as_ref() == Some(&fingerprint) {
+    if memory.terminal.as_deref() == Some(&fingerprint) {
         debug!("inputs unchanged since a terminal failure; waiting for a change");
         return Ok(Requeue::AwaitChange);
     }
@@ -741,7 +743,7 @@ pub async fn reconcile_object<C: CamsApi>(
         }
     }
     let previous = chatgroup.status.clone();
-    let mut superseded = OwnWrite::superseded_by_next(memory.own_write.as_ref(), &read_version);
+    let mut superseded = OwnWrite::superseded_by_next(memory.own_write.as_deref(), &read_version);
     let mut marked = false;
     if needs_reconciling_mark(&chatgroup, resolved.is_ok()) {
         let mark = engine::reconciling_mark(previous.as_ref(), chatgroup.metadata.generation, now);
@@ -769,9 +771,9 @@ pub async fn reconcile_object<C: CamsApi>(
     let must_write = engine::status_changed(stored.as_ref(), &outcome.status);
     let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
     superseded.drain(..excess);
-    remember(ctx, object_ref.clone(), uid.clone(), |entry| {
+    remember(ctx, key.clone(), uid.clone(), |entry| {
         if must_write || marked {
-            entry.own_write = Some(OwnWrite {
+            entry.own_write = Some(Box::new(OwnWrite {
                 superseded,
                 status: match (must_write, stored.as_ref()) {
                     (false, Some(stored)) => OwnWrite::text(stored),
@@ -780,7 +782,7 @@ pub async fn reconcile_object<C: CamsApi>(
                 },
                 written: !must_write,
                 version: None,
-            });
+            }));
         } else if entry
             .own_write
             .as_ref()
@@ -788,7 +790,8 @@ pub async fn reconcile_object<C: CamsApi>(
         {
             entry.own_write = None;
         }
-        entry.terminal = (outcome.requeue == Requeue::AwaitChange).then_some(fingerprint.clone());
+        entry.terminal =
+            (outcome.requeue == Requeue::AwaitChange).then(|| Box::new(fingerprint.clone()));
         entry.secret_versions = Some(fingerprint.secret_versions.clone());
         if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
             entry.last_read = Some(LastRead {
@@ -807,7 +810,7 @@ pub async fn reconcile_object<C: CamsApi>(
     )
     .await?;
     if must_write {
-        remember(ctx, object_ref, uid, |entry| {
+        remember(ctx, key, uid, |entry| {
             if let Some(own) = entry.own_write.as_mut() {
                 own.written = true;
                 own.version = version;
@@ -817,13 +820,18 @@ pub async fn reconcile_object<C: CamsApi>(
     Ok(outcome.requeue)
 }
 
-/// The key of an object's [`Memory`]: its namespace and name only (an `ObjectRef` made from
-/// the object would also carry copies of its `uid` and `resourceVersion`).
-fn memory_key(object: &CachedChatGroup) -> ObjectRef<CachedChatGroup> {
-    let key = ObjectRef::new(&object.name_any());
-    match object.namespace() {
-        Some(namespace) => key.within(&namespace),
-        None => key,
+/// The key of an object's [`Memory`]: its namespace and name, and nothing else (an `ObjectRef`
+/// would also hold room for a `uid` and a `resourceVersion` in every slot of the table).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct MemoryKey {
+    namespace: Box<str>,
+    name: Box<str>,
+}
+
+fn memory_key(object: &CachedChatGroup) -> MemoryKey {
+    MemoryKey {
+        namespace: object.namespace().unwrap_or_default().into_boxed_str(),
+        name: object.name_any().into_boxed_str(),
     }
 }
 
@@ -831,7 +839,7 @@ fn memory_key(object: &CachedChatGroup) -> ObjectRef<CachedChatGroup> {
 /// another object of the same name is dropped first).
 fn remember<C>(
     ctx: &Context<C>,
-    key: ObjectRef<CachedChatGroup>,
+    key: MemoryKey,
     uid: Option<String>,
     update: impl FnOnce(&mut Memory),
 ) {
