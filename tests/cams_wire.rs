@@ -17,12 +17,14 @@ use serde_json::json;
 
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig, StampSource, find_group};
 use cams_operator::cams::{
-    CODE_GROUP_NOT_FOUND, CamsApi, CamsError, Credentials, Endpoint, ErrorClass, GroupKey,
-    ListChatGroupRequest, SecretString, UpdateChatGroupRequest,
+    CODE_GROUP_NOT_FOUND, CamsApi, CamsError, Credentials, Endpoint, ErrorClass, SecretString,
 };
 use cams_operator::crd::Reason;
 
-mod support {
+mod support;
+
+/// The fake CAMS servers and credentials of these tests.
+mod wire {
     use super::*;
 
     /// One request as the server saw it.
@@ -277,32 +279,6 @@ mod support {
         }
     }
 
-    pub fn update_request() -> UpdateChatGroupRequest {
-        UpdateChatGroupRequest {
-            key: GroupKey {
-                cust_space_id: "cams-test".into(),
-                business_number: "8613800001234".into(),
-                group_id: "EA303TEST".into(),
-            },
-            channel_type: Some("WHATSAPP".into()),
-            subject: Some("Team chat *1*".into()),
-            description: Some("Hello world ~ café".into()),
-            profile_picture_file: None,
-        }
-    }
-
-    pub fn list_request(index: u32, size: u32) -> ListChatGroupRequest {
-        ListChatGroupRequest {
-            cust_space_id: "cams-test".into(),
-            business_number: "8613800001234".into(),
-            channel_type: None,
-            group_status: None,
-            subject: None,
-            page_index: index,
-            page_size: size,
-        }
-    }
-
     pub fn ok_body(request_id: &str) -> serde_json::Value {
         json!({"RequestId": request_id, "Code": "OK", "Message": "OK", "Success": true})
     }
@@ -314,7 +290,8 @@ mod support {
     }
 }
 
-use support::*;
+use support::fixtures::{list_request, update_request};
+use wire::*;
 
 mod request_shape {
     use super::*;

@@ -80,6 +80,17 @@ fn status_of(env: &Env, name: &str) -> ChatGroupStatus {
     serde_json::from_value(stored["status"].clone()).expect("a status")
 }
 
+/// The stored status of `name`, asserted `Ready=True`.
+fn ready_status(env: &Env, name: &str) -> ChatGroupStatus {
+    let status = status_of(env, name);
+    assert_eq!(
+        condition(&status, "Ready").map(|c| c.status.as_str()),
+        Some("True"),
+        "{name}: {status:#?}"
+    );
+    status
+}
+
 fn condition<'a>(
     status: &'a ChatGroupStatus,
     type_: &str,
@@ -469,11 +480,7 @@ mod reconcile {
         let requeue = reconcile(&env, &ctx, "team-w").await;
         assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
         assert_eq!(ctx.metrics().events_failed.get(), 1);
-        let status = status_of(&env, "team-w");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True")
-        );
+        ready_status(&env, "team-w");
     }
 
     /// A policy tool adds a condition of its own to the status (server-side apply under its
@@ -552,11 +559,7 @@ mod reconcile {
             .await
             .expect("spec change");
         reconcile(&env, &ctx, "team-u").await;
-        let status = status_of(&env, "team-u");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True")
-        );
+        let status = ready_status(&env, "team-u");
         assert_eq!(
             condition(&status, "PolicyChecked").map(|c| c.reason.as_str()),
             Some("Compliant"),
@@ -763,12 +766,7 @@ mod reconcile {
             .put(&kinds::SECRETS, secret(NS, "cams-credentials", KEY_SECRET));
         env.api.clear_log();
         reconcile(&env, &ctx, "team-d").await;
-        let status = status_of(&env, "team-d");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True"),
-            "{status:#?}"
-        );
+        let status = ready_status(&env, "team-d");
         assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
         assert_eq!(env.sim.call_count(ACTION_UPDATE_CHAT_GROUP), 1);
     }
@@ -842,11 +840,7 @@ mod reconcile {
             ],
         );
         assert!(matches!(requeue, Requeue::After(_)), "{requeue:?}");
-        let status = status_of(&env, "team-t");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True")
-        );
+        ready_status(&env, "team-t");
         assert_eq!(cams_calls(&env), (1, 1), "one listing and one write");
     }
 
@@ -980,12 +974,7 @@ mod operator_identity {
         );
         assert_eq!(cams_calls(&env), (1, 1));
         assert_eq!(write_keys(&env), [Some(OPERATOR_KEY_ID.to_owned())]);
-        let status = status_of(&env, "team-oa");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True"),
-            "{status:#?}"
-        );
+        ready_status(&env, "team-oa");
     }
 
     #[tokio::test]
@@ -1050,12 +1039,7 @@ mod operator_identity {
             )
             .expect("secret");
         reconcile(&env, &ctx, "team-ob").await;
-        let status = status_of(&env, "team-ob");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True"),
-            "{status:#?}"
-        );
+        ready_status(&env, "team-ob");
         assert_eq!(write_keys(&env), [Some(KEY_ID.to_owned())]);
         assert_eq!(env.sim.call_count(ACTION_ASSUME_ROLE_WITH_OIDC), 0);
     }
@@ -1076,12 +1060,7 @@ mod operator_identity {
             keys[0].as_deref().is_some_and(|k| k.starts_with("STS.")),
             "signed with the role's temporary key: {keys:?}"
         );
-        let status = status_of(&env, "team-oc");
-        assert_eq!(
-            condition(&status, "Ready").map(|c| c.status.as_str()),
-            Some("True"),
-            "{status:#?}"
-        );
+        ready_status(&env, "team-oc");
     }
 
     #[tokio::test]

@@ -45,6 +45,8 @@ fn tricky_string(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(tricky_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
 }
 
+mod support;
+
 mod cams_answers {
     use std::io::Write as _;
     use std::time::{Duration, Instant};
@@ -55,6 +57,7 @@ mod cams_answers {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
+    use crate::support::fixtures::{list_request, update_request};
     use cams_operator::cams::answer::MAX_LIST_ITEMS;
     use cams_operator::cams::client::{
         CUT_MARK, HttpCams, HttpCamsConfig, MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_THROTTLE_DELAY,
@@ -62,8 +65,7 @@ mod cams_answers {
     };
     use cams_operator::cams::{
         CamsApi, CamsError, Credentials, ERROR_CATEGORIES, Endpoint, ErrorClass,
-        ListChatGroupRequest, ListChatGroupResponse, SecretString, UpdateChatGroupRequest,
-        UpdateChatGroupResponse,
+        ListChatGroupResponse, SecretString, UpdateChatGroupResponse,
     };
     use cams_operator::crd::Reason;
 
@@ -531,32 +533,6 @@ mod cams_answers {
         .expect("client")
     }
 
-    fn update_request() -> UpdateChatGroupRequest {
-        UpdateChatGroupRequest {
-            key: cams_operator::cams::GroupKey {
-                cust_space_id: "cams-test".into(),
-                business_number: "8613800001234".into(),
-                group_id: "EA303TEST".into(),
-            },
-            channel_type: None,
-            subject: Some("s".into()),
-            description: None,
-            profile_picture_file: None,
-        }
-    }
-
-    fn list_request() -> ListChatGroupRequest {
-        ListChatGroupRequest {
-            cust_space_id: "cams-test".into(),
-            business_number: "8613800001234".into(),
-            channel_type: None,
-            group_status: None,
-            subject: None,
-            page_index: 1,
-            page_size: 20,
-        }
-    }
-
     #[tokio::test]
     async fn an_endless_body_is_refused_once_the_limit_is_read() {
         let endpoint = raw_server(
@@ -601,7 +577,7 @@ mod cams_answers {
         .await;
         let started = Instant::now();
         let err = client(Duration::from_secs(60))
-            .list_chat_group(&endpoint, &creds(), &list_request())
+            .list_chat_group(&endpoint, &creds(), &list_request(1, 20))
             .await
             .expect_err("too large");
         assert!(matches!(err, CamsError::BodyTooLarge { .. }), "{err:?}");

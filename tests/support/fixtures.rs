@@ -1,7 +1,8 @@
-//! Objects and settings shared by the controller tests: a CAMS space, an AccessKey the
-//! simulator knows, and builders for ChatGroups and credential Secrets.
+//! Objects and settings shared by the tests: a CAMS space, an AccessKey the simulator knows,
+//! builders for ChatGroups and credential Secrets, and CAMS requests to send.
 
 use base64::Engine as _;
+use cams_operator::cams::{GroupKey, ListChatGroupRequest, UpdateChatGroupRequest};
 use cams_operator::crd::{API_GROUP, API_VERSION, KIND};
 use serde_json::{Value, json};
 
@@ -56,4 +57,33 @@ pub fn chatgroup_in_space(
             "endpoint": endpoint,
         },
     })
+}
+
+/// An `UpdateChatGroup` request with a subject and a description in characters that need
+/// encoding.
+pub fn update_request() -> UpdateChatGroupRequest {
+    UpdateChatGroupRequest {
+        key: GroupKey {
+            cust_space_id: "cams-test".into(),
+            business_number: "8613800001234".into(),
+            group_id: "EA303TEST".into(),
+        },
+        channel_type: Some("WHATSAPP".into()),
+        subject: Some("Team chat *1*".into()),
+        description: Some("Hello world ~ café".into()),
+        profile_picture_file: None,
+    }
+}
+
+/// A `ListChatGroup` request for page `index` of `size` groups.
+pub fn list_request(index: u32, size: u32) -> ListChatGroupRequest {
+    ListChatGroupRequest {
+        cust_space_id: "cams-test".into(),
+        business_number: "8613800001234".into(),
+        channel_type: None,
+        group_status: None,
+        subject: None,
+        page_index: index,
+        page_size: size,
+    }
 }
