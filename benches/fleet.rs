@@ -497,6 +497,25 @@ async fn cold_start(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Without writes to wait for, the count of status patches stands in: each object gets two
+    // (the Reconciling mark and its result) on its way to Ready. Waiting until they are made,
+    // or until the count stops moving for two seconds, keeps the copies of the store (50,000
+    // objects) to a few.
+    if writes == 0 {
+        let mut last = (0, started.elapsed());
+        loop {
+            let patches = api.count(RequestRecord::is_status_patch);
+            if patches >= 2 * n || started.elapsed() > timeout {
+                break;
+            }
+            if patches != last.0 {
+                last = (patches, started.elapsed());
+            } else if started.elapsed() - last.1 > Duration::from_secs(2) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     // Listing the store copies every object: at the largest sizes, less often.
     let grain = Duration::from_millis(match n {
         0..=2_000 => 50,

@@ -21,7 +21,6 @@ use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
 use cams_operator::sim::{Group, RunningSim, Simulator};
 use futures::StreamExt as _;
-use kube::ResourceExt as _;
 use kube::api::{Api, WatchEvent, WatchParams};
 use kube::core::DynamicObject;
 use kube_test_server::{PatchType, RequestKind, RequestRecord, TestApiServer, kinds};

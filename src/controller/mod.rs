@@ -19,6 +19,7 @@ pub mod events;
 pub mod flow;
 pub mod kube_client;
 pub mod leader;
+pub mod packed;
 pub mod preflight;
 pub mod secrets;
 
@@ -55,6 +56,7 @@ use crate::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 
 use self::cached::CachedChatGroup;
 use self::flow::Guarded;
+use self::packed::Packed;
 
 /// Timeout of each Kubernetes API call the reconcile makes itself (Secret reads, status and
 /// Event writes), waiting for the client's budget included. It is long because waiting is
@@ -270,9 +272,9 @@ pub struct Context<C> {
 struct OwnWrite {
     /// Oldest first; at most [`MAX_SUPERSEDED`].
     superseded: Vec<Option<String>>,
-    /// The status as compact JSON: every object holds one between a write and the next quiet
-    /// reconcile (a whole cold start), so it is kept at the size of its text.
-    status: Box<str>,
+    /// The status as packed JSON: every object holds one between a write and the next quiet
+    /// reconcile (a whole cold start), so it is kept as small as the watch cache keeps it.
+    status: Packed,
     /// The status patch succeeded. Until it has, the next reconcile patches again.
     written: bool,
     /// The resourceVersion the status patch gave the object, once it succeeded.
@@ -305,16 +307,14 @@ impl OwnWrite {
         superseded
     }
 
-    /// `status` as it is kept: compact JSON.
-    fn text(status: &ChatGroupStatus) -> Box<str> {
-        serde_json::to_string(status)
-            .unwrap_or_default()
-            .into_boxed_str()
+    /// `status` as it is kept: packed compact JSON.
+    fn text(status: &ChatGroupStatus) -> Packed {
+        Packed::pack(&serde_json::to_string(status).unwrap_or_default())
     }
 
     /// The status kept, read back.
     fn status(&self) -> Option<ChatGroupStatus> {
-        serde_json::from_str(&self.status).ok()
+        serde_json::from_str(&self.status.unpack().ok()?).ok()
     }
 }
 
@@ -563,7 +563,7 @@ fn referenced_secrets(
             let namespace = object.namespace()?;
             let spec = object.spec().ok()?;
             Some(
-                credentials::secret_names(spec)
+                credentials::secret_names(&spec)
                     .into_iter()
                     .map(move |name| (namespace.clone(), name)),
             )
@@ -601,9 +601,16 @@ fn build_controller<C: CamsApi + 'static>(
     if let Some(selector) = &scope.selector {
         config = config.labels(selector);
     }
-    let controller = Controller::new(groups, config)
+    // The watcher reads each object's resourceVersion (to resume from it) before the object is
+    // stowed; the store and the scheduler then key objects by name and namespace alone.
+    let (store, writer) = reflector::store();
+    let objects = reflector(
+        writer,
+        watcher(groups, config).modify(CachedChatGroup::stow),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(objects, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.max_reconciles));
-    let store = controller.store();
     let mapper_store = store.clone();
     let controller = controller
         .watches_stream(secret_changes, move |secret: PartialObjectMeta<Secret>| {
@@ -630,7 +637,7 @@ fn dependents_of_secret(
         .filter(|group| {
             group
                 .spec()
-                .is_ok_and(|spec| credentials::secret_names(spec).contains(&name))
+                .is_ok_and(|spec| credentials::secret_names(&spec).contains(&name))
         })
         .map(|group| ObjectRef::from_obj(group.as_ref()))
         .collect()
@@ -713,7 +720,7 @@ pub async fn reconcile_object<C: CamsApi>(
         paused: chatgroup.is_paused(),
         secret_versions,
     };
-    let uid = object.meta().uid.clone();
+    let uid = object.uid();
     let memory = ctx
         .memory
         .lock()
@@ -1030,7 +1037,7 @@ async fn finish<C: CamsApi>(
     // Events are published even when the status patch failed: they report what happened
     // in CAMS, and the next reconcile will not report it again.
     for event in engine::events(previous, outcome) {
-        crate::metrics::kube_call(events::publish(ctx, object.metadata(), &event)).await;
+        crate::metrics::kube_call(events::publish(ctx, &object.metadata(), &event)).await;
     }
     patched
 }

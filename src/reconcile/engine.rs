@@ -55,7 +55,7 @@ use crate::crd::{
     Reason, RetryStatus, Time,
 };
 use crate::reconcile::credentials::CredentialsError;
-use crate::reconcile::observe::{SharedLister, observed_from_item};
+use crate::reconcile::observe::SharedLister;
 use crate::reconcile::plan::{
     Field, FieldChange, Plan, WriteCause, applied_hash, confirming_own_write, is_transitional, plan,
 };
@@ -240,7 +240,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             )
             .await
         {
-            Ok(Some(item)) => observed_from_item(&item, now),
+            Ok(Some(group)) => group.observed(now),
             Ok(None) => {
                 let failure = Failure::group_not_found(format!(
                     "group {} was not found by ListChatGroup in space {} for business number {} at {}",

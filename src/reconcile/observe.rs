@@ -13,11 +13,17 @@
 //! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
 //! the whole space so that every object of the space can be answered from it.
 //!
+//! A walk's result stays in memory for the window, and at 10,000 groups a space it is one of
+//! the operator's larger owners of memory: each group is kept as one [`ListedGroup`] (the
+//! fields reconciling reads, in one allocation) in a slice sorted by `GroupId`, instead of
+//! the whole listed item in a hash table.
+//!
 //! The reuse window is measured from the walk's *start*, so a caller that needs a listing
 //! newer than its own write (the confirmation read) gets one by waiting longer than `window`
 //! after the write.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,8 +50,79 @@ struct SpaceKey {
     channel: &'static str,
 }
 
-/// A finished walk: every group of the space by `GroupId`, or the error that ended it.
-type WalkResult = Result<Arc<HashMap<String, ChatGroupItem>>, CamsError>;
+/// A finished walk: every group of the space sorted by `GroupId`, or the error that ended it.
+type WalkResult = Result<Arc<[ListedGroup]>, CamsError>;
+
+/// One listed group as a walk keeps it: its `GroupId`, `Subject`, `Description`,
+/// `ProfilePictureFile` and `GroupStatus` in one text, with where each ends. An empty field
+/// is CAMS's "not set", as it is everywhere in the reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedGroup {
+    text: Box<str>,
+    /// Where the group id, subject, description and picture end; the status runs to the end.
+    ends: [u32; 4],
+}
+
+impl ListedGroup {
+    /// The fields of `item` reconciling reads; `None` for an item without a `GroupId` (or one
+    /// longer than 4 GiB, which the response size limit already rules out).
+    pub fn new(item: &ChatGroupItem) -> Option<Self> {
+        let fields = [
+            item.group_id.as_deref().filter(|id| !id.is_empty())?,
+            item.subject.as_deref().unwrap_or_default(),
+            item.description.as_deref().unwrap_or_default(),
+            item.profile_picture_file.as_deref().unwrap_or_default(),
+            item.group_status.as_deref().unwrap_or_default(),
+        ];
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0; 4];
+        for (index, field) in fields.iter().enumerate() {
+            text.push_str(field);
+            if let Some(end) = ends.get_mut(index) {
+                *end = u32::try_from(text.len()).ok()?;
+            }
+        }
+        u32::try_from(text.len()).ok()?;
+        Some(ListedGroup {
+            text: text.into_boxed_str(),
+            ends,
+        })
+    }
+
+    fn field(&self, index: usize) -> &str {
+        let start = index
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .map_or(0, |&end| end as usize);
+        let end = self
+            .ends
+            .get(index)
+            .map_or(self.text.len(), |&end| end as usize);
+        self.text.get(Range { start, end }).unwrap_or_default()
+    }
+
+    fn set(&self, index: usize) -> Option<String> {
+        Some(self.field(index))
+            .filter(|field| !field.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// `GroupId`.
+    pub fn group_id(&self) -> &str {
+        self.field(0)
+    }
+
+    /// The group as `status.observed`, read at `now`.
+    pub fn observed(&self, now: jiff::Timestamp) -> ObservedGroup {
+        ObservedGroup {
+            subject: self.set(1),
+            description: self.set(2),
+            profile_picture_file: self.set(3),
+            group_status: self.set(4),
+            time: Some(Time::from_timestamp(now)),
+        }
+    }
+}
 
 struct Walk {
     /// When the walk started, on the callers' clock.
@@ -114,7 +191,7 @@ impl SharedLister {
         channel: ChannelType,
         key: &GroupKey,
         now: jiff::Timestamp,
-    ) -> Result<Option<ChatGroupItem>, CamsError> {
+    ) -> Result<Option<ListedGroup>, CamsError> {
         let arrived = Instant::now();
         let space = SpaceKey {
             endpoint: endpoint.as_str().to_owned(),
@@ -149,7 +226,11 @@ impl SharedLister {
             });
         }
         match last.as_ref().map(|walk| &walk.result) {
-            Some(Ok(groups)) => Ok(groups.get(&key.group_id).cloned()),
+            Some(Ok(groups)) => Ok(groups
+                .binary_search_by(|group| group.group_id().cmp(&key.group_id))
+                .ok()
+                .and_then(|index| groups.get(index))
+                .cloned()),
             Some(Err(err)) => Err(err.clone()),
             None => Ok(None),
         }
@@ -184,7 +265,7 @@ impl SharedLister {
         channel: ChannelType,
         key: &GroupKey,
     ) -> WalkResult {
-        let mut groups = HashMap::new();
+        let mut groups = Vec::new();
         let mut seen: u64 = 0;
         for page_index in 1..=MAX_LIST_PAGES {
             let request = ListChatGroupRequest {
@@ -199,11 +280,7 @@ impl SharedLister {
             let page = api.list_chat_group(endpoint, credentials, &request).await?;
             let count = page.groups.len();
             seen += count as u64;
-            for item in page.groups {
-                if let Some(id) = item.group_id.clone() {
-                    groups.insert(id, item);
-                }
-            }
+            groups.extend(page.groups.iter().filter_map(ListedGroup::new));
             // With `Data.Total`, page until that many items were listed (the service may
             // return smaller pages than asked for); without it, until a short page.
             let last = match page.total {
@@ -214,7 +291,10 @@ impl SharedLister {
                 break;
             }
         }
-        Ok(Arc::new(groups))
+        // A group listed twice (the listing changed between pages) is kept once.
+        groups.sort_by(|a, b| a.group_id().cmp(b.group_id()));
+        groups.dedup_by(|a, b| a.group_id() == b.group_id());
+        Ok(groups.into())
     }
 }
 
@@ -222,19 +302,6 @@ impl SharedLister {
 /// that went backwards does not make an old walk look fresh).
 fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
     Duration::try_from(then.duration_until(now)).unwrap_or(Duration::MAX)
-}
-
-/// A listed group as `status.observed`, read at `now`. Empty strings are kept out (CAMS's
-/// "not set").
-pub fn observed_from_item(item: &ChatGroupItem, now: jiff::Timestamp) -> ObservedGroup {
-    let keep = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-    ObservedGroup {
-        subject: keep(&item.subject),
-        description: keep(&item.description),
-        profile_picture_file: keep(&item.profile_picture_file),
-        group_status: keep(&item.group_status),
-        time: Some(Time::from_timestamp(now)),
-    }
 }
 
 #[cfg(test)]
@@ -271,7 +338,7 @@ mod tests {
         space: &str,
         group: impl AsRef<str>,
         now: jiff::Timestamp,
-    ) -> Result<Option<ChatGroupItem>, CamsError> {
+    ) -> Result<Option<ListedGroup>, CamsError> {
         lister
             .find(
                 cams,
@@ -298,7 +365,10 @@ mod tests {
         let found = find(&lister, &cams, "a", "s", "G6", at(0))
             .await
             .expect("listed");
-        assert_eq!(found.and_then(|g| g.subject).as_deref(), Some("group 6"));
+        assert_eq!(
+            found.and_then(|g| g.observed(at(0)).subject).as_deref(),
+            Some("group 6")
+        );
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3, "pages of 3, 3 and 1");
         let missing = find(&lister, &cams, "a", "s", "NOPE", at(0))
             .await
@@ -462,19 +532,38 @@ mod tests {
     }
 
     #[test]
-    fn observed_drops_empty_strings() {
+    fn a_listed_group_keeps_each_field_and_drops_empty_ones() {
         let now = jiff::Timestamp::from_second(1_800_000_000).expect("time");
-        let o = observed_from_item(
-            &ChatGroupItem {
-                subject: Some("S".to_owned()),
-                description: Some(String::new()),
-                group_status: Some("ACTIVE".to_owned()),
-                ..ChatGroupItem::default()
-            },
-            now,
-        );
-        assert_eq!(o.subject.as_deref(), Some("S"));
+        let item = ChatGroupItem {
+            group_id: Some("G1".to_owned()),
+            business_number: Some("8613800001234".to_owned()),
+            subject: Some("Sübject".to_owned()),
+            description: Some(String::new()),
+            profile_picture_file: Some("https://p/x.png".to_owned()),
+            group_status: Some("ACTIVE".to_owned()),
+            invite_link: Some("https://chat.whatsapp.com/x".to_owned()),
+        };
+        let group = ListedGroup::new(&item).expect("has an id");
+        assert_eq!(group.group_id(), "G1");
+        let o = group.observed(now);
+        assert_eq!(o.subject.as_deref(), Some("Sübject"));
         assert_eq!(o.description, None);
+        assert_eq!(o.profile_picture_file.as_deref(), Some("https://p/x.png"));
+        assert_eq!(o.group_status.as_deref(), Some("ACTIVE"));
         assert_eq!(o.time, Some(Time::from_timestamp(now)));
+        let only_id = ListedGroup::new(&ChatGroupItem {
+            group_id: Some("G2".to_owned()),
+            ..ChatGroupItem::default()
+        })
+        .expect("has an id")
+        .observed(now);
+        assert_eq!((only_id.subject, only_id.group_status), (None, None));
+        for id in [None, Some(String::new())] {
+            let item = ChatGroupItem {
+                group_id: id,
+                ..item.clone()
+            };
+            assert_eq!(ListedGroup::new(&item), None, "no GroupId, not kept");
+        }
     }
 }
