@@ -389,7 +389,7 @@ impl<C: CamsApi> Context<C> {
         Context {
             client,
             cams: Guarded::new(cams, cams_qps, concurrency, metrics.clone()),
-            lister: SharedLister::new(list_share_window),
+            lister: SharedLister::new(list_share_window).with_clock(Arc::new(move || clock.now())),
             metrics,
             operator_identity,
             identity_namespaces,

@@ -55,7 +55,7 @@ use crate::crd::{
     Reason, RetryStatus, Time,
 };
 use crate::reconcile::credentials::CredentialsError;
-use crate::reconcile::observe::SharedLister;
+use crate::reconcile::observe::{ReadAt, SharedLister};
 use crate::reconcile::plan::{
     Field, FieldChange, Plan, WriteCause, applied_hash, confirming_own_write, is_transitional, plan,
 };
@@ -236,7 +236,15 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
                 &credentials,
                 valid.channel,
                 &valid.key,
-                now,
+                ReadAt {
+                    now,
+                    // A read never uses a listing that started before this object's last
+                    // write: it may not show the write yet.
+                    listed_after: ctx
+                        .old
+                        .and_then(|status| status.last_request.as_ref())
+                        .map(|last| last.time.0),
+                },
             )
             .await
         {

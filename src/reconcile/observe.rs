@@ -7,8 +7,15 @@
 //! - callers that arrive while a walk for the same space is in flight wait for it and use its
 //!   result (single flight), success or failure;
 //! - a finished walk's result is reused by callers that arrive within `window` of the walk's
-//!   start (5 s in the controller; 0 for one-shot use), measured on the caller's clock (the
-//!   `now` passed in, so tests with an injected clock see the same behaviour).
+//!   end (5 s in the controller; 0 for one-shot use), measured on the callers' clock (the
+//!   `now` passed in, and the lister's clock for the walk's end, so tests with an injected
+//!   clock see the same behaviour). Measured from the end, not the start: a walk of a large
+//!   space under a busy request budget (50 pages at 10 a second) can take longer than the
+//!   window, and would otherwise be stale for everyone who did not wait for it — a cold start
+//!   of 50,000 objects then walked each space once for every few objects;
+//! - a read never uses a walk that started before the caller's own last CAMS write
+//!   ([`ReadAt::listed_after`]), so the read that confirms a write sees it if CAMS applied it,
+//!   however long the walk that was in flight took.
 //!
 //! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
 //! the whole space so that every object of the space can be answered from it.
@@ -18,9 +25,6 @@
 //! fields reconciling reads, in one allocation) in a slice sorted by `GroupId`, instead of
 //! the whole listed item in a hash table.
 //!
-//! The reuse window is measured from the walk's *start*, so a caller that needs a listing
-//! newer than its own write (the confirmation read) gets one by waiting longer than `window`
-//! after the write.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -127,6 +131,8 @@ impl ListedGroup {
 struct Walk {
     /// When the walk started, on the callers' clock.
     started: jiff::Timestamp,
+    /// When the walk ended, on the lister's clock (never before `started`).
+    ended: jiff::Timestamp,
     /// When the walk finished, on the monotonic clock (tells waiters it is the walk they
     /// waited for).
     finished: Instant,
@@ -144,6 +150,20 @@ pub struct SharedLister {
     window: Duration,
     page_size: u32,
     slots: Mutex<Slots>,
+    clock: Clock,
+}
+
+/// The lister's clock: the callers' clock, read when a walk ends.
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
+
+/// When a caller reads, on its clock, and how fresh the listing must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadAt {
+    /// The caller's now.
+    pub now: jiff::Timestamp,
+    /// Only a walk that started at or after this instant will do: the caller's own last CAMS
+    /// write, whose effect the read must be able to see.
+    pub listed_after: Option<jiff::Timestamp>,
 }
 
 #[derive(Default)]
@@ -160,7 +180,15 @@ impl SharedLister {
             window,
             page_size: LIST_PAGE_SIZE,
             slots: Mutex::new(Slots::default()),
+            clock: Arc::new(jiff::Timestamp::now),
         }
+    }
+
+    /// The same lister reading the callers' clock from `clock` when a walk ends (the wall
+    /// clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same lister with another page size (at least 1).
@@ -181,8 +209,8 @@ impl SharedLister {
     }
 
     /// Finds the group `key` in its space's listing, walking the listing unless a shared walk
-    /// can be used. `now` is the caller's clock. `Ok(None)` when the listing does not contain
-    /// the group.
+    /// can be used (see the module documentation). `Ok(None)` when the listing does not
+    /// contain the group.
     pub async fn find<C: CamsApi>(
         &self,
         api: &C,
@@ -190,8 +218,9 @@ impl SharedLister {
         credentials: &Credentials,
         channel: ChannelType,
         key: &GroupKey,
-        now: jiff::Timestamp,
+        at: ReadAt,
     ) -> Result<Option<ListedGroup>, CamsError> {
+        let ReadAt { now, listed_after } = at;
         let arrived = Instant::now();
         let space = SpaceKey {
             endpoint: endpoint.as_str().to_owned(),
@@ -209,18 +238,20 @@ impl SharedLister {
         // Callers that waited on the walk share its result, whatever it is. Later callers
         // within the window reuse a success or a recoverable failure (one throttled walk does
         // not turn into a burst of retries), but never a terminal one: a fixed Secret or
-        // permission must take effect at once.
+        // permission must take effect at once. Neither uses a walk older than its own write.
         let reusable = last.as_ref().is_some_and(|walk| {
             let shareable = match &walk.result {
                 Ok(_) => true,
                 Err(err) => err.class() == crate::cams::ErrorClass::Recoverable,
             };
-            walk.finished >= arrived || (shareable && age(walk.started, now) < self.window)
+            let fresh = listed_after.is_none_or(|write| walk.started >= write);
+            fresh && (walk.finished >= arrived || (shareable && age(walk.ended, now) < self.window))
         });
         if !reusable {
             let result = self.walk(api, endpoint, credentials, channel, key).await;
             *last = Some(Walk {
                 started: now,
+                ended: (self.clock)().max(now),
                 finished: Instant::now(),
                 result,
             });
@@ -251,7 +282,7 @@ impl SharedLister {
             match slot.last.try_lock() {
                 Ok(last) => last
                     .as_ref()
-                    .is_some_and(|walk| age(walk.started, now) < window),
+                    .is_some_and(|walk| age(walk.ended, now) < window),
                 Err(_) => true,
             }
         });
@@ -330,6 +361,14 @@ mod tests {
         jiff::Timestamp::from_second(1_800_000_000 + seconds).expect("valid time")
     }
 
+    /// A routine read at `now` (no write of its own to see).
+    fn read(now: jiff::Timestamp) -> ReadAt {
+        ReadAt {
+            now,
+            listed_after: None,
+        }
+    }
+
     /// `lister.find` of `group` in `space`, with the key `id`, at `now`.
     async fn find(
         lister: &SharedLister,
@@ -346,7 +385,7 @@ mod tests {
                 &creds(id),
                 ChannelType::Whatsapp,
                 &key(space, group.as_ref()),
-                now,
+                read(now),
             )
             .await
     }
@@ -411,7 +450,7 @@ mod tests {
                     &creds("a"),
                     ChannelType::Whatsapp,
                     &key("s", &format!("G{i}")),
-                    at(i64::from(i) * 899),
+                    read(at(i64::from(i) * 899)),
                 )
                 .await
                 .expect("listed");
@@ -451,7 +490,7 @@ mod tests {
                             &creds("a"),
                             ChannelType::Whatsapp,
                             &key("s", &format!("G{i}")),
-                            at(0),
+                            read(at(0)),
                         )
                         .await
                 })
@@ -479,6 +518,134 @@ mod tests {
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
     }
 
+    /// A lister whose clock reads the seconds in `clock` (past `at(0)`).
+    fn lister_with_clock(
+        window: Duration,
+        clock: &Arc<std::sync::atomic::AtomicI64>,
+    ) -> SharedLister {
+        let clock = Arc::clone(clock);
+        SharedLister::new(window).with_clock(Arc::new(move || {
+            at(clock.load(std::sync::atomic::Ordering::SeqCst))
+        }))
+    }
+
+    /// Starts a read of `G0` in space `s` at `at`, and waits until it walks (held by the
+    /// gate, with the space's slot locked).
+    async fn start_held_read(
+        lister: &Arc<SharedLister>,
+        cams: &Arc<FakeCams>,
+        at: ReadAt,
+    ) -> tokio::task::JoinHandle<Result<Option<ListedGroup>, CamsError>> {
+        let (walker, cams) = (Arc::clone(lister), Arc::clone(cams));
+        let task = tokio::spawn(async move {
+            walker
+                .find(
+                    &*cams,
+                    &endpoint(),
+                    &creds("a"),
+                    ChannelType::Whatsapp,
+                    &key("s", "G0"),
+                    at,
+                )
+                .await
+        });
+        loop {
+            let walking = lister
+                .slots()
+                .by_space
+                .values()
+                .next()
+                .is_some_and(|slot| slot.last.try_lock().is_err());
+            if walking {
+                break task;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A walk that took longer than the window (a large space under a busy budget) is reused
+    /// by the callers that come right after it: the window runs from its end. Measured from
+    /// its start, every such walk was stale on arrival, and a cold start walked each space
+    /// once for every few objects.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_walk_longer_than_the_window_is_shared_after_it_ends() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let cams = Arc::new(FakeCams::new().with_list_gate(Arc::clone(&gate)));
+        cams.add_group(&key("s", "G0"), None);
+        cams.add_group(&key("s", "G1"), None);
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let lister = Arc::new(lister_with_clock(Duration::from_secs(5), &clock));
+        let walk = start_held_read(&lister, &cams, read(at(0))).await;
+        // The walk takes 8 s on the callers' clock.
+        clock.store(8, std::sync::atomic::Ordering::SeqCst);
+        gate.add_permits(100);
+        assert!(walk.await.expect("task").expect("listed").is_some());
+        let later = find(&lister, &cams, "a", "s", "G1", at(10))
+            .await
+            .expect("listed");
+        assert!(later.is_some());
+        assert_eq!(
+            cams.calls(ACTION_LIST_CHAT_GROUP),
+            1,
+            "2 s after the walk ended: shared"
+        );
+        find(&lister, &cams, "a", "s", "G1", at(14))
+            .await
+            .expect("listed");
+        assert_eq!(
+            cams.calls(ACTION_LIST_CHAT_GROUP),
+            2,
+            "6 s after the walk ended: walked again"
+        );
+    }
+
+    /// A read that must see the caller's own write never uses a walk that started before
+    /// it, not even one it waited for or one within the window: such a walk may have read
+    /// the group before the write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_after_a_write_uses_no_walk_that_started_before_the_write() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let cams = Arc::new(FakeCams::new().with_list_gate(Arc::clone(&gate)));
+        cams.add_group(&key("s", "G0"), None);
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let lister = Arc::new(lister_with_clock(Duration::from_secs(5), &clock));
+        // A walk starts at 0; the caller's write is made at 1, while it runs.
+        let early = start_held_read(&lister, &cams, read(at(0))).await;
+        let after_write = ReadAt {
+            now: at(2),
+            listed_after: Some(at(1)),
+        };
+        let confirming = {
+            let (lister, cams) = (Arc::clone(&lister), Arc::clone(&cams));
+            tokio::spawn(async move {
+                lister
+                    .find(
+                        &*cams,
+                        &endpoint(),
+                        &creds("a"),
+                        ChannelType::Whatsapp,
+                        &key("s", "G0"),
+                        after_write,
+                    )
+                    .await
+            })
+        };
+        clock.store(2, std::sync::atomic::Ordering::SeqCst);
+        gate.add_permits(100);
+        assert!(early.await.expect("task").expect("listed").is_some());
+        assert!(confirming.await.expect("task").expect("listed").is_some());
+        assert_eq!(
+            cams.calls(ACTION_LIST_CHAT_GROUP),
+            2,
+            "the read after the write walked again"
+        );
+        // A routine read within the window reuses the newest walk.
+        find(&lister, &cams, "a", "s", "G0", at(3))
+            .await
+            .expect("listed");
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
+    }
+
     #[tokio::test]
     async fn terminal_errors_are_not_reused_by_later_callers() {
         let cams = FakeCams::new();
@@ -500,12 +667,26 @@ mod tests {
         let lister = SharedLister::new(Duration::from_secs(3600));
         let (endpoint, creds, key) = (endpoint(), creds("a"), key("s", "G0"));
         let first = lister
-            .find(&cams, &endpoint, &creds, ChannelType::Whatsapp, &key, at(0))
+            .find(
+                &cams,
+                &endpoint,
+                &creds,
+                ChannelType::Whatsapp,
+                &key,
+                read(at(0)),
+            )
             .await;
         assert!(matches!(first, Err(CamsError::Gateway { .. })));
         // The Secret was fixed: the next caller lists again and finds the group.
         let second = lister
-            .find(&cams, &endpoint, &creds, ChannelType::Whatsapp, &key, at(0))
+            .find(
+                &cams,
+                &endpoint,
+                &creds,
+                ChannelType::Whatsapp,
+                &key,
+                read(at(0)),
+            )
             .await;
         assert!(matches!(second, Ok(Some(_))));
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
