@@ -16,7 +16,7 @@
 //! - `controller/cache_object`: reading an object as the watch delivers it into the
 //!   controller's compact cached form (once per watch event);
 //! - `controller/cached_to_chatgroup`: the typed `ChatGroup` a reconcile works on, from the
-//!   cached form (once per reconcile: the status is parsed from its compact text).
+//!   cached form (once per reconcile: the spec and the status are unpacked and parsed).
 
 use std::hint::black_box;
 use std::time::Duration;

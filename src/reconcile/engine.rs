@@ -65,8 +65,9 @@ use crate::reconcile::status::{
 };
 use crate::reconcile::validate::{ValidSpec, validate_with_endpoint};
 
-/// Shortest delay before the read that confirms a write (it is also never shorter than the
-/// lister's window, so the confirmation cannot reuse a listing made before the write).
+/// Shortest delay before the read that confirms a write (also never shorter than the lister's
+/// window). The confirmation never uses a listing that started before the write, however long
+/// the walk took: see [`ReadAt::listed_after`].
 pub const CONFIRM_DELAY: Duration = Duration::from_secs(10);
 /// Delay before reading a transitional (`...ING`) group again.
 pub const TRANSITIONAL_RECHECK: Duration = Duration::from_secs(60);
