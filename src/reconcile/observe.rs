@@ -529,9 +529,9 @@ mod tests {
         }))
     }
 
-    /// Starts a read of `G0` in space `s` at `at`, and waits until it walks (held by the
-    /// gate, with the space's slot locked).
-    async fn start_held_read(
+    /// Spawns a read of `G0` in space `s` at `at`, and waits until a walk of the space holds
+    /// its slot (the first such read walks, held by the gate; a later one queues behind it).
+    async fn spawn_read(
         lister: &Arc<SharedLister>,
         cams: &Arc<FakeCams>,
         at: ReadAt,
@@ -575,7 +575,7 @@ mod tests {
         cams.add_group(&key("s", "G1"), None);
         let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let lister = Arc::new(lister_with_clock(Duration::from_secs(5), &clock));
-        let walk = start_held_read(&lister, &cams, read(at(0))).await;
+        let walk = spawn_read(&lister, &cams, read(at(0))).await;
         // The walk takes 8 s on the callers' clock.
         clock.store(8, std::sync::atomic::Ordering::SeqCst);
         gate.add_permits(100);
@@ -610,26 +610,12 @@ mod tests {
         let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let lister = Arc::new(lister_with_clock(Duration::from_secs(5), &clock));
         // A walk starts at 0; the caller's write is made at 1, while it runs.
-        let early = start_held_read(&lister, &cams, read(at(0))).await;
+        let early = spawn_read(&lister, &cams, read(at(0))).await;
         let after_write = ReadAt {
             now: at(2),
             listed_after: Some(at(1)),
         };
-        let confirming = {
-            let (lister, cams) = (Arc::clone(&lister), Arc::clone(&cams));
-            tokio::spawn(async move {
-                lister
-                    .find(
-                        &*cams,
-                        &endpoint(),
-                        &creds("a"),
-                        ChannelType::Whatsapp,
-                        &key("s", "G0"),
-                        after_write,
-                    )
-                    .await
-            })
-        };
+        let confirming = spawn_read(&lister, &cams, after_write).await;
         clock.store(2, std::sync::atomic::Ordering::SeqCst);
         gate.add_permits(100);
         assert!(early.await.expect("task").expect("listed").is_some());
