@@ -4,7 +4,8 @@
 //! - `sign_request/update_chat_group`: everything the client does to sign one `UpdateChatGroup`
 //!   (common parameters, timestamp, canonical query, HMAC-SHA1, the encoded query string);
 //! - `sign_request/update_chat_group_sts`: the same with an STS token;
-//! - `sign_v1/d1`: the signature alone over the parameters of reference vector D1.
+//! - `sign_v1/update_chat_group_vector`: the signature alone over the parameters of the
+//!   UpdateChatGroup signature vector (see docs/design.md).
 
 use std::hint::black_box;
 
@@ -67,7 +68,7 @@ fn bench_sign(c: &mut Criterion) {
         ("Version", "2020-06-06"),
     ];
     params.extend(ACTION_PARAMS);
-    c.bench_function("sign_v1/d1", |b| {
+    c.bench_function("sign_v1/update_chat_group_vector", |b| {
         b.iter(|| {
             sign_v1(
                 black_box("POST"),

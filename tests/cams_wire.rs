@@ -257,7 +257,8 @@ mod wire {
 
     pub const NONCE: &str = "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf";
 
-    /// The client of the reference vectors D1-D3: fixed clock and nonce.
+    /// The client of the UpdateChatGroup, ListChatGroup and STS signature vectors (see
+    /// docs/design.md): fixed clock and nonce.
     pub fn vector_client() -> HttpCams {
         HttpCams::new(HttpCamsConfig::default())
             .unwrap()
@@ -390,7 +391,7 @@ mod request_shape {
             .unwrap();
         let request = &server.seen()[0];
         assert_eq!(request.param("SecurityToken"), Some("CAIS+token/abc="));
-        // Vector D3.
+        // The STS vector.
         assert_eq!(
             request.param("Signature"),
             Some("9JezM58oP4whMOfGGuUPrqYjQhI=")

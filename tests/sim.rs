@@ -308,7 +308,8 @@ mod vectors {
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.code(), "OK");
 
-        // The same key without its token (D1), on a fresh simulator (D1 shares D3's nonce).
+        // The same key without its token (the UpdateChatGroup vector), on a fresh simulator (it
+        // shares the STS vector's nonce).
         let sts = start(
             Simulator::builder()
                 .sts_key(KEY_ID, SECRET, "CAIS+token/abc=")

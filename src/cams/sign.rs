@@ -237,34 +237,34 @@ mod tests {
     use super::*;
     use crate::cams::SecretString;
 
-    const NONCE_A: &str = "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf";
+    const ECS_EXAMPLE_NONCE: &str = "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf";
 
-    fn vector_a(timestamp_name: &'static str) -> Vec<(&'static str, &'static str)> {
+    fn ecs_example(timestamp_name: &'static str) -> Vec<(&'static str, &'static str)> {
         vec![
             ("AccessKeyId", "testid"),
             ("Action", "DescribeRegions"),
             ("Format", "XML"),
             ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureNonce", NONCE_A),
+            ("SignatureNonce", ECS_EXAMPLE_NONCE),
             ("SignatureVersion", "1.0"),
             (timestamp_name, "2016-02-23T12:46:24Z"),
             ("Version", "2014-05-26"),
         ]
     }
 
-    fn d_common() -> Vec<(&'static str, &'static str)> {
+    fn cams_common() -> Vec<(&'static str, &'static str)> {
         vec![
             ("AccessKeyId", "testid"),
             ("Format", "JSON"),
             ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureNonce", NONCE_A),
+            ("SignatureNonce", ECS_EXAMPLE_NONCE),
             ("SignatureVersion", "1.0"),
             ("Timestamp", "2016-02-23T12:46:24Z"),
             ("Version", "2020-06-06"),
         ]
     }
 
-    fn d1_action() -> Vec<(&'static str, &'static str)> {
+    fn update_action() -> Vec<(&'static str, &'static str)> {
         vec![
             ("Action", "UpdateChatGroup"),
             ("BusinessNumber", "8613800001234"),
@@ -277,8 +277,8 @@ mod tests {
     }
 
     #[test]
-    fn vector_a_ecs_example() {
-        let params = vector_a("Timestamp");
+    fn ecs_documentation_example() {
+        let params = ecs_example("Timestamp");
         assert_eq!(
             string_to_sign("GET", &params),
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26\
@@ -292,15 +292,15 @@ mod tests {
     }
 
     #[test]
-    fn vector_a_prime_legacy_timestamp_name() {
+    fn ecs_example_with_the_legacy_timestamp_name() {
         assert_eq!(
-            sign_v1("GET", &vector_a("TimeStamp"), "testsecret"),
+            sign_v1("GET", &ecs_example("TimeStamp"), "testsecret"),
             "CT9X0VtwR86fNWSnsc6v8YGOjuE="
         );
     }
 
     #[test]
-    fn vector_b_sms_utf8_and_json_values() {
+    fn sms_example_with_utf8_and_json_values() {
         let params = [
             ("AccessKeyId", "testId"),
             ("Action", "SendSms"),
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn vector_c_official_sdk_unit_test() {
+    fn official_sdk_unit_test_vector() {
         assert_eq!(
             sign_v1("", &[("test", "ok")], "accessKeySecret"),
             "jHx/oHoHNrbVfhncHEvPdHXZwHU="
@@ -332,9 +332,9 @@ mod tests {
     }
 
     #[test]
-    fn vector_d1_update_chat_group() {
-        let mut params = d_common();
-        params.extend(d1_action());
+    fn update_chat_group_vector() {
+        let mut params = cams_common();
+        params.extend(update_action());
         assert_eq!(
             sign_v1("POST", &params, "testsecret"),
             "1+Vrjxn8RgFcmg1EBPghvWVXrsU="
@@ -342,8 +342,8 @@ mod tests {
     }
 
     #[test]
-    fn vector_d2_list_chat_group() {
-        let mut params = d_common();
+    fn list_chat_group_vector() {
+        let mut params = cams_common();
         params.extend([
             ("Action", "ListChatGroup"),
             ("BusinessNumber", "8613800001234"),
@@ -357,9 +357,9 @@ mod tests {
     }
 
     #[test]
-    fn vector_d3_update_chat_group_with_sts_token() {
-        let mut params = d_common();
-        params.extend(d1_action());
+    fn update_chat_group_vector_with_sts_token() {
+        let mut params = cams_common();
+        params.extend(update_action());
         params.push(("SecurityToken", "CAIS+token/abc="));
         assert_eq!(
             sign_v1("POST", &params, "testsecret"),
@@ -369,8 +369,8 @@ mod tests {
 
     #[test]
     fn parameter_order_does_not_change_the_signature() {
-        let mut params = d_common();
-        params.extend(d1_action());
+        let mut params = cams_common();
+        params.extend(update_action());
         let forward = sign_v1("POST", &params, "testsecret");
         params.reverse();
         assert_eq!(sign_v1("POST", &params, "testsecret"), forward);
@@ -378,8 +378,8 @@ mod tests {
 
     #[test]
     fn a_signature_parameter_is_not_signed() {
-        let mut params = d_common();
-        params.extend(d1_action());
+        let mut params = cams_common();
+        params.extend(update_action());
         let without = sign_v1("POST", &params, "testsecret");
         params.push(("Signature", "anything"));
         assert_eq!(sign_v1("POST", &params, "testsecret"), without);
@@ -444,12 +444,18 @@ mod tests {
     #[test]
     fn build_signed_query_reproduces_d1_and_d3() {
         let ts: jiff::Timestamp = "2016-02-23T12:46:24Z".parse().unwrap();
-        let action = &d1_action()[1..];
+        let action = &update_action()[1..];
         for (token, expected) in [
             (None, "1+Vrjxn8RgFcmg1EBPghvWVXrsU="),
             (Some("CAIS+token/abc="), "9JezM58oP4whMOfGGuUPrqYjQhI="),
         ] {
-            let query = build_signed_query("UpdateChatGroup", action, &creds(token), ts, NONCE_A);
+            let query = build_signed_query(
+                "UpdateChatGroup",
+                action,
+                &creds(token),
+                ts,
+                ECS_EXAMPLE_NONCE,
+            );
             let last = query.last().unwrap();
             assert_eq!((last.0.as_str(), last.1.as_str()), ("Signature", expected));
             let names: Vec<&str> = query.iter().map(|(k, _)| k.as_str()).collect();
@@ -471,7 +477,7 @@ mod tests {
             ],
             &creds(None),
             ts,
-            NONCE_A,
+            ECS_EXAMPLE_NONCE,
         );
         assert_eq!(query.last().unwrap().1, "YMblCDRZShPOM9gsQvo333S1qsk=");
     }

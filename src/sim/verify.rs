@@ -561,7 +561,7 @@ mod tests {
             .collect()
     }
 
-    fn vector_a(time_name: &str) -> Vec<(String, String)> {
+    fn ecs_example(time_name: &str) -> Vec<(String, String)> {
         params(&[
             ("AccessKeyId", "testid"),
             ("Action", "DescribeRegions"),
@@ -581,8 +581,8 @@ mod tests {
     }
 
     #[test]
-    fn vector_a_string_to_sign_and_signature() {
-        let sts = v1_string_to_sign("GET", &vector_a("Timestamp"));
+    fn ecs_documentation_example() {
+        let sts = v1_string_to_sign("GET", &ecs_example("Timestamp"));
         assert_eq!(
             sts,
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
@@ -600,8 +600,8 @@ mod tests {
     }
 
     #[test]
-    fn vector_a_prime_uses_the_legacy_timestamp_name() {
-        let sts = v1_string_to_sign("GET", &vector_a("TimeStamp"));
+    fn ecs_example_with_the_legacy_timestamp_name() {
+        let sts = v1_string_to_sign("GET", &ecs_example("TimeStamp"));
         assert!(v1_signature_matches(
             "testsecret",
             &sts,
@@ -610,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn vector_b_utf8_and_json_values() {
+    fn sms_example_with_utf8_and_json_values() {
         let p = params(&[
             ("AccessKeyId", "testId"),
             ("Action", "SendSms"),
@@ -636,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn vector_c_empty_method() {
+    fn official_sdk_unit_test_vector_with_an_empty_method() {
         let sts = v1_string_to_sign("", &params(&[("test", "ok")]));
         assert!(v1_signature_matches(
             "accessKeySecret",
@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn signature_parameter_is_not_signed_and_garbage_does_not_match() {
-        let mut p = vector_a("Timestamp");
+        let mut p = ecs_example("Timestamp");
         p.push(("Signature".into(), "whatever".into()));
         let sts = v1_string_to_sign("GET", &p);
         assert!(v1_signature_matches(
