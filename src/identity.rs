@@ -93,19 +93,63 @@ pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 /// Largest OIDC token file read (STS accepts tokens up to 20,000 characters).
 pub const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
-/// Every value [`IdentityError::category`] can return: a bounded label set for metrics.
-pub const IDENTITY_ERROR_CATEGORIES: [&str; 10] = [
-    "incomplete_config",
-    "invalid_config",
-    "client_build",
-    "token_file",
-    "sts_rejected",
-    "sts_throttled",
-    "sts_unavailable",
-    "transport",
-    "timeout",
-    "invalid_response",
-];
+/// What went wrong, in the closed set behind [`IdentityError::category`],
+/// [`IdentityError::is_retryable`] and [`IdentityError::reason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityErrorKind {
+    /// The RRSA environment is only partly set.
+    IncompleteConfig,
+    /// A setting has a value that cannot work.
+    InvalidConfig,
+    /// The STS client could not be built.
+    ClientBuild,
+    /// The OIDC token file could not be read.
+    TokenFile,
+    /// STS refused the token, the role or the provider.
+    StsRejected,
+    /// STS throttled the request.
+    StsThrottled,
+    /// STS failed on its side.
+    StsUnavailable,
+    /// STS could not be reached.
+    Transport,
+    /// STS did not answer in time.
+    Timeout,
+    /// STS answered with something that is not a usable response.
+    InvalidResponse,
+}
+
+impl IdentityErrorKind {
+    /// Every kind.
+    pub const ALL: [IdentityErrorKind; 10] = [
+        IdentityErrorKind::IncompleteConfig,
+        IdentityErrorKind::InvalidConfig,
+        IdentityErrorKind::ClientBuild,
+        IdentityErrorKind::TokenFile,
+        IdentityErrorKind::StsRejected,
+        IdentityErrorKind::StsThrottled,
+        IdentityErrorKind::StsUnavailable,
+        IdentityErrorKind::Transport,
+        IdentityErrorKind::Timeout,
+        IdentityErrorKind::InvalidResponse,
+    ];
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityErrorKind::IncompleteConfig => "incomplete_config",
+            IdentityErrorKind::InvalidConfig => "invalid_config",
+            IdentityErrorKind::ClientBuild => "client_build",
+            IdentityErrorKind::TokenFile => "token_file",
+            IdentityErrorKind::StsRejected => "sts_rejected",
+            IdentityErrorKind::StsThrottled => "sts_throttled",
+            IdentityErrorKind::StsUnavailable => "sts_unavailable",
+            IdentityErrorKind::Transport => "transport",
+            IdentityErrorKind::Timeout => "timeout",
+            IdentityErrorKind::InvalidResponse => "invalid_response",
+        }
+    }
+}
 
 const REDACTED: &str = "<redacted>";
 
@@ -188,26 +232,31 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    /// A short, bounded label for metrics and logs: one of [`IDENTITY_ERROR_CATEGORIES`].
-    pub fn category(&self) -> &'static str {
+    /// What went wrong.
+    pub fn kind(&self) -> IdentityErrorKind {
         match self {
-            IdentityError::IncompleteConfig { .. } => "incomplete_config",
-            IdentityError::InvalidConfig { .. } => "invalid_config",
-            IdentityError::ClientBuild { .. } => "client_build",
-            IdentityError::ReadTokenFile { .. } => "token_file",
+            IdentityError::IncompleteConfig { .. } => IdentityErrorKind::IncompleteConfig,
+            IdentityError::InvalidConfig { .. } => IdentityErrorKind::InvalidConfig,
+            IdentityError::ClientBuild { .. } => IdentityErrorKind::ClientBuild,
+            IdentityError::ReadTokenFile { .. } => IdentityErrorKind::TokenFile,
             IdentityError::AssumeRole {
                 http_status, code, ..
             } => match code.as_deref() {
-                Some(c) if c.starts_with("Throttling") => "sts_throttled",
-                Some("ServiceUnavailable" | "InternalError") => "sts_unavailable",
-                _ if *http_status >= 500 => "sts_unavailable",
-                _ if *http_status == 429 => "sts_throttled",
-                _ => "sts_rejected",
+                Some(c) if c.starts_with("Throttling") => IdentityErrorKind::StsThrottled,
+                Some("ServiceUnavailable" | "InternalError") => IdentityErrorKind::StsUnavailable,
+                _ if *http_status >= 500 => IdentityErrorKind::StsUnavailable,
+                _ if *http_status == 429 => IdentityErrorKind::StsThrottled,
+                _ => IdentityErrorKind::StsRejected,
             },
-            IdentityError::Transport { .. } => "transport",
-            IdentityError::Timeout { .. } => "timeout",
-            IdentityError::InvalidResponse { .. } => "invalid_response",
+            IdentityError::Transport { .. } => IdentityErrorKind::Transport,
+            IdentityError::Timeout { .. } => IdentityErrorKind::Timeout,
+            IdentityError::InvalidResponse { .. } => IdentityErrorKind::InvalidResponse,
         }
+    }
+
+    /// A short, bounded label for metrics and logs (see [`IdentityErrorKind::as_str`]).
+    pub fn category(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// Whether trying again later can help: a token file that is missing or being rewritten,
@@ -215,17 +264,19 @@ impl IdentityError {
     /// token, role or provider, and a configuration error, are terminal until the
     /// configuration (or the RAM role's trust policy) changes.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            IdentityError::ReadTokenFile { .. }
-            | IdentityError::Transport { .. }
-            | IdentityError::Timeout { .. } => true,
-            IdentityError::AssumeRole { .. } => {
-                matches!(self.category(), "sts_throttled" | "sts_unavailable")
+        match self.kind() {
+            IdentityErrorKind::TokenFile
+            | IdentityErrorKind::Transport
+            | IdentityErrorKind::Timeout
+            | IdentityErrorKind::StsThrottled
+            | IdentityErrorKind::StsUnavailable => true,
+            IdentityErrorKind::InvalidResponse => {
+                matches!(self, IdentityError::InvalidResponse { http_status, .. } if *http_status >= 500)
             }
-            IdentityError::InvalidResponse { http_status, .. } => *http_status >= 500,
-            IdentityError::IncompleteConfig { .. }
-            | IdentityError::InvalidConfig { .. }
-            | IdentityError::ClientBuild { .. } => false,
+            IdentityErrorKind::StsRejected
+            | IdentityErrorKind::IncompleteConfig
+            | IdentityErrorKind::InvalidConfig
+            | IdentityErrorKind::ClientBuild => false,
         }
     }
 
@@ -234,14 +285,19 @@ impl IdentityError {
     /// (configuration, token file), `CredentialsInvalid` when STS refused it, `Throttled` when
     /// STS throttled, `CamsUnavailable` when STS could not be reached or failed on its side.
     pub fn reason(&self) -> Reason {
-        match self.category() {
-            "incomplete_config" | "invalid_config" | "client_build" | "token_file" => {
-                Reason::CredentialsMissing
+        match self.kind() {
+            IdentityErrorKind::IncompleteConfig
+            | IdentityErrorKind::InvalidConfig
+            | IdentityErrorKind::ClientBuild
+            | IdentityErrorKind::TokenFile => Reason::CredentialsMissing,
+            IdentityErrorKind::StsThrottled => Reason::Throttled,
+            IdentityErrorKind::StsUnavailable
+            | IdentityErrorKind::Transport
+            | IdentityErrorKind::Timeout => Reason::CamsUnavailable,
+            IdentityErrorKind::InvalidResponse if self.is_retryable() => Reason::CamsUnavailable,
+            IdentityErrorKind::InvalidResponse | IdentityErrorKind::StsRejected => {
+                Reason::CredentialsInvalid
             }
-            "sts_throttled" => Reason::Throttled,
-            "sts_unavailable" | "transport" | "timeout" => Reason::CamsUnavailable,
-            "invalid_response" if self.is_retryable() => Reason::CamsUnavailable,
-            _ => Reason::CredentialsInvalid,
         }
     }
 
@@ -1040,7 +1096,7 @@ mod tests {
         ];
         for (err, category, retryable, reason) in table {
             assert_eq!(err.category(), *category, "{err}");
-            assert!(IDENTITY_ERROR_CATEGORIES.contains(&err.category()));
+            assert!(IdentityErrorKind::ALL.contains(&err.kind()));
             assert_eq!(err.is_retryable(), *retryable, "{err}");
             assert_eq!(err.reason(), *reason, "{err}");
         }

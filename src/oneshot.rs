@@ -403,7 +403,10 @@ fn row(file: &str, object: &ChatGroup, outcome: &Outcome) -> DemoRow {
             object.metadata.name.as_deref().unwrap_or("")
         ),
         file: file.to_owned(),
-        ready: ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.clone()),
+        ready: ready
+            .map_or(crate::crd::ConditionStatus::Unknown, |c| c.status)
+            .as_str()
+            .to_owned(),
         reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
         request_id: outcome
             .write

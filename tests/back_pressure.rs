@@ -477,7 +477,7 @@ fn fleet_states(server: &TestApiServer) -> BTreeMap<String, usize> {
                     .conditions
                     .iter()
                     .find(|c| c.type_ == "Ready")
-                    .is_some_and(|c| c.status == "True");
+                    .is_some_and(|c| c.status == cams_operator::crd::ConditionStatus::True);
                 let request_id = status
                     .last_request
                     .as_ref()

@@ -16,7 +16,7 @@ use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
 use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
 use cams_operator::controller::cached::CachedChatGroup;
 use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
-use cams_operator::crd::{ChatGroupStatus, FIELD_MANAGER};
+use cams_operator::crd::{ChatGroupStatus, ConditionStatus, FIELD_MANAGER};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
 use cams_operator::sim::{Group, RunningSim, Simulator};
@@ -239,7 +239,7 @@ mod reconcile {
         let status = status_of(&env, "team-a");
         assert_eq!(status.observed_generation, Some(1));
         let ready = condition(&status, "Ready").expect("Ready");
-        assert_eq!(ready.status, "True", "{ready:?}");
+        assert_eq!(ready.status, ConditionStatus::True, "{ready:?}");
         let written = env.sim.requests_for(ACTION_UPDATE_CHAT_GROUP);
         assert_eq!(
             status
@@ -720,7 +720,7 @@ mod reconcile {
         );
         let status = status_of(&env, "team-c");
         let stalled = condition(&status, "Stalled").expect("Stalled");
-        assert_eq!(stalled.status, "True");
+        assert_eq!(stalled.status, ConditionStatus::True);
         assert_eq!(stalled.reason, "CredentialsInvalid");
         assert!(
             stalled.message.contains("SignatureDoesNotMatch"),
@@ -766,7 +766,7 @@ mod reconcile {
         env.api.clear_log();
         reconcile(&env, &ctx, "team-d").await;
         let status = ready_status(&env, "team-d");
-        assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
+        assert!(condition(&status, "Stalled").is_none_or(|c| c.status != ConditionStatus::True));
         assert_eq!(env.sim.call_count(ACTION_UPDATE_CHAT_GROUP), 1);
     }
 

@@ -27,7 +27,7 @@ use cams_operator::cli::LogFormat;
 use cams_operator::controller::command;
 use cams_operator::controller::leader::LeaderConfig;
 use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup_resource};
-use cams_operator::crd::{ChatGroupStatus, Condition, PAUSED_ANNOTATION};
+use cams_operator::crd::{ChatGroupStatus, Condition, ConditionStatus, PAUSED_ANNOTATION};
 use cams_operator::metrics::Metrics;
 use cams_operator::metrics::{RESULT_SUCCESS, ReconcileLabels};
 use cams_operator::sim::{ActionFaults, Group, RunningSim, ServerError, Simulator};
@@ -204,7 +204,7 @@ impl Env {
 
     async fn wait_ready(&self, name: &str) -> ChatGroupStatus {
         self.wait_status(name, "Ready=True", |s| {
-            condition(s, "Ready").is_some_and(|c| c.status == "True")
+            condition(s, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
         })
         .await
     }
@@ -555,7 +555,7 @@ async fn credentials_lifecycle(env: &Env) {
 
     env.apply_secret(KEY_SECRET).await;
     let status = env.wait_ready("creds").await;
-    assert!(condition(&status, "Stalled").is_none_or(|c| c.status != "True"));
+    assert!(condition(&status, "Stalled").is_none_or(|c| c.status != ConditionStatus::True));
     assert_eq!(
         env.writes(),
         writes,
@@ -1428,8 +1428,9 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
     let stalled = server
         .wait_for(
             |s| {
-                status(s)
-                    .is_some_and(|st| condition(&st, "Stalled").is_some_and(|c| c.status == "True"))
+                status(s).is_some_and(|st| {
+                    condition(&st, "Stalled").is_some_and(|c| c.status == ConditionStatus::True)
+                })
             },
             WAIT,
         )
@@ -1442,8 +1443,9 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
     let ready = server
         .wait_for(
             |s| {
-                status(s)
-                    .is_some_and(|st| condition(&st, "Ready").is_some_and(|c| c.status == "True"))
+                status(s).is_some_and(|st| {
+                    condition(&st, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
+                })
             },
             WAIT,
         )

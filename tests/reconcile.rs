@@ -130,7 +130,7 @@ impl Driver {
 
 fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
     find_condition(Some(&outcome.status), type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
+        .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
         .unwrap_or_default()
 }
 
@@ -544,7 +544,7 @@ mod commands {
 
     fn ready(status: &ChatGroupStatus) -> (String, String) {
         find_condition(Some(status), READY)
-            .map(|c| (c.status.clone(), c.reason.clone()))
+            .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
             .unwrap_or_default()
     }
 

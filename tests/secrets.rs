@@ -57,10 +57,9 @@ fn converged(server: &TestApiServer) -> usize {
         .iter()
         .filter_map(|o| serde_json::from_value::<ChatGroupStatus>(o["status"].clone()).ok())
         .filter(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-                && s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready" && c.status == cams_operator::crd::ConditionStatus::True
+            }) && s.observed.as_ref().and_then(|o| o.subject.as_deref()) == Some("Support team")
         })
         .count()
 }

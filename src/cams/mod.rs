@@ -313,35 +313,46 @@ pub const ERROR_CATEGORIES: [&str; 11] = [
 /// What went wrong, in the closed set behind [`CamsError::category`], [`CamsError::class`] and
 /// [`CamsError::reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum ErrorKind {
+    /// `Throttling*`, HTTP 429.
     Throttled,
+    /// `ServiceUnavailable`, `InternalError`, HTTP 5xx.
     Unavailable,
+    /// `SignatureNonceUsed`: the next attempt has a new nonce.
     NonceReused,
+    /// `InvalidTimeStamp.Expired`: the clocks differ by more than CAMS allows.
     ClockSkew,
+    /// No connection, or the connection failed before an answer.
     Transport,
+    /// No answer in time.
     Timeout,
+    /// A signature or AccessKey that CAMS does not accept.
     CredentialsInvalid,
+    /// The AccessKey may not call the action.
     AccessDenied,
+    /// The group does not exist.
     GroupNotFound,
+    /// The endpoint is not CAMS (a wrong URL, version or protocol).
     EndpointInvalid,
+    /// Any other refusal, unknown codes included.
     Rejected,
 }
 
-impl Kind {
+impl ErrorKind {
     /// Error codes that name a passing condition (throttling, an unavailable or failing service),
     /// so retrying later can succeed.
-    fn recoverable_code(code: &str) -> Option<Kind> {
+    fn recoverable_code(code: &str) -> Option<ErrorKind> {
         match code {
-            c if c.starts_with("Throttling") => Some(Kind::Throttled),
-            "ServiceUnavailable" | "InternalError" => Some(Kind::Unavailable),
-            "SignatureNonceUsed" => Some(Kind::NonceReused),
-            "InvalidTimeStamp.Expired" => Some(Kind::ClockSkew),
+            c if c.starts_with("Throttling") => Some(ErrorKind::Throttled),
+            "ServiceUnavailable" | "InternalError" => Some(ErrorKind::Unavailable),
+            "SignatureNonceUsed" => Some(ErrorKind::NonceReused),
+            "InvalidTimeStamp.Expired" => Some(ErrorKind::ClockSkew),
             _ => None,
         }
     }
 
     /// Codes that need a change of credentials, permissions, endpoint or spec.
-    fn terminal_code(code: &str) -> Kind {
+    fn terminal_code(code: &str) -> ErrorKind {
         let family = |prefix: &str| {
             code == prefix
                 || code
@@ -349,100 +360,102 @@ impl Kind {
                     .is_some_and(|rest| rest.starts_with('.'))
         };
         match code {
-            "SignatureDoesNotMatch" | "IncompleteSignature" => Kind::CredentialsInvalid,
+            "SignatureDoesNotMatch" | "IncompleteSignature" => ErrorKind::CredentialsInvalid,
             _ if family("InvalidAccessKeyId") || family("InvalidSecurityToken") => {
-                Kind::CredentialsInvalid
+                ErrorKind::CredentialsInvalid
             }
-            "ActionUnauthorized" | "Authentication.NoAuth" => Kind::AccessDenied,
-            _ if code.starts_with("Forbidden") || family("NoPermission") => Kind::AccessDenied,
-            CODE_GROUP_NOT_FOUND => Kind::GroupNotFound,
-            "InvalidApi.NotFound" | "InvalidProtocol.NeedSsl" => Kind::EndpointInvalid,
-            _ => Kind::Rejected,
+            "ActionUnauthorized" | "Authentication.NoAuth" => ErrorKind::AccessDenied,
+            _ if code.starts_with("Forbidden") || family("NoPermission") => ErrorKind::AccessDenied,
+            CODE_GROUP_NOT_FOUND => ErrorKind::GroupNotFound,
+            "InvalidApi.NotFound" | "InvalidProtocol.NeedSsl" => ErrorKind::EndpointInvalid,
+            _ => ErrorKind::Rejected,
         }
     }
 
     /// Classifies a response that carried `code` (if any) with `http_status`.
-    fn of_response(code: Option<&str>, http_status: u16) -> Kind {
-        if let Some(kind) = code.and_then(Kind::recoverable_code) {
+    fn of_response(code: Option<&str>, http_status: u16) -> ErrorKind {
+        if let Some(kind) = code.and_then(ErrorKind::recoverable_code) {
             return kind;
         }
         if http_status >= 500 {
-            return Kind::Unavailable;
+            return ErrorKind::Unavailable;
         }
         if http_status == 429 {
-            return Kind::Throttled;
+            return ErrorKind::Throttled;
         }
-        code.map_or(Kind::Rejected, Kind::terminal_code)
+        code.map_or(ErrorKind::Rejected, ErrorKind::terminal_code)
     }
 
     fn class(self) -> ErrorClass {
         match self {
-            Kind::Throttled
-            | Kind::Unavailable
-            | Kind::NonceReused
-            | Kind::ClockSkew
-            | Kind::Transport
-            | Kind::Timeout => ErrorClass::Recoverable,
-            Kind::CredentialsInvalid
-            | Kind::AccessDenied
-            | Kind::GroupNotFound
-            | Kind::EndpointInvalid
-            | Kind::Rejected => ErrorClass::Terminal,
+            ErrorKind::Throttled
+            | ErrorKind::Unavailable
+            | ErrorKind::NonceReused
+            | ErrorKind::ClockSkew
+            | ErrorKind::Transport
+            | ErrorKind::Timeout => ErrorClass::Recoverable,
+            ErrorKind::CredentialsInvalid
+            | ErrorKind::AccessDenied
+            | ErrorKind::GroupNotFound
+            | ErrorKind::EndpointInvalid
+            | ErrorKind::Rejected => ErrorClass::Terminal,
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The metrics label: one of [`ERROR_CATEGORIES`].
+    pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Throttled => "throttled",
-            Kind::Unavailable => "unavailable",
-            Kind::NonceReused => "nonce_reused",
-            Kind::ClockSkew => "clock_skew",
-            Kind::Transport => "transport",
-            Kind::Timeout => "timeout",
-            Kind::CredentialsInvalid => "credentials_invalid",
-            Kind::AccessDenied => "access_denied",
-            Kind::GroupNotFound => "group_not_found",
-            Kind::EndpointInvalid => "endpoint_invalid",
-            Kind::Rejected => "rejected",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::NonceReused => "nonce_reused",
+            ErrorKind::ClockSkew => "clock_skew",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::CredentialsInvalid => "credentials_invalid",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::GroupNotFound => "group_not_found",
+            ErrorKind::EndpointInvalid => "endpoint_invalid",
+            ErrorKind::Rejected => "rejected",
         }
     }
 
     fn reason(self) -> Reason {
         match self {
-            Kind::Throttled => Reason::Throttled,
-            Kind::Unavailable | Kind::NonceReused | Kind::Transport | Kind::Timeout => {
-                Reason::CamsUnavailable
-            }
-            Kind::ClockSkew => Reason::ClockSkew,
-            Kind::CredentialsInvalid => Reason::CredentialsInvalid,
-            Kind::AccessDenied => Reason::AccessDenied,
-            Kind::GroupNotFound => Reason::GroupNotFound,
-            Kind::EndpointInvalid => Reason::EndpointInvalid,
-            Kind::Rejected => Reason::CamsRejected,
+            ErrorKind::Throttled => Reason::Throttled,
+            ErrorKind::Unavailable
+            | ErrorKind::NonceReused
+            | ErrorKind::Transport
+            | ErrorKind::Timeout => Reason::CamsUnavailable,
+            ErrorKind::ClockSkew => Reason::ClockSkew,
+            ErrorKind::CredentialsInvalid => Reason::CredentialsInvalid,
+            ErrorKind::AccessDenied => Reason::AccessDenied,
+            ErrorKind::GroupNotFound => Reason::GroupNotFound,
+            ErrorKind::EndpointInvalid => Reason::EndpointInvalid,
+            ErrorKind::Rejected => Reason::CamsRejected,
         }
     }
 }
 
 impl CamsError {
-    fn kind(&self) -> Kind {
+    fn kind(&self) -> ErrorKind {
         match self {
             CamsError::Business {
                 code, http_status, ..
-            } => Kind::of_response(Some(code), *http_status),
+            } => ErrorKind::of_response(Some(code), *http_status),
             CamsError::Gateway {
                 code, http_status, ..
-            } => Kind::of_response(code.as_deref(), *http_status),
+            } => ErrorKind::of_response(code.as_deref(), *http_status),
             CamsError::InvalidBody { http_status, .. }
             | CamsError::BodyTooLarge { http_status, .. }
                 if *http_status >= 500 =>
             {
-                Kind::Unavailable
+                ErrorKind::Unavailable
             }
             CamsError::InvalidBody { .. }
             | CamsError::BodyTooLarge { .. }
-            | CamsError::InvalidRequest { .. } => Kind::EndpointInvalid,
-            CamsError::Transport { .. } => Kind::Transport,
-            CamsError::Timeout { .. } => Kind::Timeout,
+            | CamsError::InvalidRequest { .. } => ErrorKind::EndpointInvalid,
+            CamsError::Transport { .. } => ErrorKind::Transport,
+            CamsError::Timeout { .. } => ErrorKind::Timeout,
         }
     }
 

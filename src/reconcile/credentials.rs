@@ -388,9 +388,18 @@ impl CredentialsError {
         }
     }
 
-    /// Bounded label for metrics.
+    /// Bounded label for metrics: a failure of the operator's identity at STS is labelled as
+    /// the same failure at CAMS would be (throttled, unavailable, credentials invalid); every
+    /// other failure is a missing credential.
     pub fn category(&self) -> &'static str {
-        "credentials_missing"
+        use crate::cams::ErrorKind;
+        use crate::crd::Reason;
+        match self.reason() {
+            Reason::Throttled => ErrorKind::Throttled.as_str(),
+            Reason::CamsUnavailable => ErrorKind::Unavailable.as_str(),
+            Reason::CredentialsInvalid => ErrorKind::CredentialsInvalid.as_str(),
+            _ => crate::reconcile::status::CATEGORY_CREDENTIALS_MISSING,
+        }
     }
     /// False except for a transient failure of the operator's identity (STS unreachable or
     /// throttled): otherwise nothing changes until a Secret (or the operator's set-up) does.

@@ -136,7 +136,7 @@ pub struct Outcome {
 impl Outcome {
     /// True when the new status says `Ready=True`.
     pub fn is_ready(&self) -> bool {
-        find_condition(Some(&self.status), READY).is_some_and(|c| c.status == "True")
+        find_condition(Some(&self.status), READY).is_some_and(|c| c.status == ConditionStatus::True)
     }
 
     /// The `Ready` condition's reason, if any.
@@ -390,8 +390,9 @@ fn observe_due(ctx: &Ctx<'_>, valid: &ValidSpec, hash: &str) -> bool {
         return true;
     };
     let resync_due = ctx.now >= next_read_after(seen_at.0, valid);
-    let last_succeeded = find_condition(ctx.old, SYNCED)
-        .is_some_and(|c| c.status == "True" && c.observed_generation == ctx.generation);
+    let last_succeeded = find_condition(ctx.old, SYNCED).is_some_and(|c| {
+        c.status == ConditionStatus::True && c.observed_generation == ctx.generation
+    });
     ctx.new_generation()
         || !last_succeeded
         || status.retry.is_some()
@@ -538,7 +539,7 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
     let keep_ready = failure.class == ErrorClass::Recoverable
         && failure.action == ACTION_LIST_CHAT_GROUP
         && !ctx.new_generation()
-        && old_ready.is_some_and(|c| c.status == "True")
+        && old_ready.is_some_and(|c| c.status == ConditionStatus::True)
         && valid.is_some_and(|v| {
             v.management == ManagementPolicy::Observe
                 || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
@@ -959,8 +960,9 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
     }
     let old_synced = find_condition(old, SYNCED);
     if let Some(failure) = &outcome.failure {
-        let same_as_before =
-            old_synced.is_some_and(|c| c.status == "False" && c.reason == failure.reason.as_str());
+        let same_as_before = old_synced.is_some_and(|c| {
+            c.status == ConditionStatus::False && c.reason == failure.reason.as_str()
+        });
         if !same_as_before {
             events.push(EventSpec {
                 type_: EventType::Warning,

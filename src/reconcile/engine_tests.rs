@@ -80,7 +80,7 @@ fn condition<'a>(outcome: &'a Outcome, type_: &str) -> Option<&'a crate::crd::Co
 
 fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
     condition(outcome, type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
+        .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
         .unwrap_or_default()
 }
 
@@ -523,7 +523,7 @@ fn the_reconciling_mark_names_the_generation_and_keeps_the_other_conditions() {
         observed_generation: Some(2),
         conditions: vec![crate::crd::Condition {
             type_: READY.to_owned(),
-            status: "True".to_owned(),
+            status: crate::crd::ConditionStatus::True,
             reason: "Synced".to_owned(),
             message: String::new(),
             observed_generation: Some(2),

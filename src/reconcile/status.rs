@@ -40,27 +40,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Largest fraction added to a delay as jitter (0.1 = up to +10%).
 pub const JITTER_FRACTION: f64 = 0.1;
 
-/// `status` of a condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConditionStatus {
-    /// `True`.
-    True,
-    /// `False`.
-    False,
-    /// `Unknown`.
-    Unknown,
-}
-
-impl ConditionStatus {
-    /// The string written to the condition.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConditionStatus::True => "True",
-            ConditionStatus::False => "False",
-            ConditionStatus::Unknown => "Unknown",
-        }
-    }
-}
+pub use crate::crd::ConditionStatus;
 
 /// A condition to set (without the times and generation filled in).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,14 +83,14 @@ pub fn merge_conditions(
     desired
         .iter()
         .map(|want| {
-            let status = want.status.as_str();
+            let status = want.status;
             let last_transition_time = old
                 .iter()
                 .find(|c| c.type_ == want.type_ && c.status == status)
                 .map_or(now, |c| c.last_transition_time);
             Condition {
                 type_: want.type_.to_owned(),
-                status: status.to_owned(),
+                status,
                 reason: want.reason.as_str().to_owned(),
                 message: want.message.clone(),
                 observed_generation: generation,
@@ -180,7 +160,8 @@ impl Failure {
         }
     }
 
-    /// No usable credentials: terminal until a Secret changes, no CAMS call.
+    /// No usable credentials: terminal until a Secret changes, no CAMS call (recoverable
+    /// when the operator's own identity failed for a passing reason, such as STS throttling).
     pub fn credentials(err: &CredentialsError) -> Self {
         let reason = err.reason();
         Failure {
@@ -191,7 +172,7 @@ impl Failure {
                 ErrorClass::Terminal
             },
             message: format!("{err}. {}", hint(reason)),
-            category: CATEGORY_CREDENTIALS_MISSING,
+            category: err.category(),
             action: "ResolveCredentials",
             code: None,
             retry_after: None,
@@ -373,7 +354,7 @@ mod tests {
         let mut with_foreign = ours.clone();
         with_foreign.conditions.push(crate::crd::Condition {
             type_: "PolicyChecked".into(),
-            status: "True".into(),
+            status: ConditionStatus::True,
             reason: "Compliant".into(),
             message: String::new(),
             observed_generation: None,
@@ -381,7 +362,7 @@ mod tests {
         });
         assert!(!status_changed(Some(&with_foreign), &ours));
         let mut ready_false = ours.clone();
-        ready_false.conditions[0].status = "False".into();
+        ready_false.conditions[0].status = ConditionStatus::False;
         assert!(status_changed(Some(&with_foreign), &ready_false));
     }
 
@@ -429,7 +410,7 @@ mod tests {
             at(20),
         );
         assert_eq!(third.len(), 1);
-        assert_eq!(third[0].status, "True");
+        assert_eq!(third[0].status, ConditionStatus::True);
     }
 
     #[test]
@@ -460,6 +441,34 @@ mod tests {
         let f = Failure::from_cams(&business(crate::cams::CODE_GROUP_NOT_FOUND));
         assert_eq!(f.reason, Reason::GroupNotFound);
         assert_eq!(f.category, CATEGORY_GROUP_NOT_FOUND);
+    }
+
+    /// A failure of the operator's own identity is labelled by what went wrong at STS, as the
+    /// same failure at CAMS would be: throttling is not a missing credential.
+    #[test]
+    fn operator_identity_failures_are_labelled_by_what_went_wrong() {
+        let identity = |reason, retryable| {
+            Failure::credentials(&CredentialsError::OperatorIdentity {
+                detail: "STS AssumeRoleWithOIDC failed".to_owned(),
+                retryable,
+                reason,
+            })
+        };
+        for (reason, retryable, category) in [
+            (Reason::Throttled, true, "throttled"),
+            (Reason::CamsUnavailable, true, "unavailable"),
+            (Reason::CredentialsInvalid, false, "credentials_invalid"),
+            (
+                Reason::CredentialsMissing,
+                false,
+                CATEGORY_CREDENTIALS_MISSING,
+            ),
+        ] {
+            let failure = identity(reason, retryable);
+            assert_eq!(failure.category, category, "{reason:?}");
+            assert_eq!(failure.reason, reason);
+            assert!(Failure::categories().contains(&failure.category));
+        }
     }
 
     #[test]
