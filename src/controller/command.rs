@@ -124,6 +124,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         identity_namespaces,
         clock: time_scale_from_env().map_or_else(Clock::real, Clock::scaled),
         readiness,
+        instance: instance.clone(),
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(

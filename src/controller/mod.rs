@@ -215,6 +215,9 @@ pub struct Settings {
     pub clock: Clock,
     /// What `/readyz` reports: the first list done, and no permission problem.
     pub readiness: Readiness,
+    /// This replica's name, read once at start-up: the Lease holder identity, the Events'
+    /// `reportingInstance` and the instance named in the CAMS `User-Agent`.
+    pub instance: String,
 }
 
 impl Default for Settings {
@@ -227,6 +230,7 @@ impl Default for Settings {
             identity_namespaces: IdentityNamespaces::none(),
             clock: Clock::real(),
             readiness: Readiness::default(),
+            instance: FIELD_MANAGER.to_owned(),
         }
     }
 }
@@ -385,6 +389,7 @@ impl<C: CamsApi> Context<C> {
             identity_namespaces,
             clock,
             readiness,
+            instance,
         } = settings;
         Context {
             client,
@@ -395,9 +400,7 @@ impl<C: CamsApi> Context<C> {
             identity_namespaces,
             clock,
             memory: Mutex::new(HashMap::new()),
-            instance: std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
+            instance,
             max_reconciles: u16::try_from(
                 concurrency.max(1).saturating_mul(RECONCILES_PER_CAMS_SLOT),
             )
