@@ -67,16 +67,6 @@ impl Packed {
         String::from_utf8(bytes)
             .map_err(|_| "the text kept in memory is not UTF-8 once unpacked".to_owned())
     }
-
-    /// How many bytes the packed text takes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the packed form is empty (never, even for empty text: it holds the length).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for Packed {
@@ -161,10 +151,10 @@ mod tests {
         let status = r#"{"observedGeneration":3,"conditions":[{"type":"Ready","status":"True","reason":"Synced","message":"UpdateChatGroup set subject, description (RequestId 3CD57EC1-B07C-40F9-949D-4E002FC16B9C)","observedGeneration":3,"lastTransitionTime":"2026-11-30T16:11:43Z"},{"type":"Synced","status":"True","reason":"UpdateSucceeded","message":"UpdateChatGroup set subject, description (RequestId 3CD57EC1-B07C-40F9-949D-4E002FC16B9C)","observedGeneration":3,"lastTransitionTime":"2026-11-30T16:11:43Z"}],"lastRequest":{"action":"UpdateChatGroup","requestId":"3CD57EC1-B07C-40F9-949D-4E002FC16B9C","code":"OK","message":"OK","success":true,"result":1,"httpStatus":200,"time":"2026-11-30T16:11:43Z"},"appliedHash":"sha256:4c86c60187c6c724ed31572af729dbb3b02968c3b318ea229550d6fcbb62a0c3","lastSyncTime":"2026-11-30T16:11:43Z","observed":{"subject":"Team A","groupStatus":"ACTIVE","time":"2026-11-30T16:11:43Z"}}"#;
         let packed = Packed::pack(status);
         assert!(
-            packed.len() * 3 < status.len(),
+            packed.0.len() * 3 < status.len(),
             "{} bytes packed to {}",
             status.len(),
-            packed.len()
+            packed.0.len()
         );
     }
 }

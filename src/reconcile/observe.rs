@@ -27,7 +27,6 @@
 //!
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,7 +101,7 @@ impl ListedGroup {
             .ends
             .get(index)
             .map_or(self.text.len(), |&end| end as usize);
-        self.text.get(Range { start, end }).unwrap_or_default()
+        self.text.get(start..end).unwrap_or_default()
     }
 
     fn set(&self, index: usize) -> Option<String> {
