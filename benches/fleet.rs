@@ -42,7 +42,7 @@ use cams_operator::cams::{
 use cams_operator::controller::command::TIME_SCALE_ENV;
 use cams_operator::crd::{API_GROUP, API_VERSION, KIND};
 use cams_operator::reconcile::observe::LIST_PAGE_SIZE;
-use cams_operator::sim::{ActionFaults, Group, RunningSim, Simulator};
+use cams_sim::{ActionFaults, Group, RunningSim, Simulator};
 use clap::Parser;
 use kube_test_server::{RequestKind, RequestRecord, ResourceKind, TestApiServer, kinds};
 use serde_json::{Value, json};
@@ -948,7 +948,7 @@ async fn physical_floor(
     spaces: usize,
 ) -> Result<Raw, String> {
     let client = Arc::new(HttpCams::new(HttpCamsConfig::default()).map_err(|e| e.to_string())?);
-    let endpoint = sim.endpoint();
+    let endpoint = Endpoint::from_url(&sim.url());
     let (list_rate, list_median) = raw_loop(config, &client, &endpoint, |i| {
         RawCall::List(ListChatGroupRequest {
             cust_space_id: space_id(i % spaces),

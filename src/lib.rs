@@ -8,10 +8,12 @@
 //! - [`controller`]: the kube-rs wiring of `cams-operator run`;
 //! - [`identity`]: the operator's own Alibaba Cloud identity (environment AccessKey or RRSA);
 //! - [`oneshot`]: `reconcile` and `demo`, without a cluster;
-//! - [`sim`]: the CAMS simulator used by tests, the demo and benchmarks;
 //! - [`metrics`], [`admin`] (probes and `/metrics`) and [`telemetry`] (logs);
 //! - [`cli`]: the command line; [`rbac`]: the Kubernetes API access the operator needs, which
 //!   the Helm chart grants.
+//!
+//! The CAMS simulator that tests, the demo and the benchmarks run against is the separate crate
+//! `cams-sim` (`crates/cams-sim`), which does not depend on this one.
 
 pub mod admin;
 pub mod cams;
@@ -23,5 +25,4 @@ pub mod metrics;
 pub mod oneshot;
 pub mod rbac;
 pub mod reconcile;
-pub mod sim;
 pub mod telemetry;

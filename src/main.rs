@@ -93,6 +93,26 @@ fn run_demo() -> ExitCode {
     }
 }
 
+/// The simulator of the `sim` command: the config file (if any), then the flags.
+fn simulator(
+    args: &cams_operator::cli::SimArgs,
+) -> Result<cams_sim::SimulatorBuilder, cams_sim::SimError> {
+    let cams_operator::cli::SimArgs {
+        addr,
+        config,
+        access_keys,
+        groups,
+    } = args;
+    let mut sim_config = match config {
+        Some(path) => cams_sim::SimConfig::from_file(path)?,
+        None => cams_sim::SimConfig::default(),
+    };
+    sim_config.apply_flags(access_keys, groups)?;
+    Ok(cams_sim::Simulator::builder()
+        .config(sim_config)
+        .addr(*addr))
+}
+
 /// `cams-operator sim`: serves until Ctrl-C or SIGTERM.
 fn run_sim(args: &cams_operator::cli::SimArgs) -> ExitCode {
     cams_operator::telemetry::init(cams_operator::cli::LogFormat::Text);
@@ -101,7 +121,7 @@ fn run_sim(args: &cams_operator::cli::SimArgs) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let started = match cams_operator::sim::builder_from_args(args) {
+        let started = match simulator(args) {
             Ok(builder) => builder.start().await,
             Err(err) => Err(err),
         };

@@ -38,7 +38,7 @@ use crate::reconcile::credentials::{self, CredentialsError, IdentityNamespaces};
 use crate::reconcile::engine::{Input, Outcome, reconcile};
 use crate::reconcile::observe::SharedLister;
 use crate::reconcile::status::find_condition;
-use crate::sim::{AccessKeySeed, Group, SimError, Simulator};
+use cams_sim::{AccessKeySeed, Group, SimError, Simulator};
 
 /// Exit codes of `cams-operator reconcile` (see the module docs).
 pub mod exit {

@@ -23,7 +23,7 @@ use cams_operator::controller::kube_client::{self, KubeLimits, MAX_RETRIES};
 use cams_operator::controller::{self, Clock, Context, Scope, Settings};
 use cams_operator::crd::ChatGroupStatus;
 use cams_operator::metrics::Metrics;
-use cams_operator::sim::{Group, Simulator};
+use cams_sim::{Group, Simulator};
 use clap::Parser as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;

@@ -19,7 +19,7 @@ use cams_operator::controller::{Clock, Context, Settings, reconcile_object};
 use cams_operator::crd::{ChatGroupStatus, ConditionStatus, FIELD_MANAGER};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::engine::Requeue;
-use cams_operator::sim::{Group, RunningSim, Simulator};
+use cams_sim::{Group, RunningSim, Simulator};
 use futures::StreamExt as _;
 use kube::api::{Api, WatchEvent, WatchParams};
 use kube::core::DynamicObject;
@@ -355,7 +355,7 @@ mod reconcile {
             .group(Group::new(SPACE, NUMBER, "EA303X").subject("Old subject"))
             .faults(
                 ACTION_UPDATE_CHAT_GROUP,
-                cams_operator::sim::ActionFaults::none().latency_ms(1500),
+                cams_sim::ActionFaults::none().latency_ms(1500),
             )
             .start()
             .await
@@ -880,7 +880,7 @@ mod operator_identity {
         ACTION_ASSUME_ROLE_WITH_OIDC, OperatorIdentity, RrsaConfig, RrsaProvider,
     };
     use cams_operator::reconcile::credentials::IdentityNamespaces;
-    use cams_operator::sim::AccessKeySeed;
+    use cams_sim::AccessKeySeed;
     use support::fixtures::{chatgroup, secret};
 
     /// The operator's own AccessKey, which the simulator accepts besides the Secrets' key.

@@ -30,8 +30,8 @@ use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup
 use cams_operator::crd::{ChatGroupStatus, Condition, ConditionStatus, PAUSED_ANNOTATION};
 use cams_operator::metrics::Metrics;
 use cams_operator::metrics::{RESULT_SUCCESS, ReconcileLabels};
-use cams_operator::sim::{ActionFaults, Group, RunningSim, ServerError, Simulator};
 use cams_operator::telemetry;
+use cams_sim::{ActionFaults, Group, RunningSim, ServerError, Simulator};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;

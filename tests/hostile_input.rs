@@ -670,9 +670,9 @@ mod sim_requests {
     use cams_operator::cams::client::{HttpCams, HttpCamsConfig};
     use cams_operator::cams::sign::{build_signed_query, encode_query};
     use cams_operator::cams::{
-        CODE_GROUP_NOT_FOUND, CamsApi, Credentials, ListChatGroupRequest, SecretString,
+        CODE_GROUP_NOT_FOUND, CamsApi, Credentials, Endpoint, ListChatGroupRequest, SecretString,
     };
-    use cams_operator::sim::{Group, RunningSim, Simulator, codes};
+    use cams_sim::{Group, RunningSim, Simulator, codes};
 
     use super::config;
 
@@ -1213,7 +1213,7 @@ mod sim_requests {
         };
         let page = runtime
             .block_on(client.list_chat_group(
-                &sim.endpoint(),
+                &Endpoint::from_url(&sim.url()),
                 &credentials,
                 &ListChatGroupRequest {
                     cust_space_id: SPACE.into(),

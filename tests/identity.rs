@@ -245,7 +245,7 @@ mod env {
 
 mod rrsa {
     use super::*;
-    use cams_operator::sim::{
+    use cams_sim::{
         ActionFaults, Fault, Group, RunningSim, ServerError, Simulator, SimulatorBuilder,
     };
 
@@ -641,7 +641,11 @@ mod rrsa {
         let cams = f.cams();
         let creds = f.identity().current().await.expect("ok").expect("some");
         let response = cams
-            .update_chat_group(&f.sim.endpoint(), &creds, &update("Signed with RRSA"))
+            .update_chat_group(
+                &cams_operator::cams::Endpoint::from_url(&f.sim.url()),
+                &creds,
+                &update("Signed with RRSA"),
+            )
             .await
             .expect("accepted");
         assert_eq!(response.result, Some(1));
@@ -656,15 +660,23 @@ mod rrsa {
         // The same key after its Expiration: refused as expired.
         f.at(TTL as i64);
         let err = cams
-            .update_chat_group(&f.sim.endpoint(), &creds, &update("Too late"))
+            .update_chat_group(
+                &cams_operator::cams::Endpoint::from_url(&f.sim.url()),
+                &creds,
+                &update("Too late"),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some("InvalidSecurityToken.Expired"));
         // The provider, asked now, has fresh credentials that work.
         let fresh = f.provider.credentials().await.expect("ok");
-        cams.update_chat_group(&f.sim.endpoint(), &fresh, &update("Fresh key"))
-            .await
-            .expect("accepted");
+        cams.update_chat_group(
+            &cams_operator::cams::Endpoint::from_url(&f.sim.url()),
+            &fresh,
+            &update("Fresh key"),
+        )
+        .await
+        .expect("accepted");
     }
 
     #[tokio::test]
@@ -747,7 +759,11 @@ mod no_leak {
         // Success, a CAMS call with the temporary key, a refresh.
         let first = f.provider.credentials().await.expect("ok");
         f.cams()
-            .update_chat_group(&f.sim.endpoint(), &first, &update("No leak"))
+            .update_chat_group(
+                &cams_operator::cams::Endpoint::from_url(&f.sim.url()),
+                &first,
+                &update("No leak"),
+            )
             .await
             .expect("accepted");
         f.at(REFRESH_AFTER);

@@ -25,7 +25,7 @@ use cams_operator::controller::command::{self, Error as RunError};
 use cams_operator::controller::leader::{Error as LeaderError, LeaderConfig};
 use cams_operator::controller::{Clock, Context, Scope, Settings};
 use cams_operator::metrics::Metrics;
-use cams_operator::sim::{ActionFaults, Group, LoggedRequest, RunningSim, Simulator};
+use cams_sim::{ActionFaults, Group, LoggedRequest, RunningSim, Simulator};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube_test_server::{Fault, TestApiServer, User, kinds};
 use serde_json::json;

@@ -19,7 +19,7 @@ use cams_operator::oneshot::{self, exit};
 use cams_operator::reconcile::engine::{Input, Outcome, Requeue, reconcile};
 use cams_operator::reconcile::observe::{DEFAULT_LIST_WINDOW, SharedLister};
 use cams_operator::reconcile::status::find_condition;
-use cams_operator::sim::{ActionFaults, ForcedError, Group, RunningSim, Simulator};
+use cams_sim::{ActionFaults, ForcedError, Group, RunningSim, Simulator};
 
 const KEY_ID: &str = "LTAI5tTESTKEYID";
 const KEY_SECRET: &str = "test-secret-value-1234";

@@ -17,7 +17,7 @@ use cams_operator::crd::{ChatGroup, ChatGroupStatus};
 use cams_operator::metrics::Metrics;
 use cams_operator::reconcile::plan::applied_hash;
 use cams_operator::reconcile::validate::validate;
-use cams_operator::sim::{Group, RunningSim, Simulator};
+use cams_sim::{Group, RunningSim, Simulator};
 use kube_test_server::{RequestKind, TestApiServer, kinds};
 use serde_json::json;
 use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, chatgroup_in_space, secret};

@@ -14,7 +14,7 @@ mod support {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
-    pub use cams_operator::sim::{
+    pub use cams_sim::{
         ActionFaults, Fault, ForcedError, Group, RunningSim, ServerError, Simulator,
         SimulatorBuilder,
     };
@@ -334,7 +334,7 @@ mod vectors {
 
     #[tokio::test]
     async fn expired_sts_token_is_refused() {
-        let key = cams_operator::sim::AccessKeySeed::sts(KEY_ID, SECRET, "CAIS+token/abc=")
+        let key = cams_sim::AccessKeySeed::sts(KEY_ID, SECRET, "CAIS+token/abc=")
             .expires_at("2016-02-23T12:00:00Z".parse().expect("time"));
         let sim = start(
             Simulator::builder()
@@ -396,10 +396,7 @@ mod vectors {
         let log = sim.request_log();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].action.as_deref(), Some("UpdateChatGroup"));
-        assert_eq!(
-            log[0].signature_version,
-            cams_operator::sim::SignatureVersion::V3
-        );
+        assert_eq!(log[0].signature_version, cams_sim::SignatureVersion::V3);
         assert_eq!(log[0].access_key_id.as_deref(), Some(KEY_ID));
     }
 }
@@ -1174,7 +1171,7 @@ mod counters {
     #[tokio::test]
     async fn key_rotation_at_run_time() {
         let sim = start(vector_builder()).await;
-        sim.add_access_key(cams_operator::sim::AccessKeySeed::new(KEY_ID, "rotated"));
+        sim.add_access_key(cams_sim::AccessKeySeed::new(KEY_ID, "rotated"));
         assert_eq!(
             call(&sim, "ListChatGroup", &list_params()).await.code(),
             "SignatureDoesNotMatch"
@@ -1189,7 +1186,7 @@ mod counters {
 
 /// The README's config example is a valid config.
 mod docs {
-    use cams_operator::sim::{Fault, SimConfig};
+    use cams_sim::{Fault, SimConfig};
 
     #[test]
     fn readme_config_example_parses() {
@@ -1439,7 +1436,7 @@ mod interop {
     use std::time::{Duration, Instant};
 
     use super::support::*;
-    use cams_operator::sim::SignatureVersion;
+    use cams_sim::SignatureVersion;
 
     const STS_ID: &str = "STS.interop";
     const STS_SECRET: &str = "sts-interop-secret";
@@ -1608,9 +1605,7 @@ mod client_against_simulator {
         ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, Credentials,
         ErrorClass, GroupKey, SecretString, UpdateChatGroupRequest,
     };
-    use cams_operator::sim::{
-        ActionFaults, ForcedError, Group, RunningSim, ServerError, Simulator,
-    };
+    use cams_sim::{ActionFaults, ForcedError, Group, RunningSim, ServerError, Simulator};
 
     const SPACE: &str = "cams-client";
     const NUMBER: &str = "8613800009999";
@@ -1661,7 +1656,11 @@ mod client_against_simulator {
         group_id: &str,
     ) -> Result<cams_operator::cams::UpdateChatGroupResponse, CamsError> {
         client(timeout)
-            .update_chat_group(&sim.endpoint(), &creds(secret, None), &update(group_id))
+            .update_chat_group(
+                &cams_operator::cams::Endpoint::from_url(&sim.url()),
+                &creds(secret, None),
+                &update(group_id),
+            )
             .await
     }
 
@@ -1690,10 +1689,18 @@ mod client_against_simulator {
         );
 
         let sts = creds("sts-secret-value", Some("sts-token-value"));
-        let found = find_group(&api, &sim.endpoint(), &sts, SPACE, NUMBER, "G1", 1)
-            .await
-            .expect("list with STS")
-            .expect("found");
+        let found = find_group(
+            &api,
+            &cams_operator::cams::Endpoint::from_url(&sim.url()),
+            &sts,
+            SPACE,
+            NUMBER,
+            "G1",
+            1,
+        )
+        .await
+        .expect("list with STS")
+        .expect("found");
         assert_eq!(found.0.subject.as_deref(), Some("Client subject"));
     }
 
@@ -1735,7 +1742,7 @@ mod client_against_simulator {
         .expect("faults");
         let err = find_group(
             &api,
-            &sim.endpoint(),
+            &cams_operator::cams::Endpoint::from_url(&sim.url()),
             &creds("client-secret-value", None),
             SPACE,
             NUMBER,
@@ -1789,5 +1796,102 @@ mod client_against_simulator {
         .expect_err("timeout");
         assert!(matches!(err, CamsError::Timeout { .. }), "{err:?}");
         assert_eq!(err.class(), ErrorClass::Recoverable);
+    }
+}
+
+/// The simulator writes the protocol down on its own (`cams_sim::protocol`) so that it checks the
+/// client instead of agreeing with it. This is where the two meet: any disagreement between the
+/// simulator's facts and the client's constants fails here, by name.
+mod agreement {
+    use cams_operator::cams::client::RATE_LIMIT_HEADERS;
+    use cams_operator::cams::{
+        ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, API_VERSION, CODE_GROUP_NOT_FOUND,
+        CODE_OK,
+    };
+    use cams_operator::crd::{ChannelType, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+    use cams_operator::identity::{
+        ACTION_ASSUME_ROLE_WITH_OIDC, DEFAULT_DURATION, MIN_DURATION, STS_API_VERSION,
+    };
+    use cams_operator::reconcile::observe::LIST_PAGE_SIZE;
+    use cams_sim::protocol as sim;
+
+    #[test]
+    fn simulator_and_client_agree_on_the_protocol() {
+        let pairs: [(&str, String, String); 13] = [
+            (
+                "CAMS API version",
+                API_VERSION.into(),
+                sim::CAMS_API_VERSION.into(),
+            ),
+            (
+                "UpdateChatGroup action",
+                ACTION_UPDATE_CHAT_GROUP.into(),
+                sim::ACTION_UPDATE_CHAT_GROUP.into(),
+            ),
+            (
+                "ListChatGroup action",
+                ACTION_LIST_CHAT_GROUP.into(),
+                sim::ACTION_LIST_CHAT_GROUP.into(),
+            ),
+            ("success code", CODE_OK.into(), sim::codes::OK.into()),
+            (
+                "missing group code",
+                CODE_GROUP_NOT_FOUND.into(),
+                sim::codes::GROUP_NOT_FOUND.into(),
+            ),
+            (
+                "WhatsApp channel type",
+                ChannelType::Whatsapp.as_str().into(),
+                sim::CHANNEL_TYPE_WHATSAPP.into(),
+            ),
+            (
+                "subject limit",
+                MAX_SUBJECT_CHARS.to_string(),
+                sim::MAX_SUBJECT_CHARS.to_string(),
+            ),
+            (
+                "description limit",
+                MAX_DESCRIPTION_CHARS.to_string(),
+                sim::MAX_DESCRIPTION_CHARS.to_string(),
+            ),
+            (
+                "STS API version",
+                STS_API_VERSION.into(),
+                sim::STS_API_VERSION.into(),
+            ),
+            (
+                "AssumeRoleWithOIDC action",
+                ACTION_ASSUME_ROLE_WITH_OIDC.into(),
+                sim::ACTION_ASSUME_ROLE_WITH_OIDC.into(),
+            ),
+            (
+                "shortest STS session",
+                MIN_DURATION.as_secs().to_string(),
+                sim::MIN_DURATION_SECONDS.to_string(),
+            ),
+            (
+                "default STS session",
+                DEFAULT_DURATION.as_secs().to_string(),
+                sim::DEFAULT_DURATION_SECONDS.to_string(),
+            ),
+            (
+                "throttling header",
+                RATE_LIMIT_HEADERS[0].into(),
+                cams_sim::RATELIMIT_HEADER.into(),
+            ),
+        ];
+        let disagreements: Vec<String> = pairs
+            .iter()
+            .filter(|(_, client, simulator)| client != simulator)
+            .map(|(what, client, simulator)| {
+                format!("{what}: the client says {client:?}, the simulator {simulator:?}")
+            })
+            .collect();
+        assert!(disagreements.is_empty(), "{disagreements:#?}");
+        assert!(
+            u64::from(LIST_PAGE_SIZE) <= sim::MAX_PAGE_SIZE,
+            "the client asks for pages of {LIST_PAGE_SIZE}, CAMS serves at most {}",
+            sim::MAX_PAGE_SIZE
+        );
     }
 }

@@ -13,7 +13,7 @@ use cams_operator::controller::command::{self, Error as RunError};
 use cams_operator::controller::preflight::Error as PreflightError;
 use cams_operator::controller::{self, Clock, Context, Scope, Settings, operations};
 use cams_operator::metrics::Metrics;
-use cams_operator::sim::{Group, Simulator};
+use cams_sim::{Group, Simulator};
 use kube_test_server::{TestApiServer, kinds};
 use support::fixtures::{KEY_ID, KEY_SECRET, NUMBER, SPACE, chatgroup, secret};
 use support::{RbacMode, chatgroups};

@@ -3,7 +3,7 @@
 //! It keeps groups per (custSpaceId, businessNumber), applies `UpdateChatGroup` to them,
 //! answers `ListChatGroup` with paging, counts calls per action, records every update request,
 //! and fails calls on demand (a queue of scripted errors per action). It checks nothing about
-//! signatures: the CAMS simulator (`src/sim/`) is the faithful stand-in; this is the fast one.
+//! signatures: the CAMS simulator (the `cams-sim` crate) is the faithful stand-in; this is the fast one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::codes;
+use crate::protocol::codes;
 
 /// Default `Limit` reported in the throttling header.
 pub const DEFAULT_THROTTLE_LIMIT: u32 = 20;

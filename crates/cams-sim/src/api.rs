@@ -5,20 +5,15 @@
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use super::codes;
-use super::state::{GROUP_STATUS_ACTIVE, Group, GroupId, State};
-use super::sts::{self, ACTION_ASSUME_ROLE_WITH_OIDC, STS_API_VERSION};
-use crate::cams::{
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, API_VERSION, CODE_GROUP_NOT_FOUND,
+use crate::group::{Group, GroupId};
+use crate::params::{ApiError, Params};
+use crate::protocol::{
+    ACTION_ADD_CHAT_GROUP, ACTION_ASSUME_ROLE_WITH_OIDC, ACTION_DELETE_CHAT_GROUP,
+    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CAMS_API_VERSION, GROUP_STATUS_ACTIVE,
+    MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_SUBJECT_CHARS, STS_API_VERSION, codes,
 };
-use crate::crd::{ChannelType, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
-
-/// Action name of group creation.
-pub const ACTION_ADD_CHAT_GROUP: &str = "AddChatGroup";
-/// Action name of group deletion.
-pub const ACTION_DELETE_CHAT_GROUP: &str = "DeleteChatGroup";
-/// Largest `Page.Size` accepted by `ListChatGroup`.
-pub const MAX_PAGE_SIZE: u64 = 100;
+use crate::state::State;
+use crate::sts;
 
 /// How a request to an API must authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +58,7 @@ pub(crate) struct ApiSpec {
 pub(crate) const APIS: &[ApiSpec] = &[
     ApiSpec {
         product: "cams",
-        version: API_VERSION,
+        version: CAMS_API_VERSION,
         action: ACTION_ADD_CHAT_GROUP,
         auth: Auth::AccessKey,
         envelope: Envelope::CodeOk,
@@ -71,7 +66,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
     },
     ApiSpec {
         product: "cams",
-        version: API_VERSION,
+        version: CAMS_API_VERSION,
         action: ACTION_UPDATE_CHAT_GROUP,
         auth: Auth::AccessKey,
         envelope: Envelope::CodeOk,
@@ -79,7 +74,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
     },
     ApiSpec {
         product: "cams",
-        version: API_VERSION,
+        version: CAMS_API_VERSION,
         action: ACTION_LIST_CHAT_GROUP,
         auth: Auth::AccessKey,
         envelope: Envelope::CodeOk,
@@ -87,7 +82,7 @@ pub(crate) const APIS: &[ApiSpec] = &[
     },
     ApiSpec {
         product: "cams",
-        version: API_VERSION,
+        version: CAMS_API_VERSION,
         action: ACTION_DELETE_CHAT_GROUP,
         auth: Auth::AccessKey,
         envelope: Envelope::CodeOk,
@@ -109,106 +104,9 @@ pub(crate) fn find(version: &str, action: &str) -> Option<&'static ApiSpec> {
         .find(|api| api.version == version && api.action == action)
 }
 
-/// A failed operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ApiError {
-    /// HTTP 4xx/5xx with the gateway envelope.
-    Gateway {
-        /// HTTP status.
-        http_status: u16,
-        /// `Code`.
-        code: String,
-        /// `Message`.
-        message: String,
-    },
-    /// HTTP 200 with `Code != OK` and `Success: false`.
-    Business {
-        /// `Code`.
-        code: String,
-        /// `Message`.
-        message: String,
-    },
-}
-
-impl ApiError {
-    fn business(code: &str, message: impl Into<String>) -> Self {
-        ApiError::Business {
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Decoded request parameters (query and form body).
-pub(crate) struct Params<'a>(pub &'a [(String, String)]);
-
-impl<'a> Params<'a> {
-    /// The value of `name`, if sent.
-    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn required(&self, name: &str) -> Result<&'a str, ApiError> {
-        match self.get(name) {
-            Some(value) if !value.is_empty() => Ok(value),
-            _ => Err(ApiError::Gateway {
-                http_status: 400,
-                code: codes::MISSING_PARAMETER.to_owned(),
-                message: format!(
-                    "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
-                ),
-            }),
-        }
-    }
-
-    /// An optional text field: absent is `None`; empty or over `max` characters is refused
-    /// (the simulator is stricter than documented: an empty string's meaning is unknown).
-    fn text(&self, name: &str, max: Option<usize>) -> Result<Option<&'a str>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some("") => Err(ApiError::business(
-                codes::INVALID_PARAMETER,
-                format!("{name} must not be empty when it is sent."),
-            )),
-            Some(value) => match max {
-                Some(max) if value.chars().count() > max => Err(ApiError::business(
-                    codes::INVALID_PARAMETER,
-                    format!("{name} must be at most {max} characters."),
-                )),
-                _ => Ok(Some(value)),
-            },
-        }
-    }
-
-    fn channel(&self) -> Result<(), ApiError> {
-        match self.get("ChannelType") {
-            None => Ok(()),
-            Some(value) if value == ChannelType::Whatsapp.as_str() => Ok(()),
-            Some(value) => Err(ApiError::business(
-                codes::CHANNEL_TYPE_NOT_SUPPORT,
-                format!(
-                    "ChannelType {value:?} is not supported: the only supported value is {}.",
-                    ChannelType::Whatsapp.as_str()
-                ),
-            )),
-        }
-    }
-
-    fn group_key(&self) -> Result<GroupId, ApiError> {
-        Ok((
-            self.required("CustSpaceId")?.to_owned(),
-            self.required("BusinessNumber")?.to_owned(),
-            self.required("GroupId")?.to_owned(),
-        ))
-    }
-}
-
 fn group_not_found(key: &GroupId) -> ApiError {
     ApiError::business(
-        CODE_GROUP_NOT_FOUND,
+        codes::GROUP_NOT_FOUND,
         format!(
             "The group {} does not exist for BusinessNumber {} in CustSpaceId {}.",
             key.2, key.1, key.0
@@ -371,8 +269,8 @@ fn delete_chat_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::config::SimConfig;
-    use crate::sim::state::Clock;
+    use crate::config::SimConfig;
+    use crate::state::Clock;
 
     fn state() -> State {
         let config = SimConfig {
@@ -491,7 +389,7 @@ mod tests {
             ("GroupId", "NOPE"),
         ]);
         let err = update_chat_group(&mut s, &Params(&p)).expect_err("missing");
-        assert!(matches!(&err, ApiError::Business { code, .. } if code == CODE_GROUP_NOT_FOUND));
+        assert!(matches!(&err, ApiError::Business { code, .. } if code == codes::GROUP_NOT_FOUND));
         let p = params(&[
             ("CustSpaceId", "s"),
             ("BusinessNumber", "1"),
@@ -530,11 +428,11 @@ mod tests {
 
     #[test]
     fn table_lookup_is_by_version_and_action() {
-        assert!(find(API_VERSION, ACTION_UPDATE_CHAT_GROUP).is_some());
+        assert!(find(CAMS_API_VERSION, ACTION_UPDATE_CHAT_GROUP).is_some());
         assert!(find("2019-01-01", ACTION_UPDATE_CHAT_GROUP).is_none());
-        assert!(find(API_VERSION, "DescribeRegions").is_none());
+        assert!(find(CAMS_API_VERSION, "DescribeRegions").is_none());
         let sts = find(STS_API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).expect("STS row");
         assert_eq!(sts.auth, Auth::Anonymous);
-        assert!(find(API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).is_none());
+        assert!(find(CAMS_API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).is_none());
     }
 }

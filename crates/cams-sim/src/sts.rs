@@ -13,140 +13,20 @@
 //! `InvalidSecurityToken.Expired` afterwards. Issued keys are generated from the simulator's
 //! seed.
 
-use std::collections::VecDeque;
-
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
-use super::api::{ApiError, Params};
-use super::codes;
-use super::config::AccessKeySeed;
-use super::state::State;
-use crate::cams::SecretString;
-
-pub use crate::identity::{ACTION_ASSUME_ROLE_WITH_OIDC, STS_API_VERSION};
-
-/// Smallest `DurationSeconds` STS accepts.
-pub const MIN_DURATION_SECONDS: u64 = crate::identity::MIN_DURATION.as_secs();
-/// Default `DurationSeconds` when the request has none (STS's default, which is also what the
-/// operator asks for).
-pub const DEFAULT_DURATION_SECONDS: u64 = crate::identity::DEFAULT_DURATION.as_secs();
-/// Largest `MaxSessionDuration` a RAM role can have.
-pub const MAX_SESSION_DURATION_LIMIT: u64 = 43_200;
-/// Longest OIDC token STS accepts, in characters.
-pub const MAX_OIDC_TOKEN_CHARS: usize = 20_000;
+use crate::config::AccessKeySeed;
+use crate::params::{ApiError, Params};
+use crate::protocol::{
+    DEFAULT_DURATION_SECONDS, MAX_OIDC_TOKEN_CHARS, MIN_DURATION_SECONDS, codes,
+};
+use crate::state::State;
 /// How long after its expiry an issued key is forgotten (until then, calls with it are refused
 /// as expired rather than unknown).
 const ISSUED_KEY_RETENTION: SignedDuration = SignedDuration::from_hours(24);
-
-/// How the simulated STS decides whom to trust. Every field is optional: the default trusts any
-/// non-empty token for any role and provider, and issues credentials for the `DurationSeconds`
-/// asked for (900 s up to the role's maximum session duration, 3600 s by default).
-///
-/// `Debug` never shows a token.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct StsConfig {
-    /// When set, `RoleArn` must be exactly this (`EntityNotExist.Role`, HTTP 404, otherwise).
-    pub role_arn: Option<String>,
-    /// When set, `OIDCProviderArn` must be exactly this (`AuthenticationFail.NoPermission`,
-    /// HTTP 401, otherwise).
-    pub oidc_provider_arn: Option<String>,
-    /// The OIDC tokens accepted. `None` (absent): any non-empty token. An empty list accepts
-    /// none. Others get `AuthenticationFail.OIDCToken.Invalid` (HTTP 401).
-    #[serde(deserialize_with = "optional_secrets")]
-    pub oidc_tokens: Option<Vec<SecretString>>,
-    /// Tokens answered with `AuthenticationFail.OIDCToken.Expired` (HTTP 401), as STS does for
-    /// a token past its `exp` claim. Checked before `oidcTokens`.
-    #[serde(deserialize_with = "secrets")]
-    pub expired_oidc_tokens: Vec<SecretString>,
-    /// The role's maximum session duration in seconds (900..=43200, default 3600): the largest
-    /// `DurationSeconds` accepted.
-    pub max_session_duration_seconds: u64,
-    /// Test override: the lifetime of issued credentials in seconds, whatever `DurationSeconds`
-    /// asked for (which is still checked). Lets a test see a refresh within seconds.
-    pub credential_ttl_seconds: Option<u64>,
-}
-
-impl Default for StsConfig {
-    fn default() -> Self {
-        StsConfig {
-            role_arn: None,
-            oidc_provider_arn: None,
-            oidc_tokens: None,
-            expired_oidc_tokens: Vec::new(),
-            max_session_duration_seconds: DEFAULT_DURATION_SECONDS,
-            credential_ttl_seconds: None,
-        }
-    }
-}
-
-fn secrets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
-    Vec::<String>::deserialize(d).map(|v| v.into_iter().map(SecretString::new).collect())
-}
-
-fn optional_secrets<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<SecretString>>, D::Error> {
-    Option::<Vec<String>>::deserialize(d)
-        .map(|v| v.map(|v| v.into_iter().map(SecretString::new).collect()))
-}
-
-impl StsConfig {
-    /// Checks every field. The error names the field and what is allowed.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.role_arn.as_deref().is_some_and(str::is_empty) {
-            return Err("sts.roleArn must not be empty when set".to_owned());
-        }
-        if self.oidc_provider_arn.as_deref().is_some_and(str::is_empty) {
-            return Err("sts.oidcProviderArn must not be empty when set".to_owned());
-        }
-        let empty = |list: &[SecretString]| list.iter().any(|t| t.expose().is_empty());
-        if self.oidc_tokens.as_deref().is_some_and(empty) {
-            return Err("sts.oidcTokens must not hold an empty token".to_owned());
-        }
-        if empty(&self.expired_oidc_tokens) {
-            return Err("sts.expiredOidcTokens must not hold an empty token".to_owned());
-        }
-        if !(MIN_DURATION_SECONDS..=MAX_SESSION_DURATION_LIMIT)
-            .contains(&self.max_session_duration_seconds)
-        {
-            return Err(format!(
-                "sts.maxSessionDurationSeconds must be in {MIN_DURATION_SECONDS}..={MAX_SESSION_DURATION_LIMIT}"
-            ));
-        }
-        if self.credential_ttl_seconds == Some(0) {
-            return Err("sts.credentialTtlSeconds must be at least 1".to_owned());
-        }
-        Ok(())
-    }
-
-    /// Accepts `token` (and, from now on, only the tokens added this way).
-    pub fn accept_oidc_token(&mut self, token: impl Into<String>) {
-        self.oidc_tokens
-            .get_or_insert_with(Vec::new)
-            .push(SecretString::new(token));
-    }
-
-    /// Answers `token` with `AuthenticationFail.OIDCToken.Expired` and stops accepting it.
-    pub fn expire_oidc_token(&mut self, token: &str) {
-        if let Some(accepted) = &mut self.oidc_tokens {
-            accepted.retain(|t| t.expose() != token);
-        }
-        if !self.expired_oidc_tokens.iter().any(|t| t.expose() == token) {
-            self.expired_oidc_tokens.push(SecretString::new(token));
-        }
-    }
-}
-
-/// The keys the simulated STS issued, by expiry, so that long-expired ones can be forgotten.
-#[derive(Debug, Default)]
-pub(crate) struct IssuedKeys {
-    by_expiry: VecDeque<(Timestamp, String)>,
-}
 
 fn gateway(http_status: u16, code: &str, message: impl Into<String>) -> ApiError {
     ApiError::Gateway {
@@ -356,8 +236,9 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::config::SimConfig;
-    use crate::sim::state::Clock;
+    use crate::config::{SimConfig, StsConfig};
+    use crate::secret::Secret;
+    use crate::state::Clock;
 
     const ROLE: &str = "acs:ram::1234567890123456:role/cams-operator";
     const PROVIDER: &str = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1";
@@ -408,7 +289,7 @@ mod tests {
         let key = &s.keys[id];
         assert_eq!(key.secret.expose(), creds["AccessKeySecret"]);
         assert_eq!(
-            key.security_token.as_ref().map(SecretString::expose),
+            key.security_token.as_ref().map(Secret::expose),
             creds["SecurityToken"].as_str()
         );
         assert_eq!(

@@ -18,12 +18,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::api::{self, ApiError, Auth, Envelope, Params};
-use super::faults::{ActionFaults, Decision, Fault, FaultTiming, ForcedError, ServerError};
-use super::state::{GroupEdit, LoggedRequest, UNLOGGED_PARAMS};
-use super::verify::{self, AuthRequest, SignatureVersion};
-use super::{SimHandle, codes};
-use crate::cams::CODE_OK;
+use crate::api::{self, Auth, Envelope};
+use crate::faults::{ActionFaults, Decision, Fault, FaultTiming, ForcedError, ServerError};
+use crate::group::GroupEdit;
+use crate::handle::SimHandle;
+use crate::params::{ApiError, Params};
+use crate::protocol::codes;
+use crate::state::{LoggedRequest, UNLOGGED_PARAMS};
+use crate::verify::{self, AuthRequest, SignatureVersion};
 
 /// Largest request body read.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -299,8 +301,8 @@ fn success_response(
 ) -> Response<Body> {
     fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
     if envelope == Envelope::CodeOk {
-        fields.insert("Code".into(), Value::String(CODE_OK.to_owned()));
-        fields.insert("Message".into(), Value::String(CODE_OK.to_owned()));
+        fields.insert("Code".into(), Value::String(codes::OK.to_owned()));
+        fields.insert("Message".into(), Value::String(codes::OK.to_owned()));
         fields.insert("Success".into(), Value::Bool(true));
     }
     json_response(200, &Value::Object(fields), Some(request_id))
@@ -656,7 +658,7 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
                 Ok(fields) => Answer {
                     response: Some(success_response(request_id, api.envelope, fields)),
                     http_status: Some(200),
-                    code: Some(CODE_OK.to_owned()),
+                    code: Some(codes::OK.to_owned()),
                 },
                 Err(error) => Answer::from_api_error(request_id, host, error),
             }
@@ -977,7 +979,7 @@ mod tests {
                     proptest::prop_assert!(well_formed(&text), "accepted {text:?}");
                     let encoded: Vec<String> = pairs
                         .iter()
-                        .map(|(n, v)| format!("{}={}", super::super::verify::pop_encode(n), super::super::verify::pop_encode(v)))
+                        .map(|(n, v)| format!("{}={}", crate::verify::pop_encode(n), crate::verify::pop_encode(v)))
                         .collect();
                     let again = decode_form(&encoded.join("&"));
                     proptest::prop_assert_eq!(again.as_ref(), Ok(&pairs));

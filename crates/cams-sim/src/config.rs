@@ -24,11 +24,11 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
 
-use super::SimError;
-use super::faults::{ActionFaults, ForcedError};
-use super::state::Group;
-use super::sts::StsConfig;
-use crate::cams::SecretString;
+use crate::error::SimError;
+use crate::faults::{ActionFaults, ForcedError};
+use crate::group::Group;
+use crate::protocol::{DEFAULT_DURATION_SECONDS, MAX_SESSION_DURATION_LIMIT, MIN_DURATION_SECONDS};
+use crate::secret::Secret;
 
 /// Default number of entries kept in the request log (the oldest are dropped first).
 pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
@@ -41,10 +41,10 @@ pub struct AccessKeySeed {
     pub id: String,
     /// AccessKey secret.
     #[serde(deserialize_with = "secret")]
-    pub secret: SecretString,
+    pub secret: Secret,
     /// STS security token: when set, requests must carry exactly this token.
     #[serde(default, deserialize_with = "optional_secret")]
-    pub security_token: Option<SecretString>,
+    pub security_token: Option<Secret>,
     /// When the STS token stops working (`InvalidSecurityToken.Expired`), by the simulator's
     /// clock.
     #[serde(default)]
@@ -56,7 +56,7 @@ impl AccessKeySeed {
     pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
         AccessKeySeed {
             id: id.into(),
-            secret: SecretString::new(secret),
+            secret: Secret::new(secret),
             security_token: None,
             expires_at: None,
         }
@@ -64,7 +64,7 @@ impl AccessKeySeed {
     /// An STS key: requests must carry `token`.
     pub fn sts(id: impl Into<String>, secret: impl Into<String>, token: impl Into<String>) -> Self {
         AccessKeySeed {
-            security_token: Some(SecretString::new(token)),
+            security_token: Some(Secret::new(token)),
             ..AccessKeySeed::new(id, secret)
         }
     }
@@ -75,12 +75,12 @@ impl AccessKeySeed {
     }
 }
 
-fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-    String::deserialize(d).map(SecretString::new)
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    String::deserialize(d).map(Secret::new)
 }
 
-fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    Option::<String>::deserialize(d).map(|v| v.map(SecretString::new))
+fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Option::<String>::deserialize(d).map(|v| v.map(Secret::new))
 }
 
 /// Everything the simulator starts with. Build it in code ([`super::Simulator::builder`]) or
@@ -241,6 +241,104 @@ impl fmt::Display for AccessKeySeed {
     }
 }
 
+/// How the simulated STS decides whom to trust. Every field is optional: the default trusts any
+/// non-empty token for any role and provider, and issues credentials for the `DurationSeconds`
+/// asked for (900 s up to the role's maximum session duration, 3600 s by default).
+///
+/// `Debug` never shows a token.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StsConfig {
+    /// When set, `RoleArn` must be exactly this (`EntityNotExist.Role`, HTTP 404, otherwise).
+    pub role_arn: Option<String>,
+    /// When set, `OIDCProviderArn` must be exactly this (`AuthenticationFail.NoPermission`,
+    /// HTTP 401, otherwise).
+    pub oidc_provider_arn: Option<String>,
+    /// The OIDC tokens accepted. `None` (absent): any non-empty token. An empty list accepts
+    /// none. Others get `AuthenticationFail.OIDCToken.Invalid` (HTTP 401).
+    #[serde(deserialize_with = "optional_secrets")]
+    pub oidc_tokens: Option<Vec<Secret>>,
+    /// Tokens answered with `AuthenticationFail.OIDCToken.Expired` (HTTP 401), as STS does for
+    /// a token past its `exp` claim. Checked before `oidcTokens`.
+    #[serde(deserialize_with = "secrets")]
+    pub expired_oidc_tokens: Vec<Secret>,
+    /// The role's maximum session duration in seconds (900..=43200, default 3600): the largest
+    /// `DurationSeconds` accepted.
+    pub max_session_duration_seconds: u64,
+    /// Test override: the lifetime of issued credentials in seconds, whatever `DurationSeconds`
+    /// asked for (which is still checked). Lets a test see a refresh within seconds.
+    pub credential_ttl_seconds: Option<u64>,
+}
+
+impl Default for StsConfig {
+    fn default() -> Self {
+        StsConfig {
+            role_arn: None,
+            oidc_provider_arn: None,
+            oidc_tokens: None,
+            expired_oidc_tokens: Vec::new(),
+            max_session_duration_seconds: DEFAULT_DURATION_SECONDS,
+            credential_ttl_seconds: None,
+        }
+    }
+}
+
+fn secrets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    Vec::<String>::deserialize(d).map(|v| v.into_iter().map(Secret::new).collect())
+}
+
+fn optional_secrets<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Secret>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d)
+        .map(|v| v.map(|v| v.into_iter().map(Secret::new).collect()))
+}
+
+impl StsConfig {
+    /// Checks every field. The error names the field and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.role_arn.as_deref().is_some_and(str::is_empty) {
+            return Err("sts.roleArn must not be empty when set".to_owned());
+        }
+        if self.oidc_provider_arn.as_deref().is_some_and(str::is_empty) {
+            return Err("sts.oidcProviderArn must not be empty when set".to_owned());
+        }
+        let empty = |list: &[Secret]| list.iter().any(|t| t.expose().is_empty());
+        if self.oidc_tokens.as_deref().is_some_and(empty) {
+            return Err("sts.oidcTokens must not hold an empty token".to_owned());
+        }
+        if empty(&self.expired_oidc_tokens) {
+            return Err("sts.expiredOidcTokens must not hold an empty token".to_owned());
+        }
+        if !(MIN_DURATION_SECONDS..=MAX_SESSION_DURATION_LIMIT)
+            .contains(&self.max_session_duration_seconds)
+        {
+            return Err(format!(
+                "sts.maxSessionDurationSeconds must be in {MIN_DURATION_SECONDS}..={MAX_SESSION_DURATION_LIMIT}"
+            ));
+        }
+        if self.credential_ttl_seconds == Some(0) {
+            return Err("sts.credentialTtlSeconds must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Accepts `token` (and, from now on, only the tokens added this way).
+    pub fn accept_oidc_token(&mut self, token: impl Into<String>) {
+        self.oidc_tokens
+            .get_or_insert_with(Vec::new)
+            .push(Secret::new(token));
+    }
+
+    /// Answers `token` with `AuthenticationFail.OIDCToken.Expired` and stops accepting it.
+    pub fn expire_oidc_token(&mut self, token: &str) {
+        if let Some(accepted) = &mut self.oidc_tokens {
+            accepted.retain(|t| t.expose() != token);
+        }
+        if !self.expired_oidc_tokens.iter().any(|t| t.expose() == token) {
+            self.expired_oidc_tokens.push(Secret::new(token));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,7 +366,7 @@ forcedCodes:
             config.access_keys[1]
                 .security_token
                 .as_ref()
-                .map(SecretString::expose),
+                .map(Secret::expose),
             Some("CAIS-token")
         );
         assert_eq!(config.groups[0].subject.as_deref(), Some("Team chat"));
@@ -294,10 +392,7 @@ forcedCodes:
         assert_eq!(key.id, "id");
         assert!(key.security_token.is_none());
         let key = parse_access_key_flag("id:sec:tok").expect("valid");
-        assert_eq!(
-            key.security_token.as_ref().map(SecretString::expose),
-            Some("tok")
-        );
+        assert_eq!(key.security_token.as_ref().map(Secret::expose), Some("tok"));
         let err = parse_access_key_flag("id-only-hunter2").expect_err("invalid");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(parse_access_key_flag("id:").is_err());

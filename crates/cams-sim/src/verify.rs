@@ -1,7 +1,7 @@
 //! Signature verification, as the Alibaba Cloud API gateway does it.
 //!
-//! Written from the published algorithm, independently of [`crate::cams::sign`], so that a bug in
-//! the operator's signer cannot be mirrored here and go unnoticed:
+//! Written from the published algorithm, independently of the operator's signer, so that a bug in
+//! that signer cannot be mirrored here and go unnoticed:
 //!
 //! - **V1** (HMAC-SHA1, RPC style): every parameter but `Signature` (query and form body) is
 //!   POP-encoded, sorted by name and joined into the canonicalised query string (CQS);
@@ -23,8 +23,8 @@ use jiff::{SignedDuration, Timestamp};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::codes;
-use super::config::AccessKeySeed;
+use crate::config::AccessKeySeed;
+use crate::protocol::codes;
 
 /// The only V3 algorithm the simulator accepts.
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
