@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::cams::client::check_endpoint;
 use crate::cams::{Endpoint, GroupKey};
 use crate::crd::{
-    ChannelType, ChatGroupSpec, DriftPolicy, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
-    MIN_RESYNC_INTERVAL, ManagementPolicy,
+    ChannelType, ChatGroupSpec, CredentialsSpec, DriftPolicy, MAX_DESCRIPTION_CHARS,
+    MAX_SUBJECT_CHARS, MIN_RESYNC_INTERVAL, ManagementPolicy,
 };
 use crate::reconcile::credentials::CredentialSource;
 
@@ -156,9 +156,50 @@ pub fn validate_with_endpoint(
             problem,
         });
     };
-
-    check_id(
+    check_group_key(&mut fail, cust_space_id, business_number, group_id);
+    let subject = check_text(&mut fail, "spec.subject", subject, 1, MAX_SUBJECT_CHARS);
+    let description = check_text(
         &mut fail,
+        "spec.description",
+        description,
+        0,
+        MAX_DESCRIPTION_CHARS,
+    );
+    let picture = check_picture(&mut fail, profile_picture_file);
+    let chosen_endpoint = check_region_and_endpoint(&mut fail, region, endpoint, endpoint_override);
+    let resync = check_resync(&mut fail, resync_interval);
+    let source = check_credentials(&mut fail, credentials.as_ref());
+
+    match resync {
+        Some(resync) if errors.is_empty() => Ok(ValidSpec {
+            key: GroupKey {
+                cust_space_id: cust_space_id.clone(),
+                business_number: business_number.clone(),
+                group_id: group_id.clone(),
+            },
+            channel: *channel_type,
+            subject: subject.map(str::to_owned),
+            description: description.map(str::to_owned),
+            profile_picture_file: picture.map(str::to_owned),
+            endpoint: chosen_endpoint.unwrap_or_else(|| Endpoint::for_region(region)),
+            management: *management_policy,
+            drift: *drift_policy,
+            resync,
+            credentials: source,
+        }),
+        _ => Err(SpecErrors { errors }),
+    }
+}
+
+/// The three keys that address the group in CAMS.
+fn check_group_key(
+    fail: &mut impl FnMut(&str, String),
+    cust_space_id: &str,
+    business_number: &str,
+    group_id: &str,
+) {
+    check_id(
+        fail,
         "spec.custSpaceId",
         cust_space_id,
         MAX_CUST_SPACE_ID_CHARS,
@@ -175,32 +216,37 @@ pub fn validate_with_endpoint(
             ),
         );
     }
-    check_id(&mut fail, "spec.groupId", group_id, MAX_GROUP_ID_CHARS);
+    check_id(fail, "spec.groupId", group_id, MAX_GROUP_ID_CHARS);
+}
 
-    let subject = non_empty(subject);
-    if let Some(s) = subject {
-        let n = s.chars().count();
-        if n > MAX_SUBJECT_CHARS {
-            fail(
-                "spec.subject",
-                format!("must be 1 to {MAX_SUBJECT_CHARS} characters, got {n}"),
-            );
-        }
+/// A text field CAMS limits in characters; `min` only shapes the message (an empty text is
+/// "not set", never an error).
+fn check_text<'s>(
+    fail: &mut impl FnMut(&str, String),
+    field: &str,
+    value: &'s Option<String>,
+    min: usize,
+    max: usize,
+) -> Option<&'s str> {
+    let text = non_empty(value)?;
+    let n = text.chars().count();
+    if n > max {
+        let allowed = if min == 0 {
+            format!("at most {max}")
+        } else {
+            format!("{min} to {max}")
+        };
+        fail(field, format!("must be {allowed} characters, got {n}"));
     }
-    let description = non_empty(description);
-    if let Some(d) = description {
-        let n = d.chars().count();
-        if n > MAX_DESCRIPTION_CHARS {
-            fail(
-                "spec.description",
-                format!("must be at most {MAX_DESCRIPTION_CHARS} characters, got {n}"),
-            );
-        }
-    }
-    let picture = non_empty(profile_picture_file);
-    if let Some(p) = picture
-        && let Err(problem) = check_url(p, &["https"])
-    {
+    Some(text)
+}
+
+fn check_picture<'s>(
+    fail: &mut impl FnMut(&str, String),
+    value: &'s Option<String>,
+) -> Option<&'s str> {
+    let picture = non_empty(value)?;
+    if let Err(problem) = check_url(picture, &["https"]) {
         fail(
             "spec.profilePictureFile",
             format!(
@@ -208,7 +254,17 @@ pub fn validate_with_endpoint(
             ),
         );
     }
+    Some(picture)
+}
 
+/// The region, and the endpoint that overrides it: `--endpoint` over `spec.endpoint`. Returns
+/// the chosen override, if any.
+fn check_region_and_endpoint(
+    fail: &mut impl FnMut(&str, String),
+    region: &str,
+    endpoint: &Option<String>,
+    endpoint_override: Option<&str>,
+) -> Option<Endpoint> {
     let region_ok = !region.is_empty()
         && region.len() <= MAX_REGION_CHARS
         && region
@@ -223,27 +279,25 @@ pub fn validate_with_endpoint(
             ),
         );
     }
-    let mut chosen_endpoint = None;
-    if let Some(url) = endpoint {
+    let mut chosen = None;
+    for (field, url) in [
+        ("spec.endpoint", endpoint.as_deref()),
+        ("--endpoint", endpoint_override),
+    ] {
+        let Some(url) = url else { continue };
         match check_endpoint_url(url) {
-            Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
+            Ok(()) => chosen = Some(Endpoint::from_url(url)),
             Err(problem) => fail(
-                "spec.endpoint",
+                field,
                 format!("must be an http:// or https:// URL of a CAMS endpoint: {problem}"),
             ),
         }
     }
-    if let Some(url) = endpoint_override {
-        match check_endpoint_url(url) {
-            Ok(()) => chosen_endpoint = Some(Endpoint::from_url(url)),
-            Err(problem) => fail(
-                "--endpoint",
-                format!("must be an http:// or https:// URL of a CAMS endpoint: {problem}"),
-            ),
-        }
-    }
+    chosen
+}
 
-    let resync = match parse_duration(resync_interval) {
+fn check_resync(fail: &mut impl FnMut(&str, String), resync_interval: &str) -> Option<Duration> {
+    match parse_duration(resync_interval) {
         Ok(d) if d < MIN_RESYNC_INTERVAL => {
             fail(
                 "spec.resyncInterval",
@@ -261,9 +315,15 @@ pub fn validate_with_endpoint(
             );
             None
         }
-    };
+    }
+}
 
-    let source = CredentialSource::from_spec(credentials.as_ref());
+/// The Secret reference and key names; returns where the credentials come from.
+fn check_credentials(
+    fail: &mut impl FnMut(&str, String),
+    credentials: Option<&CredentialsSpec>,
+) -> CredentialSource {
+    let source = CredentialSource::from_spec(credentials);
     if let Some(creds) = credentials {
         if let Some(secret_ref) = &creds.secret_ref
             && !is_dns_subdomain(&secret_ref.name)
@@ -315,26 +375,7 @@ pub fn validate_with_endpoint(
             ),
         );
     }
-
-    match resync {
-        Some(resync) if errors.is_empty() => Ok(ValidSpec {
-            key: GroupKey {
-                cust_space_id: cust_space_id.clone(),
-                business_number: business_number.clone(),
-                group_id: group_id.clone(),
-            },
-            channel: *channel_type,
-            subject: subject.map(str::to_owned),
-            description: description.map(str::to_owned),
-            profile_picture_file: picture.map(str::to_owned),
-            endpoint: chosen_endpoint.unwrap_or_else(|| Endpoint::for_region(region)),
-            management: *management_policy,
-            drift: *drift_policy,
-            resync,
-            credentials: source,
-        }),
-        _ => Err(SpecErrors { errors }),
-    }
+    source
 }
 
 /// `Some("")` and `None` both mean "not set": an empty string is never sent to CAMS.

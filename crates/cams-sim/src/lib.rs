@@ -23,7 +23,7 @@
 //!     .seed(42)
 //!     .start()
 //!     .await?;
-//! let endpoint = sim.endpoint(); // http://127.0.0.1:PORT/
+//! let url = sim.url(); // http://127.0.0.1:PORT/
 //! // ... call it ...
 //! assert_eq!(sim.call_count("UpdateChatGroup"), 0);
 //! sim.shutdown().await;

@@ -24,7 +24,7 @@ use crate::group::GroupEdit;
 use crate::handle::SimHandle;
 use crate::params::{ApiError, Params};
 use crate::protocol::codes;
-use crate::state::{LoggedRequest, UNLOGGED_PARAMS};
+use crate::state::{LoggedRequest, State, UNLOGGED_PARAMS};
 use crate::verify::{self, AuthRequest, SignatureVersion};
 
 /// Largest request body read.
@@ -469,16 +469,7 @@ async fn rpc(
             None,
         ),
         Ok(rpc) => {
-            let (action, version) = match scheme {
-                SignatureVersion::V1 => (
-                    param_str(&rpc.params, "Action"),
-                    param_str(&rpc.params, "Version"),
-                ),
-                SignatureVersion::V3 => (
-                    header_str(&rpc.headers, "x-acs-action"),
-                    header_str(&rpc.headers, "x-acs-version"),
-                ),
-            };
+            let (action, version) = action_and_version(scheme, &rpc);
             entry.action = action.map(str::to_owned);
             entry.version = version.map(str::to_owned);
             entry.params = rpc
@@ -536,22 +527,9 @@ impl Drop for AbandonedGuard<'_> {
     }
 }
 
-async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcRequest) -> Answer {
-    if rpc.method != Method::GET && rpc.method != Method::POST {
-        return Answer::gateway(
-            request_id,
-            host,
-            400,
-            codes::UNSUPPORTED_HTTP_METHOD,
-            &format!(
-                "The HTTP method {} is not supported: use GET or POST.",
-                rpc.method
-            ),
-            None,
-        );
-    }
-    let scheme = verify::scheme_of(&rpc.headers);
-    let (action, version) = match scheme {
+/// `Action` and `Version`: parameters of a V1 request, headers of a V3 one.
+fn action_and_version(scheme: SignatureVersion, rpc: &RpcRequest) -> (Option<&str>, Option<&str>) {
+    match scheme {
         SignatureVersion::V1 => (
             param_str(&rpc.params, "Action"),
             param_str(&rpc.params, "Version"),
@@ -560,42 +538,19 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
             header_str(&rpc.headers, "x-acs-action"),
             header_str(&rpc.headers, "x-acs-version"),
         ),
-    };
-    let missing = |name: &str| {
-        Answer::gateway(
-            request_id,
-            host,
-            400,
-            codes::MISSING_PARAMETER,
-            &format!(
-                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
-            ),
-            None,
-        )
-    };
-    let Some(action) = action else {
-        return missing(match scheme {
-            SignatureVersion::V1 => "Action",
-            SignatureVersion::V3 => "x-acs-action",
-        });
-    };
-    let Some(version) = version else {
-        return missing(match scheme {
-            SignatureVersion::V1 => "Version",
-            SignatureVersion::V3 => "x-acs-version",
-        });
-    };
-    let Some(api) = api::find(version, action) else {
-        return Answer::gateway(
-            request_id,
-            host,
-            404,
-            codes::INVALID_API_NOT_FOUND,
-            &format!("Specified api is not found: action {action:?} in version {version:?}."),
-            None,
-        );
-    };
+    }
+}
 
+/// A gateway refusal: HTTP status, `Code`, `Message`.
+type Refusal = (u16, &'static str, String);
+
+async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcRequest) -> Answer {
+    let api = match find_api(rpc) {
+        Ok(api) => api,
+        Err((status, code, message)) => {
+            return Answer::gateway(request_id, host, status, code, &message, None);
+        }
+    };
     tracing::debug!(
         product = api.product,
         action = api.action,
@@ -603,40 +558,7 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
         "simulator: dispatch"
     );
     // Authentication, replay protection, then the fault decision, under one short lock.
-    let decided = handle.with_state(|state| {
-        match api.auth {
-            Auth::AccessKey => {
-                let now = state.now();
-                let auth_request = AuthRequest {
-                    method: rpc.method.as_str(),
-                    path: "/",
-                    headers: &rpc.headers,
-                    query: &rpc.query,
-                    params: &rpc.params,
-                    body: &rpc.body,
-                };
-                let keys = &state.keys;
-                let caller = verify::authenticate(&auth_request, |id| keys.get(id), now)
-                    .map_err(|r| (r.http_status, r.code, r.message))?;
-                if !state
-                    .nonces
-                    .check_and_insert(&caller.access_key_id, &caller.nonce, now)
-                {
-                    return Err((
-                        400,
-                        codes::SIGNATURE_NONCE_USED,
-                        "Specified signature nonce was used already.".to_owned(),
-                    ));
-                }
-            }
-            Auth::Anonymous => {
-                verify::check_anonymous(&rpc.params, state.now())
-                    .map_err(|r| (r.http_status, r.code, r.message))?;
-            }
-        }
-        Ok(state.decide(api.action))
-    });
-    let (decision, timing) = match decided {
+    let (decision, timing) = match handle.with_state(|state| admit(state, api, rpc)) {
         Ok(decided) => decided,
         Err((status, code, message)) => {
             return Answer::gateway(request_id, host, status, code, &message, None);
@@ -664,6 +586,90 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
             }
         }),
     }
+}
+
+/// The API a request names: the method, then `Action` and `Version`, then the API table.
+fn find_api(rpc: &RpcRequest) -> Result<&'static api::ApiSpec, Refusal> {
+    if rpc.method != Method::GET && rpc.method != Method::POST {
+        return Err((
+            400,
+            codes::UNSUPPORTED_HTTP_METHOD,
+            format!(
+                "The HTTP method {} is not supported: use GET or POST.",
+                rpc.method
+            ),
+        ));
+    }
+    let scheme = verify::scheme_of(&rpc.headers);
+    let missing = |name: &str| {
+        (
+            400,
+            codes::MISSING_PARAMETER,
+            format!(
+                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+            ),
+        )
+    };
+    let (action, version) = action_and_version(scheme, rpc);
+    let Some(action) = action else {
+        return Err(missing(match scheme {
+            SignatureVersion::V1 => "Action",
+            SignatureVersion::V3 => "x-acs-action",
+        }));
+    };
+    let Some(version) = version else {
+        return Err(missing(match scheme {
+            SignatureVersion::V1 => "Version",
+            SignatureVersion::V3 => "x-acs-version",
+        }));
+    };
+    api::find(version, action).ok_or_else(|| {
+        (
+            404,
+            codes::INVALID_API_NOT_FOUND,
+            format!("Specified api is not found: action {action:?} in version {version:?}."),
+        )
+    })
+}
+
+/// Whether the caller may call `api` (its signature, or for an anonymous API its timestamp, and
+/// a fresh nonce), then the fault decision for the call.
+fn admit(
+    state: &mut State,
+    api: &api::ApiSpec,
+    rpc: &RpcRequest,
+) -> Result<(Decision, FaultTiming), Refusal> {
+    let now = state.now();
+    match api.auth {
+        Auth::AccessKey => {
+            let auth_request = AuthRequest {
+                method: rpc.method.as_str(),
+                path: "/",
+                headers: &rpc.headers,
+                query: &rpc.query,
+                params: &rpc.params,
+                body: &rpc.body,
+            };
+            let keys = &state.keys;
+            let caller = verify::authenticate(&auth_request, |id| keys.get(id), now)
+                .map_err(|r| (r.http_status, r.code, r.message))?;
+            if !state
+                .nonces
+                .check_and_insert(&caller.access_key_id, &caller.nonce, now)
+            {
+                return Err((
+                    400,
+                    codes::SIGNATURE_NONCE_USED,
+                    "Specified signature nonce was used already.".to_owned(),
+                ));
+            }
+        }
+        Auth::Anonymous => {
+            verify::check_anonymous(&rpc.params, now)
+                .map_err(|r| (r.http_status, r.code, r.message))?;
+        }
+    }
+    Ok(state.decide(api.action))
 }
 
 fn answer_fault(

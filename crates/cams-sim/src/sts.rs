@@ -18,7 +18,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value, json};
 
-use crate::config::AccessKeySeed;
+use crate::config::{AccessKeySeed, StsConfig};
 use crate::params::{ApiError, Params};
 use crate::protocol::{
     DEFAULT_DURATION_SECONDS, MAX_OIDC_TOKEN_CHARS, MIN_DURATION_SECONDS, codes,
@@ -70,141 +70,33 @@ fn assumed_role_arn(role_arn: &str, session: &str) -> String {
     format!("{assumed}/{session}")
 }
 
-/// `AssumeRoleWithOIDC`: checks the request against the [`StsConfig`], then issues and
-/// registers a temporary key.
+/// `AssumeRoleWithOIDC`: checks the request's form, then whether the [`StsConfig`] trusts it,
+/// then issues and registers a temporary key.
 pub(crate) fn assume_role_with_oidc(
     state: &mut State,
     params: &Params<'_>,
 ) -> Result<Map<String, Value>, ApiError> {
-    let provider_arn = required(params, "OIDCProviderArn")?;
-    let role_arn = required(params, "RoleArn")?;
-    let session = required(params, "RoleSessionName")?;
-    let token = params.get("OIDCToken").unwrap_or_default();
-    if token.is_empty() {
-        return Err(gateway(
-            401,
-            codes::OIDC_TOKEN_INVALID,
-            "The OIDCToken can not empty.",
-        ));
-    }
-    if token.chars().count() > MAX_OIDC_TOKEN_CHARS {
-        return Err(gateway(
-            401,
-            codes::OIDC_TOKEN_INVALID,
-            format!("The OIDCToken must be at most {MAX_OIDC_TOKEN_CHARS} characters."),
-        ));
-    }
-    if !valid_session_name(session) {
-        return Err(gateway(
-            400,
-            codes::INVALID_ROLE_SESSION_NAME,
-            "The parameter RoleSessionName is wrongly formed: 2 to 64 characters of letters, digits, '.', '@', '-' and '_'.",
-        ));
-    }
-    let config = &state.sts;
-    let duration = match params.get("DurationSeconds") {
-        None | Some("") => DEFAULT_DURATION_SECONDS,
-        Some(text) => text
-            .parse::<u64>()
-            .ok()
-            .filter(|d| (MIN_DURATION_SECONDS..=config.max_session_duration_seconds).contains(d))
-            .ok_or_else(|| {
-                gateway(
-                    400,
-                    codes::INVALID_DURATION_SECONDS,
-                    format!(
-                        "The Min/Max value of DurationSeconds is {MIN_DURATION_SECONDS}s/{}s.",
-                        config.max_session_duration_seconds
-                    ),
-                )
-            })?,
-    };
-    if config
-        .oidc_provider_arn
-        .as_deref()
-        .is_some_and(|want| want != provider_arn)
-    {
-        return Err(gateway(
-            401,
-            codes::AUTHENTICATION_FAIL_NO_PERMISSION,
-            "No such OIDC Provider registered.",
-        ));
-    }
-    if config
-        .expired_oidc_tokens
-        .iter()
-        .any(|t| t.expose() == token)
-    {
-        return Err(gateway(
-            401,
-            codes::OIDC_TOKEN_EXPIRED,
-            "This JsonWebToken is expired.",
-        ));
-    }
-    if config
-        .oidc_tokens
-        .as_ref()
-        .is_some_and(|accepted| !accepted.iter().any(|t| t.expose() == token))
-    {
-        return Err(gateway(
-            401,
-            codes::OIDC_TOKEN_INVALID,
-            "OIDC token validate failed: the token is not one the identity provider issued.",
-        ));
-    }
-    if config
-        .role_arn
-        .as_deref()
-        .is_some_and(|want| want != role_arn)
-    {
-        return Err(gateway(
-            404,
-            codes::ENTITY_NOT_EXIST_ROLE,
-            format!("The role not exists: {role_arn}."),
-        ));
-    }
-    let lifetime = config.credential_ttl_seconds.unwrap_or(duration);
-
-    let now = state.now();
-    // Expiration is reported to the second; the key stops working at that very second.
-    let issued_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let lifetime = SignedDuration::from_secs(i64::try_from(lifetime).unwrap_or(i64::MAX / 4));
-    let expiration = issued_at.checked_add(lifetime).unwrap_or(Timestamp::MAX);
-    let access_key_id = format!("STS.{}", random_text(state, 24));
-    let secret = random_text(state, 40);
-    let security_token = format!("CAIS{}", random_text(state, 180));
-    let role_id: u64 = state.id_rng.random_range(10_u64.pow(17)..10_u64.pow(18));
-
-    state.forget_expired_issued_keys(now);
-    state.keys.insert(
-        access_key_id.clone(),
-        AccessKeySeed::sts(
-            access_key_id.as_str(),
-            secret.as_str(),
-            security_token.as_str(),
-        )
-        .expires_at(expiration),
-    );
-    state
-        .issued
-        .by_expiry
-        .push_back((expiration, access_key_id.clone()));
+    let request = OidcRequest::read(params)?;
+    let duration = requested_duration(params, state.sts.max_session_duration_seconds)?;
+    check_trust(&state.sts, &request)?;
+    let lifetime = state.sts.credential_ttl_seconds.unwrap_or(duration);
+    let issued = issue_key(state, lifetime);
 
     let mut out = Map::new();
     out.insert(
         "Credentials".into(),
         json!({
-            "AccessKeyId": access_key_id,
-            "AccessKeySecret": secret,
-            "SecurityToken": security_token,
-            "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "AccessKeyId": issued.access_key_id,
+            "AccessKeySecret": issued.secret,
+            "SecurityToken": issued.security_token,
+            "Expiration": issued.expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         }),
     );
     out.insert(
         "AssumedRoleUser".into(),
         json!({
-            "AssumedRoleId": format!("{role_id}:{session}"),
-            "Arn": assumed_role_arn(role_arn, session),
+            "AssumedRoleId": format!("{}:{}", issued.role_id, request.session),
+            "Arn": assumed_role_arn(request.role_arn, request.session),
         }),
     );
     out.insert(
@@ -216,6 +108,162 @@ pub(crate) fn assume_role_with_oidc(
         }),
     );
     Ok(out)
+}
+
+/// The parameters of `AssumeRoleWithOIDC` that say who asks for what, checked for form.
+struct OidcRequest<'a> {
+    provider_arn: &'a str,
+    role_arn: &'a str,
+    session: &'a str,
+    token: &'a str,
+}
+
+impl<'a> OidcRequest<'a> {
+    fn read(params: &Params<'a>) -> Result<Self, ApiError> {
+        let provider_arn = required(params, "OIDCProviderArn")?;
+        let role_arn = required(params, "RoleArn")?;
+        let session = required(params, "RoleSessionName")?;
+        let token = params.get("OIDCToken").unwrap_or_default();
+        if token.is_empty() {
+            return Err(gateway(
+                401,
+                codes::OIDC_TOKEN_INVALID,
+                "The OIDCToken can not empty.",
+            ));
+        }
+        if token.chars().count() > MAX_OIDC_TOKEN_CHARS {
+            return Err(gateway(
+                401,
+                codes::OIDC_TOKEN_INVALID,
+                format!("The OIDCToken must be at most {MAX_OIDC_TOKEN_CHARS} characters."),
+            ));
+        }
+        if !valid_session_name(session) {
+            return Err(gateway(
+                400,
+                codes::INVALID_ROLE_SESSION_NAME,
+                "The parameter RoleSessionName is wrongly formed: 2 to 64 characters of letters, digits, '.', '@', '-' and '_'.",
+            ));
+        }
+        Ok(OidcRequest {
+            provider_arn,
+            role_arn,
+            session,
+            token,
+        })
+    }
+}
+
+/// `DurationSeconds`: absent means the default; otherwise from the minimum to the role's
+/// maximum session duration.
+fn requested_duration(params: &Params<'_>, max: u64) -> Result<u64, ApiError> {
+    match params.get("DurationSeconds") {
+        None | Some("") => Ok(DEFAULT_DURATION_SECONDS),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|d| (MIN_DURATION_SECONDS..=max).contains(d))
+            .ok_or_else(|| {
+                gateway(
+                    400,
+                    codes::INVALID_DURATION_SECONDS,
+                    format!(
+                        "The Min/Max value of DurationSeconds is {MIN_DURATION_SECONDS}s/{max}s."
+                    ),
+                )
+            }),
+    }
+}
+
+/// Whether STS trusts the request: the provider, then the token, then the role, in the order
+/// STS reports them.
+fn check_trust(config: &StsConfig, request: &OidcRequest<'_>) -> Result<(), ApiError> {
+    if config
+        .oidc_provider_arn
+        .as_deref()
+        .is_some_and(|want| want != request.provider_arn)
+    {
+        return Err(gateway(
+            401,
+            codes::AUTHENTICATION_FAIL_NO_PERMISSION,
+            "No such OIDC Provider registered.",
+        ));
+    }
+    if config
+        .expired_oidc_tokens
+        .iter()
+        .any(|t| t.expose() == request.token)
+    {
+        return Err(gateway(
+            401,
+            codes::OIDC_TOKEN_EXPIRED,
+            "This JsonWebToken is expired.",
+        ));
+    }
+    if config
+        .oidc_tokens
+        .as_ref()
+        .is_some_and(|accepted| !accepted.iter().any(|t| t.expose() == request.token))
+    {
+        return Err(gateway(
+            401,
+            codes::OIDC_TOKEN_INVALID,
+            "OIDC token validate failed: the token is not one the identity provider issued.",
+        ));
+    }
+    if config
+        .role_arn
+        .as_deref()
+        .is_some_and(|want| want != request.role_arn)
+    {
+        return Err(gateway(
+            404,
+            codes::ENTITY_NOT_EXIST_ROLE,
+            format!("The role not exists: {}.", request.role_arn),
+        ));
+    }
+    Ok(())
+}
+
+/// A temporary key STS issued.
+struct IssuedKey {
+    access_key_id: String,
+    secret: String,
+    security_token: String,
+    expiration: Timestamp,
+    role_id: u64,
+}
+
+/// Generates a key that lives `lifetime` seconds and registers it as an STS key of the
+/// simulator's own, so CAMS calls signed with it are accepted until it expires.
+fn issue_key(state: &mut State, lifetime: u64) -> IssuedKey {
+    let now = state.now();
+    // Expiration is reported to the second; the key stops working at that very second.
+    let issued_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let lifetime = SignedDuration::from_secs(i64::try_from(lifetime).unwrap_or(i64::MAX / 4));
+    let expiration = issued_at.checked_add(lifetime).unwrap_or(Timestamp::MAX);
+    let issued = IssuedKey {
+        access_key_id: format!("STS.{}", random_text(state, 24)),
+        secret: random_text(state, 40),
+        security_token: format!("CAIS{}", random_text(state, 180)),
+        expiration,
+        role_id: state.id_rng.random_range(10_u64.pow(17)..10_u64.pow(18)),
+    };
+    state.forget_expired_issued_keys(now);
+    state.keys.insert(
+        issued.access_key_id.clone(),
+        AccessKeySeed::sts(
+            issued.access_key_id.as_str(),
+            issued.secret.as_str(),
+            issued.security_token.as_str(),
+        )
+        .expires_at(expiration),
+    );
+    state
+        .issued
+        .by_expiry
+        .push_back((expiration, issued.access_key_id.clone()));
+    issued
 }
 
 impl State {
