@@ -142,7 +142,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let namespace = lease_namespace.unwrap_or(home);
         LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
-    serve(client, ctx, scope, leader, super::shutdown_signal()).await
+    serve(client, ctx, scope, leader, shutdown_signal()).await
 }
 
 /// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or
@@ -294,4 +294,21 @@ fn instance_id() -> String {
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| format!("cams-operator-{}", std::process::id()))
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
