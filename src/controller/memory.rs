@@ -5,7 +5,7 @@
 //!
 //! The reconcile core is pure and plans from the object it is given; this memory is what the
 //! controller adds to that object before calling it (see
-//! [`reconcile_entry`](super::reconcile_entry)). It is held in memory only: losing it (a
+//! [`reconcile_entry`](mod@super::reconcile_entry)). It is held in memory only: losing it (a
 //! restart) costs at most one extra read per space, never a write. A background task forgets
 //! objects no longer watched, so it follows the fleet.
 

@@ -1,6 +1,6 @@
 //! Writing what a reconcile concluded: the status, with one server-side apply patch to
 //! `/status` under the `cams-operator` field manager and only when more than timestamps
-//! changed; the Events (built and published by [`events`](super::events)); and the reconcile
+//! changed; the Events (built and published by [`events`]); and the reconcile
 //! metrics.
 
 use kube::ResourceExt;

@@ -2,7 +2,7 @@
 //!
 //! Each controller watches the ChatGroups of one scope (all namespaces, or one `--namespace`),
 //! with the `--selector`, in the compact form of [`cached`](super::cached), and the Secrets of
-//! the same scope as metadata only (see [`secrets`](super::secrets)). A changed Secret requeues
+//! the same scope as metadata only (see [`secrets`]). A changed Secret requeues
 //! exactly the ChatGroups that use it, so a rotation needs no restart. A watch the API server
 //! refuses makes `/readyz` fail with the reason until it works again.
 
