@@ -564,11 +564,14 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&ChatGroup::crd())
 }
 
-/// Builders for `ChatGroup` fixtures, used by the tests, benchmarks and the demo.
+/// Builders for `ChatGroup` fixtures, used by the tests and benchmarks (unit tests, and with the
+/// `testing` feature, which the integration tests and benchmarks enable; not in the release
+/// binary).
 ///
 /// `ChatGroup::test("support")` is a complete, valid object (namespace `default`, generation 1,
 /// space `cams-test`, number `8613800001234`, group `EA303SUPPORT`, nothing else set); the
 /// `with_*` methods change one thing each.
+#[cfg(any(test, feature = "testing"))]
 mod fixtures {
     use std::collections::BTreeMap;
 

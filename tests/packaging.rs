@@ -1747,6 +1747,49 @@ mod container {
             .expect("[[bin]] name")
     }
 
+    /// The lines of the `[section]` of Cargo.toml, up to the next section.
+    fn manifest_section(manifest: &str, section: &str) -> Vec<String> {
+        manifest
+            .lines()
+            .skip_while(|l| l.trim() != section)
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_image_leaves_the_test_helpers_out() {
+        // The `testing` feature (fixture builders, the in-memory CAMS fake) is enabled only by
+        // the dev-dependency on the package itself, which `cargo build --bin` does not use.
+        let manifest = read("Cargo.toml");
+        let features = manifest_section(&manifest, "[features]");
+        assert!(
+            features.iter().any(|l| l.starts_with("testing = ")),
+            "a testing feature: {features:?}"
+        );
+        assert!(
+            !features.iter().any(|l| l.starts_with("default")),
+            "no default features: {features:?}"
+        );
+        let dev = manifest_section(&manifest, "[dev-dependencies]");
+        assert!(
+            dev.iter()
+                .any(|l| l.starts_with("cams-operator = ") && l.contains("\"testing\"")),
+            "the tests and benchmarks get the test helpers: {dev:?}"
+        );
+        let normal = manifest_section(&manifest, "[dependencies]");
+        assert!(!normal.iter().any(|l| l.contains("testing")), "{normal:?}");
+        let build = instructions()
+            .into_iter()
+            .find(|(op, rest)| op == "RUN" && rest.contains("cargo build"))
+            .map(|(_, rest)| rest)
+            .expect("a cargo build step");
+        for flag in ["--features", "--all-features", "-F "] {
+            assert!(!build.contains(flag), "cargo build {flag}: {build}");
+        }
+    }
+
     #[test]
     fn dockerfile_builds_and_runs_the_crate_binary() {
         let bin = cargo_bin_name();

@@ -1,4 +1,6 @@
-//! `FakeCams`: an in-memory [`CamsApi`] for unit tests of the reconcile engine.
+//! `FakeCams`: an in-memory [`CamsApi`] for unit tests of the reconcile engine and the
+//! benchmarks. It is built for the unit tests and with the `testing` feature (which the
+//! benchmarks and integration tests enable), never into the release binary.
 //!
 //! It keeps groups per (custSpaceId, businessNumber), applies `UpdateChatGroup` to them,
 //! answers `ListChatGroup` with paging, counts calls per action, records every update request,

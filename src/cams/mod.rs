@@ -23,6 +23,7 @@ use crate::crd::Reason;
 
 pub mod answer;
 pub mod client;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod sign;
 

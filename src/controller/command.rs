@@ -1,5 +1,10 @@
 //! `cams-operator run`: admin endpoints, optional leader election, then the controllers until
 //! SIGTERM.
+//!
+//! The configuration is read here, once, at start-up: the command line ([`RunArgs`]), the
+//! environment (the pod's name and namespace, the operator's own identity, and the test and
+//! benchmark hook [`TIME_SCALE_ENV`]) and the kubeconfig. What the controllers need of it is
+//! passed in as [`Settings`] and [`Scope`]; nothing else reads the environment.
 
 use std::sync::Arc;
 
@@ -142,7 +147,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         let namespace = lease_namespace.unwrap_or(home);
         LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
-    serve(client, ctx, scope, leader, super::shutdown_signal()).await
+    serve(client, ctx, scope, leader, shutdown_signal()).await
 }
 
 /// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or
@@ -260,15 +265,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Hidden knob for benchmarks and end-to-end tests of the built binary: run the operator's
-/// clock this many times faster than real time (see [`Clock`]). Never set it in production.
+/// A hook for tests and benchmarks only, never for production: the environment variable
+/// that runs the built binary's clock this many times faster than real time (see [`Clock`]),
+/// so that the fleet benchmark (`scripts/bench-fleet`) sees resync intervals of minutes pass
+/// in seconds. Every interval the operator keeps would shrink by the same factor, so it is
+/// not a flag, is not in the chart, and is logged at start-up when set (at `info`: the fleet
+/// benchmark counts the warnings the operator logs).
 pub const TIME_SCALE_ENV: &str = "CAMS_OPERATOR_TIME_SCALE";
 
+/// The time compression of [`TIME_SCALE_ENV`], when set to a number of at least 1.
 fn time_scale_from_env() -> Option<f64> {
-    std::env::var(TIME_SCALE_ENV)
+    let scale = std::env::var(TIME_SCALE_ENV)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 1.0)
+        .filter(|v| v.is_finite() && *v >= 1.0)?;
+    info!(
+        scale,
+        "{TIME_SCALE_ENV} is set: the operator's clock runs faster than real time (a hook for tests and benchmarks only)"
+    );
+    Some(scale)
 }
 
 /// The environment variable holding the namespace the pod runs in (the chart sets it from the
@@ -286,12 +301,37 @@ fn home_namespace(config: &kube::Config) -> String {
         .unwrap_or_else(|| config.default_namespace.clone())
 }
 
+/// The environment variable holding the pod's name (the chart sets it from the downward API).
+pub const ENV_POD_NAME: &str = "POD_NAME";
+
+/// The environment variable holding the host name, the pod's name when [`ENV_POD_NAME`] is
+/// not set.
+pub const ENV_HOSTNAME: &str = "HOSTNAME";
+
 /// This replica's identity: the Lease holder identity and the instance named in the CAMS
-/// `User-Agent`. The pod name (`POD_NAME`, else `HOSTNAME`), else one made from the process id.
+/// `User-Agent`. The pod name ([`ENV_POD_NAME`], else [`ENV_HOSTNAME`]), else one made from the
+/// process id.
 fn instance_id() -> String {
-    std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
+    std::env::var(ENV_POD_NAME)
+        .or_else(|_| std::env::var(ENV_HOSTNAME))
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| format!("cams-operator-{}", std::process::id()))
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -7,6 +7,8 @@
 //! reconciles and dropped when no ChatGroup references the Secret any more. A relist or a
 //! watch restart therefore reads nothing that did not change, and a cluster full of Helm
 //! release Secrets costs only their names.
+//!
+//! `read_secrets` is how a reconcile reads the Secrets its object uses, through that cache.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -16,6 +18,8 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
+
+use super::{Context, Error, KUBE_CALL_TIMEOUT, operations};
 
 /// A Secret's data by key.
 pub type SecretData = BTreeMap<String, Vec<u8>>;
@@ -166,6 +170,90 @@ impl ReadyNow for Store<PartialObjectMeta<Secret>> {
         // A ready store answers at once; a pending answer only means "not yet".
         matches!(self.wait_until_ready().now_or_never(), Some(Ok(())))
     }
+}
+
+/// Secret data by name (absent Secrets are left out) and each Secret's resourceVersion.
+pub(super) type SecretReads = (
+    BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    Vec<(String, Option<String>)>,
+);
+
+/// The Secrets `names` in `namespace`, as a reconcile reads them: each from the data cache
+/// when its version was read before, else with one GET.
+pub(super) async fn read_secrets<C>(
+    ctx: &Context<C>,
+    namespace: &str,
+    names: &[String],
+) -> Result<SecretReads, Error> {
+    let mut secrets = BTreeMap::new();
+    let mut versions = Vec::new();
+    for name in names {
+        let read = read_secret(ctx, namespace, name).await?;
+        versions.push((name.clone(), read.version));
+        if let Some(data) = read.data {
+            secrets.insert(name.clone(), data);
+        }
+    }
+    Ok((secrets, versions))
+}
+
+/// One Secret as the reconcile sees it: absent, or its data at the version the metadata watch
+/// reports — from memory when that version was read before, else with one GET.
+async fn read_secret<C>(
+    ctx: &Context<C>,
+    namespace: &str,
+    name: &str,
+) -> Result<SecretRead, Error> {
+    if ctx.secrets.known(namespace, name) == Known::Unknown {
+        ctx.secrets.wait_listed(KUBE_CALL_TIMEOUT).await;
+    }
+    // One read per Secret at a time: reconciles needing it meanwhile then find it cached.
+    let _reading = ctx.secrets.reading(namespace, name).await;
+    let known = ctx.secrets.known(namespace, name);
+    match &known {
+        Known::Watched(None) => {
+            return Ok(SecretRead {
+                data: None,
+                version: None,
+            });
+        }
+        Known::Watched(Some(version)) => {
+            if let Some(data) = ctx.secrets.cached(namespace, name, version) {
+                return Ok(SecretRead {
+                    data: Some(data),
+                    version: Some(version.clone()),
+                });
+            }
+        }
+        Known::Unknown => {}
+    }
+    let read = tokio::time::timeout(KUBE_CALL_TIMEOUT, get(&ctx.client, namespace, name))
+        .await
+        .map_err(|_| Error::Timeout {
+            operation: "reading a Secret",
+            timeout: KUBE_CALL_TIMEOUT,
+        })?;
+    ctx.note_access(operations::READ_SECRETS, &read);
+    ctx.metrics.secret_reads.inc();
+    let found = read.map_err(|source| Error::ReadSecret {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(match found {
+        Some((version, data)) => {
+            ctx.secrets
+                .remember(namespace, name, version.clone(), data.clone());
+            SecretRead {
+                data: Some(data),
+                version: Some(version),
+            }
+        }
+        None => SecretRead {
+            data: None,
+            version: None,
+        },
+    })
 }
 
 /// Reads Secret `namespace`/`name` from the API (a Secret that does not exist is `None`).
