@@ -114,7 +114,7 @@ pub struct RunArgs {
     /// Namespace of the leader-election Lease (default: the pod's namespace).
     #[arg(long, env = "CAMS_OPERATOR_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
-    /// Log format.
+    /// How log lines are written: `json` (one object per line) for log pipelines, `text` for people.
     #[arg(long, env = "CAMS_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

@@ -11,7 +11,6 @@ pub enum Error {
     /// Reading a Secret failed (other than not found).
     #[error("reading Secret {namespace}/{name} failed: {source}")]
     ReadSecret {
-        /// Namespace.
         namespace: String,
         /// Secret name.
         name: String,
@@ -21,9 +20,7 @@ pub enum Error {
     /// Writing the status failed.
     #[error("writing the status of ChatGroup {namespace}/{name} failed: {source}")]
     PatchStatus {
-        /// Namespace.
         namespace: String,
-        /// Name.
         name: String,
         /// Cause.
         source: kube::Error,
@@ -33,7 +30,6 @@ pub enum Error {
     Timeout {
         /// What was attempted.
         operation: &'static str,
-        /// The timeout.
         timeout: Duration,
     },
     /// The object has no namespace or name (cannot happen for namespaced objects).

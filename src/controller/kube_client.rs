@@ -293,7 +293,6 @@ where
     }
 }
 
-/// The future of [`Paced`].
 pub type PacedFuture<B> = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
 
 impl<F, B, E> Service<Request<Body>> for Paced<F>

@@ -69,7 +69,6 @@ const UNKNOWN_HOLDER: &str = "another replica";
 /// Leader-election settings.
 #[derive(Clone, Debug)]
 pub struct LeaderConfig {
-    /// Lease name.
     pub lease_name: String,
     /// Lease namespace.
     pub namespace: String,
@@ -226,7 +225,6 @@ pub enum Error {
         namespace: String,
         /// Lease name.
         name: String,
-        /// The deadline.
         deadline: Duration,
         /// The last failure.
         last_error: String,
@@ -443,10 +441,7 @@ enum Verdict {
     /// Nobody holds it, or it expired: take it over.
     TakeOver,
     /// Someone else holds it and it has not expired.
-    Wait {
-        /// The holder.
-        holder: String,
-    },
+    Wait { holder: String },
 }
 
 /// Judges the Lease record read at `now`, updating what was observed (client-go's

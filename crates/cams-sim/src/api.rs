@@ -42,9 +42,7 @@ pub(crate) type Handler = fn(&mut State, &Params<'_>) -> Result<Map<String, Valu
 pub(crate) struct ApiSpec {
     /// Product code (all products share the simulator's one endpoint).
     pub product: &'static str,
-    /// `Version`.
     pub version: &'static str,
-    /// `Action`.
     pub action: &'static str,
     /// Authentication required.
     pub auth: Auth,

@@ -52,7 +52,6 @@ pub enum SimError {
     /// Faults for an action break a rule.
     #[error("simulator: invalid faults for {action}: {detail}")]
     InvalidFaults {
-        /// The action.
         action: String,
         /// What is wrong.
         detail: String,
@@ -60,7 +59,6 @@ pub enum SimError {
     /// A forced code breaks a rule.
     #[error("simulator: invalid forced code for group {group_id}: {detail}")]
     InvalidForcedCode {
-        /// The group.
         group_id: String,
         /// What is wrong.
         detail: String,

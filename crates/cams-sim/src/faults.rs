@@ -156,7 +156,6 @@ impl ServerError {
 pub enum Fault {
     /// `Throttling.User` with the action's throttling header.
     Throttle,
-    /// A server error.
     ServerError {
         /// Which one.
         #[serde(default)]
@@ -168,17 +167,13 @@ pub enum Fault {
     Gateway {
         /// HTTP status, 400..=599.
         http_status: u16,
-        /// `Code`.
         code: String,
-        /// `Message`.
         #[serde(default)]
         message: Option<String>,
     },
     /// Any business error: HTTP 200 with `Code` and `Success: false`.
     Business {
-        /// `Code`.
         code: String,
-        /// `Message`.
         #[serde(default)]
         message: Option<String>,
     },
@@ -215,7 +210,6 @@ impl Fault {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "ForcedErrorRepr")]
 pub struct ForcedError {
-    /// `Code`.
     pub code: String,
     /// HTTP status: 200 for a business error (default), 4xx/5xx for a gateway error.
     #[serde(rename = "httpStatus")]
@@ -358,7 +352,6 @@ impl ActionFaults {
 pub(crate) enum Decision {
     /// Run the operation.
     Proceed,
-    /// A fault.
     Fault(Fault),
 }
 

@@ -9,25 +9,18 @@ use crate::protocol::{GROUP_STATUS_ACTIVE, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CH
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Group {
-    /// `CustSpaceId`.
     pub cust_space_id: String,
-    /// `BusinessNumber`.
     pub business_number: String,
-    /// `GroupId`.
     pub group_id: String,
-    /// `Subject`.
     #[serde(default)]
     pub subject: Option<String>,
-    /// `Description`.
     #[serde(default)]
     pub description: Option<String>,
-    /// `ProfilePictureFile`.
     #[serde(default)]
     pub profile_picture_file: Option<String>,
     /// `GroupStatus` (`ACTIVE`, `INACTIVE`, `SUSPENDED`, `CREATING`, `DELETING`, `UPDATING`).
     #[serde(default = "default_status")]
     pub group_status: String,
-    /// `InviteLink`.
     #[serde(default)]
     pub invite_link: Option<String>,
     /// `GmtModifier`: last change, epoch milliseconds by the simulator's clock (set when the
@@ -132,11 +125,8 @@ pub(crate) type GroupId = (String, String, String);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupEdit {
-    /// `CustSpaceId`.
     pub cust_space_id: String,
-    /// `BusinessNumber`.
     pub business_number: String,
-    /// `GroupId`.
     pub group_id: String,
     /// New `Subject` (`null` clears).
     #[serde(default, deserialize_with = "present")]
@@ -147,7 +137,6 @@ pub struct GroupEdit {
     /// New `ProfilePictureFile` (`null` clears).
     #[serde(default, deserialize_with = "present")]
     pub profile_picture_file: Option<Option<String>>,
-    /// New `GroupStatus`.
     #[serde(default)]
     pub group_status: Option<String>,
     /// New `InviteLink` (`null` clears).

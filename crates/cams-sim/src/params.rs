@@ -9,20 +9,12 @@ use crate::protocol::{CHANNEL_TYPE_WHATSAPP, codes};
 pub(crate) enum ApiError {
     /// HTTP 4xx/5xx with the gateway envelope.
     Gateway {
-        /// HTTP status.
         http_status: u16,
-        /// `Code`.
         code: String,
-        /// `Message`.
         message: String,
     },
     /// HTTP 200 with `Code != OK` and `Success: false`.
-    Business {
-        /// `Code`.
-        code: String,
-        /// `Message`.
-        message: String,
-    },
+    Business { code: String, message: String },
 }
 
 impl ApiError {

@@ -8,7 +8,6 @@
 //! `simulator_and_client_agree_on_the_protocol` compares the two sets instead, so a
 //! disagreement fails loudly.
 
-/// `Version` of the CAMS API.
 pub const CAMS_API_VERSION: &str = "2020-06-06";
 /// Action that creates a group.
 pub const ACTION_ADD_CHAT_GROUP: &str = "AddChatGroup";
@@ -29,7 +28,6 @@ pub const CHANNEL_TYPE_WHATSAPP: &str = "WHATSAPP";
 /// `GroupStatus` of a usable group.
 pub const GROUP_STATUS_ACTIVE: &str = "ACTIVE";
 
-/// `Version` of the STS API.
 pub const STS_API_VERSION: &str = "2015-04-01";
 /// STS action that exchanges an OIDC token for temporary credentials.
 pub const ACTION_ASSUME_ROLE_WITH_OIDC: &str = "AssumeRoleWithOIDC";

@@ -260,9 +260,7 @@ pub(crate) struct Caller {
 pub(crate) struct Rejection {
     /// HTTP status of the answer.
     pub http_status: u16,
-    /// `Code`.
     pub code: &'static str,
-    /// `Message`.
     pub message: String,
 }
 
