@@ -156,6 +156,51 @@ impl Memory {
     }
 }
 
+/// What one reconcile leaves in memory.
+pub(super) struct Reconciled<'a> {
+    /// The status this reconcile wrote or is about to write (or the mark it wrote), when it
+    /// wrote anything.
+    pub(super) own_write: Option<OwnWrite>,
+    /// The resourceVersion of the object the reconcile read.
+    pub(super) read_version: &'a Option<String>,
+    pub(super) fingerprint: &'a InputFingerprint,
+    /// The status the reconcile concluded.
+    pub(super) status: &'a ChatGroupStatus,
+    /// Whether it ended in a terminal failure (nothing is retried until an input changes).
+    pub(super) terminal: bool,
+}
+
+impl Memory {
+    /// Keeps what the next reconcile needs of this one. An own write that the object read has
+    /// caught up with is dropped: the watch cache then knows as much as memory does.
+    pub(super) fn record(&mut self, reconciled: Reconciled<'_>) {
+        let Reconciled {
+            own_write,
+            read_version,
+            fingerprint,
+            status,
+            terminal,
+        } = reconciled;
+        if let Some(own) = own_write {
+            self.own_write = Some(Box::new(own));
+        } else if self
+            .own_write
+            .as_ref()
+            .is_some_and(|own| !own.supersedes(read_version))
+        {
+            self.own_write = None;
+        }
+        self.terminal = terminal.then(|| Box::new(fingerprint.clone()));
+        self.secret_versions = Some(fingerprint.secret_versions.clone());
+        if let Some(observed) = status.observed.as_ref().and_then(|o| o.time) {
+            self.last_read = Some(LastRead {
+                observed,
+                synced: status.last_sync_time,
+            });
+        }
+    }
+}
+
 /// The key of an object's [`Memory`]: its namespace and name, and nothing else (an `ObjectRef`
 /// would also hold room for a `uid` and a `resourceVersion` in every slot of the table).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -19,8 +19,8 @@ use crate::reconcile::credentials::{self, CredentialsError, Decision, OperatorFa
 use crate::reconcile::engine::{self, Input, Requeue};
 
 use super::cached::CachedChatGroup;
-use super::memory::{InputFingerprint, LastRead, MAX_SUPERSEDED, OwnWrite, memory_key};
-use super::secrets::read_secrets;
+use super::memory::{InputFingerprint, MAX_SUPERSEDED, OwnWrite, Reconciled, memory_key};
+use super::secrets::{SecretsByName, read_secrets};
 use super::status_write::{finish, patch_status};
 use super::{Context, Error};
 
@@ -94,18 +94,7 @@ pub async fn reconcile_object<C: CamsApi>(
         }
     };
 
-    // A paused object makes no calls at all, not even Secret reads.
-    let (secrets, secret_versions) = if chatgroup.is_paused() {
-        (BTreeMap::new(), Vec::new())
-    } else {
-        let names = credentials::secret_names(&chatgroup.spec);
-        crate::metrics::kube_call(read_secrets(ctx, &namespace, &names)).await?
-    };
-    let fingerprint = InputFingerprint {
-        generation: chatgroup.metadata.generation,
-        paused: chatgroup.is_paused(),
-        secret_versions,
-    };
+    let (secrets, fingerprint) = read_inputs(ctx, &chatgroup, &namespace).await?;
     let uid = object.uid();
     let memory = ctx.memory.recall(&key, &uid);
     // After a terminal failure nothing is retried until the generation, the pause annotation
@@ -158,34 +147,24 @@ pub async fn reconcile_object<C: CamsApi>(
     let must_write = engine::status_changed(stored.as_ref(), &outcome.status);
     let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
     superseded.drain(..excess);
+    let own_write = (must_write || marked).then(|| OwnWrite {
+        superseded,
+        status: match (must_write, stored.as_ref()) {
+            (false, Some(stored)) => OwnWrite::text(stored),
+            (false, None) => OwnWrite::text(&ChatGroupStatus::default()),
+            (true, _) => OwnWrite::text(&outcome.status),
+        },
+        written: !must_write,
+        version: None,
+    });
     ctx.memory.remember(key.clone(), uid.clone(), |entry| {
-        if must_write || marked {
-            entry.own_write = Some(Box::new(OwnWrite {
-                superseded,
-                status: match (must_write, stored.as_ref()) {
-                    (false, Some(stored)) => OwnWrite::text(stored),
-                    (false, None) => OwnWrite::text(&ChatGroupStatus::default()),
-                    (true, _) => OwnWrite::text(&outcome.status),
-                },
-                written: !must_write,
-                version: None,
-            }));
-        } else if entry
-            .own_write
-            .as_ref()
-            .is_some_and(|own| !own.supersedes(&read_version))
-        {
-            entry.own_write = None;
-        }
-        entry.terminal =
-            (outcome.requeue == Requeue::AwaitChange).then(|| Box::new(fingerprint.clone()));
-        entry.secret_versions = Some(fingerprint.secret_versions.clone());
-        if let Some(observed) = outcome.status.observed.as_ref().and_then(|o| o.time) {
-            entry.last_read = Some(LastRead {
-                observed,
-                synced: outcome.status.last_sync_time,
-            });
-        }
+        entry.record(Reconciled {
+            own_write,
+            read_version: &read_version,
+            fingerprint: &fingerprint,
+            status: &outcome.status,
+            terminal: outcome.requeue == Requeue::AwaitChange,
+        });
     });
     let version = finish(
         ctx,
@@ -205,6 +184,27 @@ pub async fn reconcile_object<C: CamsApi>(
         });
     }
     Ok(outcome.requeue)
+}
+
+/// The object's Secrets and the inputs a terminal failure waits on. A paused object makes no
+/// calls at all, not even Secret reads.
+async fn read_inputs<C: CamsApi>(
+    ctx: &Context<C>,
+    chatgroup: &ChatGroup,
+    namespace: &str,
+) -> Result<(SecretsByName, InputFingerprint), Error> {
+    let (secrets, secret_versions) = if chatgroup.is_paused() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        let names = credentials::secret_names(&chatgroup.spec);
+        crate::metrics::kube_call(read_secrets(ctx, namespace, &names)).await?
+    };
+    let fingerprint = InputFingerprint {
+        generation: chatgroup.metadata.generation,
+        paused: chatgroup.is_paused(),
+        secret_versions,
+    };
+    Ok((secrets, fingerprint))
 }
 
 /// Whether the operator is starting on a generation it has not reported on yet (a new object,

@@ -172,11 +172,11 @@ impl ReadyNow for Store<PartialObjectMeta<Secret>> {
     }
 }
 
-/// Secret data by name (absent Secrets are left out) and each Secret's resourceVersion.
-pub(super) type SecretReads = (
-    BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-    Vec<(String, Option<String>)>,
-);
+/// Secret data by name (absent Secrets are left out).
+pub(super) type SecretsByName = BTreeMap<String, SecretData>;
+
+/// Secret data by name and each Secret's resourceVersion.
+pub(super) type SecretReads = (SecretsByName, Vec<(String, Option<String>)>);
 
 /// The Secrets `names` in `namespace`, as a reconcile reads them: each from the data cache
 /// when its version was read before, else with one GET.
