@@ -24,6 +24,7 @@ use crate::crd::Reason;
 pub mod answer;
 pub mod client;
 pub mod fake;
+pub(crate) mod rpc;
 pub mod sign;
 
 /// CAMS API version sent in `Version`.
@@ -372,8 +373,9 @@ impl ErrorKind {
         }
     }
 
-    /// Classifies a response that carried `code` (if any) with `http_status`.
-    fn of_response(code: Option<&str>, http_status: u16) -> ErrorKind {
+    /// Classifies an Alibaba Cloud answer that carried `code` (if any) with `http_status`: the
+    /// one reading of codes, for CAMS calls and for STS (the operator's own identity) alike.
+    pub fn of_response(code: Option<&str>, http_status: u16) -> ErrorKind {
         if let Some(kind) = code.and_then(ErrorKind::recoverable_code) {
             return kind;
         }
@@ -437,7 +439,8 @@ impl ErrorKind {
 }
 
 impl CamsError {
-    fn kind(&self) -> ErrorKind {
+    /// What went wrong, by the one classification of answers ([`ErrorKind::of_response`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
             CamsError::Business {
                 code, http_status, ..
