@@ -1693,6 +1693,7 @@ mod client_against_simulator {
         let found = find_group(&api, &sim.endpoint(), &sts, SPACE, NUMBER, "G1", 1)
             .await
             .expect("list with STS")
+            .found()
             .expect("found");
         assert_eq!(found.0.subject.as_deref(), Some("Client subject"));
     }

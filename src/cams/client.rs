@@ -32,12 +32,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
 use super::answer::Envelope;
+use super::pager::{self, Lookup, WalkEnd};
 use super::rpc::{self, Answer, Redactor, RpcError, Unreadable, error_chain};
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
@@ -84,9 +86,6 @@ pub const CUT_MARK: &str = "…";
 pub const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(3600);
 /// Headers that carry the throttling window, in the order they are read.
 pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
-/// Most pages [`find_group`] reads before it gives up (guards against a server that ignores
-/// `Page.Index`).
-pub const FIND_GROUP_MAX_PAGES: u32 = 100;
 
 /// Settings of [`HttpCams`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -540,13 +539,12 @@ impl CamsApi for HttpCams {
 }
 
 /// Finds the group `group_id` of `business_number` in `cust_space_id` by walking
-/// `ListChatGroup` pages of `page_size` (at least 1), and returns it with the envelope of the
-/// page it was on.
+/// `ListChatGroup` pages of `page_size` (at least 1) with the one pager ([`pager::walk`]), and
+/// returns it with the envelope of the page it was on. Stops at the first match.
 ///
-/// Stops at the first match, at an empty page, once as many items as `Data.Total` were listed
-/// (which is `Index * Size >= Total` when every page is full, and stays right when the service
-/// returns smaller pages than asked for), at a short page when there is no `Total`, or after
-/// [`FIND_GROUP_MAX_PAGES`] pages. `Ok(None)` means the group is not listed.
+/// [`Lookup::Missing`] means the whole listing was read without the group;
+/// [`Lookup::Truncated`] that the walk stopped at [`pager::MAX_LIST_PAGES`] pages before the
+/// group turned up.
 pub async fn find_group<C: CamsApi>(
     api: &C,
     endpoint: &Endpoint,
@@ -555,47 +553,36 @@ pub async fn find_group<C: CamsApi>(
     business_number: &str,
     group_id: &str,
     page_size: u32,
-) -> Result<Option<(ChatGroupItem, ResponseMeta)>, CamsError> {
-    let page_size = page_size.max(1);
-    let mut listed: u64 = 0;
-    for page_index in 1..=FIND_GROUP_MAX_PAGES {
-        let request = ListChatGroupRequest {
-            cust_space_id: cust_space_id.to_owned(),
-            business_number: business_number.to_owned(),
-            channel_type: None,
-            group_status: None,
-            subject: None,
-            page_index,
-            page_size,
-        };
-        let page = api.list_chat_group(endpoint, credentials, &request).await?;
-        let count = page.groups.len();
-        let ListChatGroupResponse {
-            meta,
-            total,
-            groups,
-        } = page;
-        if let Some(item) = groups
+) -> Result<Lookup<(ChatGroupItem, ResponseMeta)>, CamsError> {
+    let request = ListChatGroupRequest {
+        cust_space_id: cust_space_id.to_owned(),
+        business_number: business_number.to_owned(),
+        channel_type: None,
+        group_status: None,
+        subject: None,
+        page_index: 1,
+        page_size,
+    };
+    let mut found = None;
+    let end = pager::walk(api, endpoint, credentials, &request, |page| {
+        let ListChatGroupResponse { meta, groups, .. } = page;
+        match groups
             .into_iter()
             .find(|item| item.group_id.as_deref() == Some(group_id))
         {
-            return Ok(Some((item, meta)));
+            Some(item) => {
+                found = Some((item, meta));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
         }
-        listed = listed.saturating_add(u64::try_from(count).unwrap_or(u64::MAX));
-        let last = match total {
-            Some(total) => listed >= total || count == 0,
-            None => count < usize::try_from(page_size).unwrap_or(usize::MAX),
-        };
-        if last {
-            return Ok(None);
-        }
-    }
-    tracing::warn!(
-        pages = FIND_GROUP_MAX_PAGES,
-        page_size,
-        "ListChatGroup kept returning full pages; stopped looking for the group"
-    );
-    Ok(None)
+    })
+    .await?;
+    Ok(match (found, end) {
+        (Some(found), _) => Lookup::Found(found),
+        (None, WalkEnd::Truncated) => Lookup::Truncated,
+        (None, WalkEnd::Stopped | WalkEnd::Complete) => Lookup::Missing,
+    })
 }
 
 /// `Page` as CAMS expects it: `{"Index":1,"Size":20}`.

@@ -8,7 +8,8 @@
 //! arrive as HTTP 200 with another `Code`.
 //!
 //! [`CamsApi`] is the seam between the reconcile core and the wire: [`client::HttpCams`] is the
-//! real implementation, and [`client::find_group`] reads one group through the paged listing.
+//! real implementation, [`pager`] walks the paged listing of a space (with one page limit), and
+//! [`client::find_group`] reads one group through it.
 //! Errors are typed ([`CamsError`]) and classified so the controller knows what to do:
 //! [`CamsError::class`] says whether retrying can help ([`ErrorClass`]),
 //! [`CamsError::category`] gives a bounded metrics label ([`ERROR_CATEGORIES`]),
@@ -24,6 +25,7 @@ use crate::crd::Reason;
 pub mod answer;
 pub mod client;
 pub mod fake;
+pub mod pager;
 pub(crate) mod rpc;
 pub mod sign;
 

@@ -45,6 +45,7 @@
 
 use std::time::Duration;
 
+use crate::cams::pager::{Lookup, MAX_LIST_PAGES};
 use crate::cams::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, ErrorClass,
     UpdateChatGroupResponse,
@@ -249,8 +250,18 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             )
             .await
         {
-            Ok(Some(group)) => group.observed(now),
-            Ok(None) => {
+            Ok(Lookup::Found(group)) => group.observed(now),
+            Ok(Lookup::Truncated) => {
+                let failure = Failure::listing_truncated(format!(
+                    "group {} was not among the groups of space {} for business number {} at {} that ListChatGroup listed before the walk stopped at its limit of {MAX_LIST_PAGES} pages; whether the group exists is not known",
+                    valid.key.group_id,
+                    valid.key.cust_space_id,
+                    valid.key.business_number,
+                    valid.endpoint,
+                ));
+                return failed(&ctx, Some(&valid), failure, step);
+            }
+            Ok(Lookup::Missing) => {
                 let failure = Failure::group_not_found(format!(
                     "group {} was not found by ListChatGroup in space {} for business number {} at {}",
                     valid.key.group_id,
