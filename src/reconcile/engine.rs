@@ -141,8 +141,8 @@ impl Outcome {
     }
 
     /// The `Ready` condition's reason, if any.
-    pub fn ready_reason(&self) -> Option<&str> {
-        find_condition(Some(&self.status), READY).map(|c| c.reason.as_str())
+    pub fn ready_reason(&self) -> Option<Reason> {
+        find_condition(Some(&self.status), READY).and_then(|c| c.reason.known())
     }
 }
 
@@ -555,7 +555,7 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
             v.management == ManagementPolicy::Observe
                 || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
         });
-    let ready = match old_ready.and_then(|c| parse_reason(&c.reason).map(|r| (r, c))) {
+    let ready = match old_ready.and_then(|c| c.reason.known().map(|r| (r, c))) {
         Some((reason, c)) if keep_ready => {
             ConditionSpec::new(READY, ConditionStatus::True, reason, c.message.clone())
         }
@@ -600,10 +600,6 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
         observed_remote: step.listed,
         drift_found: step.drift_found,
     }
-}
-
-fn parse_reason(text: &str) -> Option<Reason> {
-    Reason::ALL.iter().copied().find(|r| r.as_str() == text)
 }
 
 /// A successful reconcile's status: `ready` and `synced` conditions, retry cleared, the read
@@ -971,9 +967,8 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
     }
     let old_synced = find_condition(old, SYNCED);
     if let Some(failure) = &outcome.failure {
-        let same_as_before = old_synced.is_some_and(|c| {
-            c.status == ConditionStatus::False && c.reason == failure.reason.as_str()
-        });
+        let same_as_before = old_synced
+            .is_some_and(|c| c.status == ConditionStatus::False && c.reason == failure.reason);
         if !same_as_before {
             events.push(EventSpec {
                 type_: EventType::Warning,
@@ -983,10 +978,9 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
             });
         }
     }
-    let old_ready_reason = find_condition(old, READY).map(|c| c.reason.as_str());
-    if let Some(reason @ (Reason::Drifted | Reason::ChangesPending)) =
-        outcome.ready_reason().and_then(parse_reason)
-        && old_ready_reason != Some(reason.as_str())
+    let old_ready_reason = find_condition(old, READY).and_then(|c| c.reason.known());
+    if let Some(reason @ (Reason::Drifted | Reason::ChangesPending)) = outcome.ready_reason()
+        && old_ready_reason != Some(reason)
     {
         let message = find_condition(Some(&outcome.status), READY)
             .map(|c| c.message.clone())

@@ -80,7 +80,7 @@ fn condition<'a>(outcome: &'a Outcome, type_: &str) -> Option<&'a crate::crd::Co
 
 fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
     condition(outcome, type_)
-        .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
+        .map(|c| (c.status.as_str().to_owned(), c.reason.to_string()))
         .unwrap_or_default()
 }
 
@@ -524,7 +524,7 @@ fn the_reconciling_mark_names_the_generation_and_keeps_the_other_conditions() {
         conditions: vec![crate::crd::Condition {
             type_: READY.to_owned(),
             status: crate::crd::ConditionStatus::True,
-            reason: "Synced".to_owned(),
+            reason: Reason::Synced.into(),
             message: String::new(),
             observed_generation: Some(2),
             last_transition_time: Time::from_timestamp(at(0)),

@@ -94,7 +94,7 @@ pub fn merge_conditions(
             Condition {
                 type_: want.type_.to_owned(),
                 status,
-                reason: want.reason.as_str().to_owned(),
+                reason: want.reason.into(),
                 message: want.message.clone(),
                 observed_generation: generation,
                 last_transition_time,
@@ -369,7 +369,7 @@ mod tests {
         with_foreign.conditions.push(crate::crd::Condition {
             type_: "PolicyChecked".into(),
             status: ConditionStatus::True,
-            reason: "Compliant".into(),
+            reason: crate::crd::ConditionReason::Other("Compliant".into()),
             message: String::new(),
             observed_generation: None,
             last_transition_time: at(5),
@@ -402,7 +402,7 @@ mod tests {
             at(10),
         );
         assert_eq!(second[0].last_transition_time, at(0), "Ready stayed False");
-        assert_eq!(second[0].reason, "CamsUnavailable");
+        assert_eq!(second[0].reason, Reason::CamsUnavailable);
         assert_eq!(second[1].last_transition_time, at(10), "Synced flipped");
         assert!(second.iter().all(|c| c.observed_generation == Some(2)));
         // A condition not desired any more is dropped.
