@@ -212,6 +212,7 @@ mod tests {
                         ControlFlow::Continue(())
                     },
                 ))
+                .map_err(|err| err.to_string())
         })
         .expect("listed");
         assert_eq!(end, WalkEnd::Truncated);
