@@ -298,7 +298,7 @@ pub struct Condition {
     /// `True`, `False` or `Unknown`.
     pub status: ConditionStatus,
     /// One CamelCase word from a closed set; see docs/status.md.
-    pub reason: String,
+    pub reason: ConditionReason,
     /// What happened and what to do, for a person.
     #[serde(default)]
     pub message: String,
@@ -547,6 +547,86 @@ impl fmt::Display for Reason {
     }
 }
 
+/// The reason of a condition: one of the operator's [`Reason`]s, or a word it does not know
+/// (the reason of another tool's condition, or one another version of the operator wrote),
+/// kept as written so that such a status stays readable and is written back unchanged. On the
+/// wire it is the plain word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConditionReason {
+    /// A reason of the operator's closed set.
+    Known(Reason),
+    /// Any other word, as written.
+    Other(String),
+}
+
+impl ConditionReason {
+    /// The word written to the condition.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ConditionReason::Known(reason) => reason.as_str(),
+            ConditionReason::Other(text) => text,
+        }
+    }
+
+    /// The operator's reason, when it is one.
+    pub fn known(&self) -> Option<Reason> {
+        match self {
+            ConditionReason::Known(reason) => Some(*reason),
+            ConditionReason::Other(_) => None,
+        }
+    }
+
+    /// Reads the word of a condition: a [`Reason`] when it is one, else [`Self::Other`].
+    pub fn from_word(text: String) -> Self {
+        match Reason::ALL.iter().find(|reason| reason.as_str() == text) {
+            Some(reason) => ConditionReason::Known(*reason),
+            None => ConditionReason::Other(text),
+        }
+    }
+}
+
+impl From<Reason> for ConditionReason {
+    fn from(reason: Reason) -> Self {
+        ConditionReason::Known(reason)
+    }
+}
+
+impl PartialEq<Reason> for ConditionReason {
+    fn eq(&self, other: &Reason) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl fmt::Display for ConditionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ConditionReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConditionReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ConditionReason::from_word)
+    }
+}
+
+impl JsonSchema for ConditionReason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConditionReason".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string"})
+    }
+}
+
 impl ChatGroup {
     /// True when the pause annotation is `"true"`.
     pub fn is_paused(&self) -> bool {
@@ -712,6 +792,40 @@ mod fixtures {
         pub fn with_status(mut self, value: Option<ChatGroupStatus>) -> Self {
             self.status = value;
             self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_reason_the_operator_does_not_know_stays_readable() {
+        let written = r#"{"type":"Ready","status":"False","reason":"SomeOlderReason","message":"m","lastTransitionTime":"2026-11-26T06:00:00Z"}"#;
+        let condition: Condition = serde_json::from_str(written).expect("readable");
+        assert_eq!(
+            condition.reason,
+            ConditionReason::Other("SomeOlderReason".into())
+        );
+        assert_eq!(condition.reason.known(), None);
+        assert_eq!(
+            serde_json::to_value(&condition).expect("json")["reason"],
+            "SomeOlderReason"
+        );
+    }
+
+    #[test]
+    fn every_reason_is_written_as_its_word_and_read_back() {
+        for reason in Reason::ALL {
+            let read: ConditionReason =
+                serde_json::from_value(serde_json::json!(reason.as_str())).expect("readable");
+            assert_eq!(read, ConditionReason::Known(reason));
+            assert_eq!(read, reason);
+            assert_eq!(
+                serde_json::to_value(ConditionReason::from(reason)).expect("json"),
+                reason.as_str()
+            );
         }
     }
 }

@@ -39,13 +39,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
-use serde_json::Value;
-
 use crate::cams::client::{self, HttpCamsConfig, StampSource, SystemStamps};
+use crate::cams::rpc::{self, Redactor, RpcError, Unreadable};
 use crate::cams::sign::{self, FORMAT_JSON};
-use crate::cams::{Credentials, Endpoint, SecretString};
+use crate::cams::{Credentials, Endpoint, ErrorKind, SecretString};
 use crate::crd::Reason;
+use jiff::{SignedDuration, Timestamp};
 
 /// AccessKey ID of the operator's own key.
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
@@ -120,6 +119,17 @@ pub enum IdentityErrorKind {
 }
 
 impl IdentityErrorKind {
+    /// What an STS refusal classified as `kind` (by the classification CAMS answers go through
+    /// too) means for the identity: throttled, failing on STS's side, or refused (a token,
+    /// role or provider STS does not accept, and anything else: only the first two pass).
+    fn of_sts(kind: ErrorKind) -> IdentityErrorKind {
+        match kind {
+            ErrorKind::Throttled => IdentityErrorKind::StsThrottled,
+            ErrorKind::Unavailable => IdentityErrorKind::StsUnavailable,
+            _ => IdentityErrorKind::StsRejected,
+        }
+    }
+
     /// Every kind.
     pub const ALL: [IdentityErrorKind; 10] = [
         IdentityErrorKind::IncompleteConfig,
@@ -150,8 +160,6 @@ impl IdentityErrorKind {
         }
     }
 }
-
-const REDACTED: &str = "<redacted>";
 
 /// The operator's own identity could not be set up or could not produce credentials. Never
 /// contains the OIDC token, an AccessKey secret or a security token.
@@ -241,13 +249,7 @@ impl IdentityError {
             IdentityError::ReadTokenFile { .. } => IdentityErrorKind::TokenFile,
             IdentityError::AssumeRole {
                 http_status, code, ..
-            } => match code.as_deref() {
-                Some(c) if c.starts_with("Throttling") => IdentityErrorKind::StsThrottled,
-                Some("ServiceUnavailable" | "InternalError") => IdentityErrorKind::StsUnavailable,
-                _ if *http_status >= 500 => IdentityErrorKind::StsUnavailable,
-                _ if *http_status == 429 => IdentityErrorKind::StsThrottled,
-                _ => IdentityErrorKind::StsRejected,
-            },
+            } => IdentityErrorKind::of_sts(ErrorKind::of_response(code.as_deref(), *http_status)),
             IdentityError::Transport { .. } => IdentityErrorKind::Transport,
             IdentityError::Timeout { .. } => IdentityErrorKind::Timeout,
             IdentityError::InvalidResponse { .. } => IdentityErrorKind::InvalidResponse,
@@ -802,65 +804,52 @@ impl RrsaProvider {
             "RRSA: calling STS AssumeRoleWithOIDC"
         );
 
-        let transport_error = |err: reqwest::Error| {
-            if err.is_timeout() {
-                IdentityError::Timeout {
-                    endpoint: endpoint.to_owned(),
-                    timeout: if err.is_connect() {
-                        config.http.connect_timeout
-                    } else {
-                        config.http.request_timeout
-                    },
-                }
-            } else {
-                IdentityError::Transport {
-                    endpoint: endpoint.to_owned(),
-                    detail: scrub(client::error_chain(&err.without_url()), token.expose()),
-                }
-            }
-        };
-        let response = self
+        let request = self
             .http
             .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body)
-            .send()
+            .body(body);
+        let redactor = Redactor::new([token.expose()]);
+        let answer = rpc::exchange(request, &config.http, &redactor)
             .await
-            .map_err(transport_error)?;
-        let http_status = response.status().as_u16();
-        let (bytes, too_long) = client::read_body(response, client::MAX_BODY_BYTES)
-            .await
-            .map_err(transport_error)?;
-        let parsed = if too_long {
-            None
-        } else {
-            serde_json::from_slice::<Value>(&bytes).ok()
-        };
-        let envelope = match parsed {
-            Some(Value::Object(envelope)) => envelope,
-            _ => {
-                return Err(IdentityError::InvalidResponse {
-                    http_status,
-                    detail: "the body is not a JSON object".into(),
-                    request_id: None,
-                });
-            }
-        };
-        let text = |value: Option<&Value>| {
-            value
-                .and_then(client::as_text)
-                .map(|s| scrub(s, token.expose()))
-        };
-        let request_id = text(envelope.get("RequestId"));
-        if !(200..300).contains(&http_status) {
+            .map_err(|err| match err {
+                RpcError::Transport { detail } => IdentityError::Transport {
+                    endpoint: endpoint.to_owned(),
+                    detail,
+                },
+                RpcError::Timeout { timeout } => IdentityError::Timeout {
+                    endpoint: endpoint.to_owned(),
+                    timeout,
+                },
+                // Never the body: a 2xx body holds the secret.
+                RpcError::Unreadable(Unreadable::TooLarge { http_status, limit }) => {
+                    IdentityError::InvalidResponse {
+                        http_status,
+                        detail: format!("the body is over the {limit}-byte limit"),
+                        request_id: None,
+                    }
+                }
+                RpcError::Unreadable(Unreadable::NotAnObject { http_status, .. }) => {
+                    IdentityError::InvalidResponse {
+                        http_status,
+                        detail: "the body is not a JSON object".into(),
+                        request_id: None,
+                    }
+                }
+            })?;
+        let http_status = answer.http_status;
+        let success = answer.is_success();
+        let envelope = answer.into_envelope();
+        let request_id = envelope.request_id;
+        if !success {
             return Err(IdentityError::AssumeRole {
                 role_arn: config.role_arn.clone(),
                 http_status,
-                code: text(envelope.get("Code")),
-                message: text(envelope.get("Message")),
+                code: envelope.code,
+                message: envelope.message,
                 request_id,
             });
         }
@@ -869,23 +858,22 @@ impl RrsaProvider {
             detail,
             request_id: request_id.clone(),
         };
-        let fields = envelope
-            .get("Credentials")
-            .and_then(Value::as_object)
+        let issued = envelope
+            .credentials
             .ok_or_else(|| invalid("Credentials is missing".into()))?;
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| invalid(format!("Credentials.{name} is missing")))
-        };
+        let missing = |name: &str| invalid(format!("Credentials.{name} is missing"));
         let credentials = Credentials {
-            access_key_id: field("AccessKeyId")?.to_owned(),
-            access_key_secret: SecretString::new(field("AccessKeySecret")?),
-            security_token: Some(SecretString::new(field("SecurityToken")?)),
+            access_key_id: issued.access_key_id.ok_or_else(|| missing("AccessKeyId"))?,
+            access_key_secret: issued
+                .access_key_secret
+                .ok_or_else(|| missing("AccessKeySecret"))?,
+            security_token: Some(
+                issued
+                    .security_token
+                    .ok_or_else(|| missing("SecurityToken"))?,
+            ),
         };
-        let raw_expiration = field("Expiration")?;
+        let raw_expiration = issued.expiration.ok_or_else(|| missing("Expiration"))?;
         let expiration: Timestamp = raw_expiration.parse().map_err(|_| {
             invalid(format!(
                 "Credentials.Expiration {raw_expiration:?} is not an ISO 8601 UTC time"
@@ -951,16 +939,6 @@ async fn read_token_file(path: &Path) -> Result<SecretString, IdentityError> {
     Ok(SecretString::new(token))
 }
 
-/// Replaces the secret, raw or POP-encoded (as a server may echo a form parameter), in `text`.
-fn scrub(text: String, secret: &str) -> String {
-    if secret.len() < 8 {
-        return text;
-    }
-    let encoded = sign::pop_encode(secret);
-    text.replace(encoded.as_str(), REDACTED)
-        .replace(secret, REDACTED)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1017,11 +995,11 @@ mod tests {
     fn scrub_removes_raw_and_encoded_forms() {
         let secret = "eyJ.tok+en/x=";
         let text = format!("bad {secret} and {}", sign::pop_encode(secret));
-        let out = scrub(text, secret);
+        let out = Redactor::new([secret]).scrub(text);
         assert!(!out.contains("tok+en"), "{out}");
         assert!(!out.contains("tok%2Ben"), "{out}");
-        assert_eq!(out.matches(REDACTED).count(), 2);
-        assert_eq!(scrub("short".into(), "sh"), "short");
+        assert_eq!(out.matches("<redacted>").count(), 2);
+        assert_eq!(Redactor::new(["sh"]).scrub("short".into()), "short");
     }
 
     #[test]
@@ -1100,6 +1078,115 @@ mod tests {
             assert_eq!(err.is_retryable(), *retryable, "{err}");
             assert_eq!(err.reason(), *reason, "{err}");
         }
+    }
+
+    /// STS and CAMS answers go through one classification: the same status and code mean the
+    /// same to both (STS only tells throttling and failures on its side from refusals).
+    #[test]
+    fn sts_answers_are_classified_like_cams_answers() {
+        let cases: &[(u16, Option<&str>)] = &[
+            (400, Some("Throttling.User")),
+            (503, Some("Throttling")),
+            (429, None),
+            (400, Some("ServiceUnavailable")),
+            (500, Some("InternalError")),
+            (502, Some("InvalidParameter")),
+            (403, Some("Forbidden.RAM")),
+            (400, Some("InvalidTimeStamp.Expired")),
+            (404, None),
+        ];
+        for &(http_status, code) in cases {
+            let sts = IdentityError::AssumeRole {
+                role_arn: "r".into(),
+                http_status,
+                code: code.map(str::to_owned),
+                message: None,
+                request_id: None,
+            };
+            let cams = crate::cams::test_errors::gateway(http_status, code);
+            assert_eq!(
+                sts.kind(),
+                IdentityErrorKind::of_sts(cams.kind()),
+                "{http_status} {code:?}"
+            );
+        }
+    }
+
+    /// A server that answers every request with `status` and the JSON `body`.
+    async fn answering(status: u16, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // Read the whole request (headers and form body) before answering.
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text[..end]
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if request.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    let response = format!(
+                        "HTTP/1.1 {status} Answer\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        url
+    }
+
+    /// The exchange with STS is the one CAMS calls use: a throttling code STS answers with is
+    /// read as throttling, retried, and reported as `Throttled`.
+    #[tokio::test]
+    async fn sts_throttling_is_read_through_the_shared_exchange() {
+        let dir = tempfile::tempdir().expect("dir");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "oidc-token-for-the-test").expect("token");
+        let mut config = RrsaConfig::new(
+            "acs:ram::1:role/r",
+            "acs:ram::1:oidc-provider/p",
+            &token_file,
+        );
+        config.sts_endpoint = answering(
+            400,
+            r#"{"RequestId":"R-sts","Code":"Throttling.User","Message":"too fast for oidc-token-for-the-test"}"#,
+        )
+        .await;
+        let err = RrsaProvider::new(config)
+            .expect("valid")
+            .credentials()
+            .await
+            .expect_err("throttled");
+        assert_eq!(err.kind(), IdentityErrorKind::StsThrottled, "{err}");
+        assert!(err.is_retryable());
+        assert_eq!(err.reason(), Reason::Throttled);
+        assert_eq!(err.request_id(), Some("R-sts"));
+        assert!(
+            !err.to_string().contains("oidc-token-for-the-test"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -407,7 +407,7 @@ fn row(file: &str, object: &ChatGroup, outcome: &Outcome) -> DemoRow {
             .map_or(crate::crd::ConditionStatus::Unknown, |c| c.status)
             .as_str()
             .to_owned(),
-        reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+        reason: ready.map(|c| c.reason.to_string()).unwrap_or_default(),
         request_id: outcome
             .write
             .as_ref()

@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig, StampSource, find_group};
+use cams_operator::cams::pager::Lookup;
 use cams_operator::cams::{
     CODE_GROUP_NOT_FOUND, CamsApi, CamsError, Credentials, Endpoint, ErrorClass, SecretString,
 };
@@ -942,7 +943,7 @@ mod paging {
         )
         .await
         .unwrap();
-        let (item, meta) = found.unwrap();
+        let (item, meta) = found.found().unwrap();
         assert_eq!(item.subject.as_deref(), Some("group 42"));
         assert_eq!(meta.request_id.as_deref(), Some("R-page-3"));
         assert_eq!(
@@ -969,7 +970,7 @@ mod paging {
         )
         .await
         .unwrap();
-        assert_eq!(found.unwrap().0.group_id.as_deref(), Some("G22"));
+        assert_eq!(found.found().unwrap().0.group_id.as_deref(), Some("G22"));
         assert_eq!(server.seen().len(), 3);
     }
 
@@ -987,7 +988,7 @@ mod paging {
         )
         .await
         .unwrap();
-        assert!(found.is_some());
+        assert!(found.is_found());
         assert_eq!(server.seen().len(), 1);
     }
 
@@ -1006,7 +1007,7 @@ mod paging {
         )
         .await
         .unwrap();
-        assert!(found.is_none());
+        assert_eq!(found, Lookup::Missing);
         assert_eq!(server.seen().len(), 2);
     }
 
@@ -1024,7 +1025,7 @@ mod paging {
         )
         .await
         .unwrap();
-        assert!(found.is_none());
+        assert_eq!(found, Lookup::Missing);
         assert_eq!(server.seen().len(), 3);
 
         // A Total larger than the truth: the empty page ends the walk.
@@ -1040,7 +1041,7 @@ mod paging {
         )
         .await
         .unwrap();
-        assert!(found.is_none());
+        assert_eq!(found, Lookup::Missing);
         assert_eq!(server.seen().len(), 2);
     }
 
@@ -1064,10 +1065,10 @@ mod paging {
         )
         .await
         .unwrap();
-        assert!(found.is_none());
+        assert_eq!(found, Lookup::Truncated);
         assert_eq!(
             server.seen().len(),
-            cams_operator::cams::client::FIND_GROUP_MAX_PAGES as usize
+            cams_operator::cams::pager::MAX_LIST_PAGES as usize
         );
     }
 
@@ -1207,7 +1208,7 @@ mod no_leak {
         )
         .await
         .unwrap();
-        assert!(found.is_some());
+        assert!(found.is_found());
         let closed = Endpoint::from_url(&format!("http://127.0.0.1:{}/", closed_port()));
         errors.push(
             client

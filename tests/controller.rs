@@ -665,7 +665,10 @@ mod reconcile {
         );
         let confirmed = status_of(&env, "team-l");
         assert_eq!(
-            condition(&confirmed, "Synced").expect("Synced").reason,
+            condition(&confirmed, "Synced")
+                .expect("Synced")
+                .reason
+                .as_str(),
             "UpToDate"
         );
         env.api.clear_log();
@@ -721,7 +724,7 @@ mod reconcile {
         let status = status_of(&env, "team-c");
         let stalled = condition(&status, "Stalled").expect("Stalled");
         assert_eq!(stalled.status, ConditionStatus::True);
-        assert_eq!(stalled.reason, "CredentialsInvalid");
+        assert_eq!(stalled.reason.as_str(), "CredentialsInvalid");
         assert!(
             stalled.message.contains("SignatureDoesNotMatch"),
             "{}",
@@ -859,7 +862,7 @@ mod reconcile {
         assert_requests(&env, &[apply_status(), create_event("InvalidSpec")]);
         let status = status_of(&env, "broken");
         let stalled = condition(&status, "Stalled").expect("Stalled");
-        assert_eq!(stalled.reason, "InvalidSpec");
+        assert_eq!(stalled.reason.as_str(), "InvalidSpec");
         assert!(
             stalled.message.contains("spec.businessNumber"),
             "{}",

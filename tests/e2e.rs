@@ -211,7 +211,7 @@ impl Env {
 
     async fn wait_reason(&self, name: &str, type_: &str, reason: &str) -> ChatGroupStatus {
         self.wait_status(name, &format!("{type_} reason {reason}"), |s| {
-            condition(s, type_).is_some_and(|c| c.reason == reason)
+            condition(s, type_).is_some_and(|c| c.reason.as_str() == reason)
         })
         .await
     }

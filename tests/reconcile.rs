@@ -130,7 +130,7 @@ impl Driver {
 
 fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
     find_condition(Some(&outcome.status), type_)
-        .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
+        .map(|c| (c.status.as_str().to_owned(), c.reason.to_string()))
         .unwrap_or_default()
 }
 
@@ -229,7 +229,7 @@ mod write_rule {
         assert_eq!(sim.call_count(ACTION_UPDATE_CHAT_GROUP), 3);
         assert_eq!(sim.call_count(ACTION_LIST_CHAT_GROUP), 3);
         let synced =
-            |o: &ChatGroup| find_condition(o.status.as_ref(), SYNCED).map(|c| c.reason.clone());
+            |o: &ChatGroup| find_condition(o.status.as_ref(), SYNCED).map(|c| c.reason.to_string());
         assert!(
             objects
                 .iter()
@@ -544,7 +544,7 @@ mod commands {
 
     fn ready(status: &ChatGroupStatus) -> (String, String) {
         find_condition(Some(status), READY)
-            .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
+            .map(|c| (c.status.as_str().to_owned(), c.reason.to_string()))
             .unwrap_or_default()
     }
 

@@ -1700,6 +1700,7 @@ mod client_against_simulator {
         )
         .await
         .expect("list with STS")
+        .found()
         .expect("found");
         assert_eq!(found.0.subject.as_deref(), Some("Client subject"));
     }

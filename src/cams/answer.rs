@@ -1,4 +1,5 @@
-//! The JSON envelope of a CAMS answer, read straight from the body bytes.
+//! The JSON envelope of an Alibaba Cloud RPC answer (CAMS, and STS for the operator's own
+//! identity), read straight from the body bytes.
 //!
 //! The body is read once, into exactly the fields the client uses; everything else (unknown
 //! fields, values of an unexpected type, `Data.List` items past [`MAX_LIST_ITEMS`]) is skipped
@@ -14,6 +15,8 @@
 use std::fmt;
 
 use serde::Deserialize;
+
+use super::SecretString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Most `Data.List` items read from one page. CAMS pages hold at most 100 items; anything past
@@ -32,6 +35,17 @@ pub(crate) struct Envelope {
     pub success: Option<bool>,
     pub result: Option<i64>,
     pub data: Option<Data>,
+    /// `Credentials` of STS `AssumeRoleWithOIDC`.
+    pub credentials: Option<IssuedCredentials>,
+}
+
+/// `Credentials` of an STS answer. `Debug` never shows the secret or the token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IssuedCredentials {
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<SecretString>,
+    pub security_token: Option<SecretString>,
+    pub expiration: Option<String>,
 }
 
 /// `Data` of `ListChatGroup`.
@@ -79,6 +93,11 @@ enum Name {
     ProfilePictureFile,
     GroupStatus,
     InviteLink,
+    Credentials,
+    AccessKeyId,
+    AccessKeySecret,
+    SecurityToken,
+    Expiration,
     Other,
 }
 
@@ -110,6 +129,11 @@ impl<'de> Deserialize<'de> for Name {
                     "ProfilePictureFile" => Name::ProfilePictureFile,
                     "GroupStatus" => Name::GroupStatus,
                     "InviteLink" => Name::InviteLink,
+                    "Credentials" => Name::Credentials,
+                    "AccessKeyId" => Name::AccessKeyId,
+                    "AccessKeySecret" => Name::AccessKeySecret,
+                    "SecurityToken" => Name::SecurityToken,
+                    "Expiration" => Name::Expiration,
                     _ => Name::Other,
                 })
             }
@@ -443,6 +467,9 @@ impl<'de> Deserialize<'de> for Envelope {
                         Name::Success => envelope.success = map.next_value::<Scalar>()?.flag(),
                         Name::Result => envelope.result = map.next_value::<Scalar>()?.integer(),
                         Name::Data => envelope.data = map.next_value::<MaybeData>()?.0,
+                        Name::Credentials => {
+                            envelope.credentials = map.next_value::<MaybeCredentials>()?.0;
+                        }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -568,6 +595,56 @@ impl<'de> Deserialize<'de> for MaybeItem {
     }
 }
 
+/// `Credentials`, when it is an object. Only strings count: a credential is never a number.
+struct MaybeCredentials(Option<IssuedCredentials>);
+
+impl<'de> Deserialize<'de> for MaybeCredentials {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CredentialsVisitor;
+        impl<'de> Visitor<'de> for CredentialsVisitor {
+            type Value = MaybeCredentials;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MaybeCredentials, A::Error> {
+                let mut issued = IssuedCredentials::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    let text = match name {
+                        Name::AccessKeyId
+                        | Name::AccessKeySecret
+                        | Name::SecurityToken
+                        | Name::Expiration => match map.next_value::<Scalar>()? {
+                            Scalar::Str(text) if !text.is_empty() => Some(text),
+                            _ => None,
+                        },
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    match name {
+                        Name::AccessKeyId => issued.access_key_id = text,
+                        Name::AccessKeySecret => {
+                            issued.access_key_secret = text.map(SecretString::new);
+                        }
+                        Name::SecurityToken => issued.security_token = text.map(SecretString::new),
+                        _ => issued.expiration = text,
+                    }
+                }
+                Ok(MaybeCredentials(Some(issued)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeCredentials, A::Error> {
+                skip_seq(seq).map(|()| MaybeCredentials(None))
+            }
+            absent_scalars!(MaybeCredentials(None));
+        }
+        deserializer.deserialize_any(CredentialsVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,6 +739,30 @@ mod tests {
             envelope(&body).data.expect("data").list.len(),
             MAX_LIST_ITEMS
         );
+    }
+
+    #[test]
+    fn sts_credentials_are_strings_and_never_shown() {
+        let e = envelope(
+            r#"{"RequestId":"R","Credentials":{"AccessKeyId":"STS.id","AccessKeySecret":"the-secret","SecurityToken":"the-token","Expiration":"2026-11-26T07:00:00Z","Extra":[1]}}"#,
+        );
+        let issued = e.credentials.expect("credentials");
+        assert_eq!(issued.access_key_id.as_deref(), Some("STS.id"));
+        assert_eq!(
+            issued.access_key_secret.as_ref().map(SecretString::expose),
+            Some("the-secret")
+        );
+        assert_eq!(issued.expiration.as_deref(), Some("2026-11-26T07:00:00Z"));
+        let shown = format!("{issued:?}");
+        assert!(
+            !shown.contains("the-secret") && !shown.contains("the-token"),
+            "{shown}"
+        );
+        let odd = envelope(r#"{"Credentials":{"AccessKeyId":7,"AccessKeySecret":""}}"#)
+            .credentials
+            .expect("an object");
+        assert_eq!((odd.access_key_id, odd.access_key_secret), (None, None));
+        assert_eq!(envelope(r#"{"Credentials":"x"}"#).credentials, None);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! fresh `SignatureNonce` and `Timestamp` per call, taken from a [`StampSource`]. Nested
 //! parameters travel as JSON text (`Page={"Index":1,"Size":20}`).
 //!
-//! The answer is read as follows:
+//! The exchange itself (sending, the body limit, the envelope, redaction) is the one every
+//! Alibaba Cloud call of the operator goes through (`cams::rpc`); what follows is what a CAMS
+//! answer means:
 //! - HTTP 2xx with `Code == "OK"`: success; the envelope is returned as [`ResponseMeta`];
 //! - HTTP 2xx with another `Code`: [`CamsError::Business`];
 //! - any other status with a JSON body: [`CamsError::Gateway`], with the throttling `TimeLeft`
@@ -19,28 +21,31 @@
 //! Parsing is tolerant ([`super::answer`]): every field is optional, unknown fields are ignored,
 //! and numbers may arrive as numeric strings. It reads only the fields it uses, so the memory a
 //! call takes is bounded by the body limit whatever the body holds, and every text it keeps is
-//! cut to [`MAX_TEXT_CHARS`] (a status condition or an Event carries it further). The client never retries and never follows redirects (a redirect
-//! would hand the signed query to another host): retry and backoff belong to the controller,
-//! which reads [`CamsError::class`] and [`CamsError::retry_after`].
+//! cut to [`MAX_TEXT_CHARS`] (a status condition or an Event carries it further). The client
+//! never retries and never follows redirects (a redirect would hand the signed query to another
+//! host): retry and backoff belong to the controller, which reads [`CamsError::class`] and
+//! [`CamsError::retry_after`].
 //!
 //! No secret leaves this module: the query string (with `Signature` and `SecurityToken`) is never
 //! logged, errors never carry the URL, and any echo of the secret, the token or the signature in
 //! a response text is replaced by `<redacted>` before it reaches an error or a log line.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
-use crate::crd::Reason;
-
-use super::answer::{self, Envelope};
+use super::answer::Envelope;
+use super::pager::{self, Lookup, WalkEnd};
+use super::rpc::{self, Answer, Redactor, RpcError, Unreadable, error_chain};
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
-    Credentials, Endpoint, ListChatGroupRequest, ListChatGroupResponse, ResponseMeta,
-    UpdateChatGroupRequest, UpdateChatGroupResponse,
+    Credentials, Endpoint, ErrorKind, ListChatGroupRequest, ListChatGroupResponse, ResponseMeta,
+    SecretString, UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
 
 /// `User-Agent` sent with every request.
@@ -81,14 +86,6 @@ pub const CUT_MARK: &str = "…";
 pub const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(3600);
 /// Headers that carry the throttling window, in the order they are read.
 pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
-/// Most pages [`find_group`] reads before it gives up (guards against a server that ignores
-/// `Page.Index`).
-pub const FIND_GROUP_MAX_PAGES: u32 = 100;
-
-const REDACTED: &str = "<redacted>";
-/// Values shorter than this are not searched for in response texts: real secrets, tokens and
-/// signatures are far longer, and replacing a short string would garble codes and messages.
-const MIN_REDACTED_LEN: usize = 8;
 
 /// Settings of [`HttpCams`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,122 +257,119 @@ impl HttpCams {
         let nonce = self.stamps.nonce();
         let query =
             sign::build_signed_query(action, params, credentials, self.stamps.now(), &nonce);
-        let redactor = Redactor::new(credentials, &query);
+        let redactor = redactor(credentials, &query);
         url.set_query(Some(&sign::encode_query(&query)));
         drop(query);
-
-        let transport_error = |err: reqwest::Error| {
-            if err.is_timeout() {
-                CamsError::Timeout {
-                    action,
-                    endpoint: endpoint.as_str().to_owned(),
-                    timeout: if err.is_connect() {
-                        self.config.connect_timeout
-                    } else {
-                        self.config.request_timeout
-                    },
-                }
-            } else {
-                CamsError::Transport {
-                    action,
-                    endpoint: endpoint.as_str().to_owned(),
-                    detail: redactor.scrub(error_chain(&err.without_url())),
-                }
-            }
-        };
-
-        let response = self.http.post(url).send().await.map_err(transport_error)?;
-        let http_status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let (body, too_long) = read_body(response, MAX_BODY_BYTES)
-            .await
-            .map_err(transport_error)?;
-        if too_long {
-            return Err(CamsError::BodyTooLarge {
+        match rpc::exchange(self.http.post(url), &self.config, &redactor).await {
+            Ok(answer) => decode(action, answer, &redactor),
+            Err(RpcError::Unreadable(unreadable)) => Err(unreadable_error(action, unreadable)),
+            Err(RpcError::Transport { detail }) => Err(CamsError::Transport {
                 action,
-                http_status,
-                limit: MAX_BODY_BYTES,
-            });
+                endpoint: endpoint.as_str().to_owned(),
+                detail,
+            }),
+            Err(RpcError::Timeout { timeout }) => Err(CamsError::Timeout {
+                action,
+                endpoint: endpoint.as_str().to_owned(),
+                timeout,
+            }),
         }
-        decode(action, http_status, &headers, &body, &redactor)
     }
 }
 
-/// Reads one answer: the envelope of a success, or the error it stands for. Pure: the status,
-/// the headers and the body are all it looks at.
+/// What signs a call, to be kept out of every text of its answer: the AccessKey secret, the
+/// security token and the signature.
+fn redactor(credentials: &Credentials, query: &[(String, String)]) -> Redactor {
+    Redactor::new(
+        std::iter::once(credentials.access_key_secret.expose())
+            .chain(
+                credentials
+                    .security_token
+                    .as_ref()
+                    .map(SecretString::expose),
+            )
+            .chain(
+                query
+                    .iter()
+                    .filter(|(name, _)| name == SIGNATURE_PARAM)
+                    .map(|(_, value)| value.as_str()),
+            ),
+    )
+}
+
+/// The error of an answer whose body cannot be read.
+fn unreadable_error(action: &'static str, unreadable: Unreadable) -> CamsError {
+    match unreadable {
+        Unreadable::TooLarge { http_status, limit } => CamsError::BodyTooLarge {
+            action,
+            http_status,
+            limit,
+        },
+        Unreadable::NotAnObject {
+            http_status,
+            snippet,
+        } => CamsError::InvalidBody {
+            action,
+            http_status,
+            snippet,
+        },
+    }
+}
+
+/// What a CAMS answer means: the envelope of a success (`Code` `OK`), or the error it stands
+/// for, classified by the one classification of Alibaba Cloud answers
+/// ([`ErrorKind::of_response`](super::ErrorKind)). Pure.
 // The error every `CamsApi` call returns, by value like theirs.
 #[allow(clippy::result_large_err)]
 fn decode(
     action: &'static str,
-    http_status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
+    answer: Answer<'_>,
     redactor: &Redactor,
 ) -> Result<(ResponseMeta, Envelope), CamsError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(CamsError::BodyTooLarge {
+    let http_status = answer.http_status;
+    if !answer.is_success() {
+        let retry_after = answer
+            .retry_after
+            .filter(|_| answer.kind() == ErrorKind::Throttled);
+        let envelope = answer.into_envelope();
+        return Err(CamsError::Gateway {
             action,
             http_status,
-            limit: MAX_BODY_BYTES,
+            code: envelope.code,
+            message: envelope.message,
+            request_id: envelope.request_id,
+            host_id: envelope.host_id,
+            recommend: envelope.recommend,
+            access_denied_detail: envelope.access_denied_detail,
+            retry_after,
         });
     }
-    let invalid_body = || CamsError::InvalidBody {
-        action,
-        http_status,
-        snippet: snippet(redactor, body),
-    };
-    let Some(mut envelope) = answer::parse(body) else {
-        return Err(invalid_body());
-    };
-    let clean = |text: Option<String>| text.map(|t| cut(redactor.scrub(t)));
-    let code = clean(envelope.code.take());
-    let message = clean(envelope.message.take());
-    let request_id = clean(envelope.request_id.take());
-    let access_denied_detail = clean(envelope.access_denied_detail.take());
-
-    if !(200..300).contains(&http_status) {
-        let mut err = CamsError::Gateway {
+    let Some(code) = answer.envelope.code.clone() else {
+        return Err(CamsError::InvalidBody {
             action,
             http_status,
-            code,
-            message,
-            request_id,
-            host_id: clean(envelope.host_id.take()),
-            recommend: clean(envelope.recommend.take()),
-            access_denied_detail,
-            retry_after: None,
-        };
-        if err.reason() == Reason::Throttled
-            && let CamsError::Gateway {
-                retry_after: slot, ..
-            } = &mut err
-        {
-            *slot = throttle_delay(headers);
-        }
-        return Err(err);
-    }
-
-    let Some(code) = code else {
-        return Err(invalid_body());
+            snippet: answer.snippet(redactor),
+        });
     };
+    let mut envelope = answer.into_envelope();
     if code != CODE_OK {
         return Err(CamsError::Business {
             action,
             http_status,
             code,
-            message,
-            request_id,
+            message: envelope.message,
+            request_id: envelope.request_id,
             success: envelope.success,
-            access_denied_detail,
+            access_denied_detail: envelope.access_denied_detail,
         });
     }
     let meta = ResponseMeta {
         http_status,
-        request_id,
+        request_id: envelope.request_id.take(),
         code,
-        message,
+        message: envelope.message.take(),
         success: envelope.success,
-        access_denied_detail,
+        access_denied_detail: envelope.access_denied_detail.take(),
     };
     if let Some(data) = &mut envelope.data {
         for item in &mut data.list {
@@ -388,11 +382,26 @@ fn decode(
                 &mut item.group_status,
                 &mut item.invite_link,
             ] {
-                *text = clean(text.take());
+                *text = redactor.clean(text.take());
             }
         }
     }
     Ok((meta, envelope))
+}
+
+/// Reads bytes exactly as [`HttpCams`] reads an answer, without the network.
+#[allow(clippy::result_large_err)]
+fn decode_bytes(
+    action: &'static str,
+    http_status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    credentials: &Credentials,
+) -> Result<(ResponseMeta, Envelope), CamsError> {
+    let redactor = redactor(credentials, &[]);
+    let answer = rpc::read_answer(http_status, headers, Cow::Borrowed(body), &redactor)
+        .map_err(|unreadable| unreadable_error(action, unreadable))?;
+    decode(action, answer, &redactor)
 }
 
 /// The `UpdateChatGroup` answer made of `http_status`, `headers` and `body`, read exactly as
@@ -406,19 +415,18 @@ pub fn decode_update_chat_group(
     body: &[u8],
     credentials: &Credentials,
 ) -> Result<UpdateChatGroupResponse, CamsError> {
-    let redactor = Redactor::new(credentials, &[]);
-    decode(
+    decode_bytes(
         ACTION_UPDATE_CHAT_GROUP,
         http_status,
         headers,
         body,
-        &redactor,
+        credentials,
     )
     .map(update_response)
 }
 
 /// The `ListChatGroup` answer made of `http_status`, `headers` and `body`, read exactly as
-/// [`HttpCams`] reads it (texts cut, at most [`answer::MAX_LIST_ITEMS`] items, echoes of
+/// [`HttpCams`] reads it (texts cut, at most [`MAX_LIST_ITEMS`](super::answer::MAX_LIST_ITEMS) items, echoes of
 /// `credentials` redacted). Never panics, whatever the bytes.
 // The error every `CamsApi` call returns, by value like theirs.
 #[allow(clippy::result_large_err)]
@@ -428,13 +436,12 @@ pub fn decode_list_chat_group(
     body: &[u8],
     credentials: &Credentials,
 ) -> Result<ListChatGroupResponse, CamsError> {
-    let redactor = Redactor::new(credentials, &[]);
-    decode(
+    decode_bytes(
         ACTION_LIST_CHAT_GROUP,
         http_status,
         headers,
         body,
-        &redactor,
+        credentials,
     )
     .map(|(meta, envelope)| list_response(meta, envelope))
 }
@@ -532,13 +539,12 @@ impl CamsApi for HttpCams {
 }
 
 /// Finds the group `group_id` of `business_number` in `cust_space_id` by walking
-/// `ListChatGroup` pages of `page_size` (at least 1), and returns it with the envelope of the
-/// page it was on.
+/// `ListChatGroup` pages of `page_size` (at least 1) with the one pager ([`pager::walk`]), and
+/// returns it with the envelope of the page it was on. Stops at the first match.
 ///
-/// Stops at the first match, at an empty page, once as many items as `Data.Total` were listed
-/// (which is `Index * Size >= Total` when every page is full, and stays right when the service
-/// returns smaller pages than asked for), at a short page when there is no `Total`, or after
-/// [`FIND_GROUP_MAX_PAGES`] pages. `Ok(None)` means the group is not listed.
+/// [`Lookup::Missing`] means the whole listing was read without the group;
+/// [`Lookup::Truncated`] that the walk stopped at [`pager::MAX_LIST_PAGES`] pages before the
+/// group turned up.
 pub async fn find_group<C: CamsApi>(
     api: &C,
     endpoint: &Endpoint,
@@ -547,47 +553,36 @@ pub async fn find_group<C: CamsApi>(
     business_number: &str,
     group_id: &str,
     page_size: u32,
-) -> Result<Option<(ChatGroupItem, ResponseMeta)>, CamsError> {
-    let page_size = page_size.max(1);
-    let mut listed: u64 = 0;
-    for page_index in 1..=FIND_GROUP_MAX_PAGES {
-        let request = ListChatGroupRequest {
-            cust_space_id: cust_space_id.to_owned(),
-            business_number: business_number.to_owned(),
-            channel_type: None,
-            group_status: None,
-            subject: None,
-            page_index,
-            page_size,
-        };
-        let page = api.list_chat_group(endpoint, credentials, &request).await?;
-        let count = page.groups.len();
-        let ListChatGroupResponse {
-            meta,
-            total,
-            groups,
-        } = page;
-        if let Some(item) = groups
+) -> Result<Lookup<(ChatGroupItem, ResponseMeta)>, CamsError> {
+    let request = ListChatGroupRequest {
+        cust_space_id: cust_space_id.to_owned(),
+        business_number: business_number.to_owned(),
+        channel_type: None,
+        group_status: None,
+        subject: None,
+        page_index: 1,
+        page_size,
+    };
+    let mut found = None;
+    let end = pager::walk(api, endpoint, credentials, &request, |page| {
+        let ListChatGroupResponse { meta, groups, .. } = page;
+        match groups
             .into_iter()
             .find(|item| item.group_id.as_deref() == Some(group_id))
         {
-            return Ok(Some((item, meta)));
+            Some(item) => {
+                found = Some((item, meta));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
         }
-        listed = listed.saturating_add(u64::try_from(count).unwrap_or(u64::MAX));
-        let last = match total {
-            Some(total) => listed >= total || count == 0,
-            None => count < usize::try_from(page_size).unwrap_or(usize::MAX),
-        };
-        if last {
-            return Ok(None);
-        }
-    }
-    tracing::warn!(
-        pages = FIND_GROUP_MAX_PAGES,
-        page_size,
-        "ListChatGroup kept returning full pages; stopped looking for the group"
-    );
-    Ok(None)
+    })
+    .await?;
+    Ok(match (found, end) {
+        (Some(found), _) => Lookup::Found(found),
+        (None, WalkEnd::Truncated) => Lookup::Truncated,
+        (None, WalkEnd::Stopped | WalkEnd::Complete) => Lookup::Missing,
+    })
 }
 
 /// `Page` as CAMS expects it: `{"Index":1,"Size":20}`.
@@ -624,32 +619,6 @@ pub(crate) fn build_http_client(config: &HttpCamsConfig) -> Result<reqwest::Clie
         .map_err(|err| Error::Build {
             detail: error_chain(&err.without_url()),
         })
-}
-
-/// Reads at most `max` bytes of a response body; the flag is true when the body was longer
-/// (and was cut). The limit holds while reading: a body whose `Content-Length` is over it is not
-/// read at all, and reading stops at the first chunk that passes it, so at most `max` bytes are
-/// ever held, however long the body or however much the server sends.
-pub(crate) async fn read_body(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    if response
-        .content_length()
-        .is_some_and(|declared| declared > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Ok((Vec::new(), true));
-    }
-    let mut body: Vec<u8> = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = max.saturating_sub(body.len());
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((body, true));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((body, false))
 }
 
 /// Whether the client sends requests to `endpoint`: an absolute `https://` (or `http://`) URL
@@ -712,99 +681,6 @@ pub fn parse_time_left(value: &str) -> Option<Duration> {
             None
         }
     })
-}
-
-/// Replaces every echo of the secret, the token and the signature, in the forms a server could
-/// echo them (raw, encoded once, encoded twice).
-struct Redactor {
-    needles: Vec<String>,
-}
-
-impl Redactor {
-    fn new(credentials: &Credentials, query: &[(String, String)]) -> Self {
-        let mut raw: Vec<&str> = vec![credentials.access_key_secret.expose()];
-        if let Some(token) = &credentials.security_token {
-            raw.push(token.expose());
-        }
-        raw.extend(
-            query
-                .iter()
-                .filter(|(name, _)| name == SIGNATURE_PARAM)
-                .map(|(_, value)| value.as_str()),
-        );
-        let mut needles: Vec<String> = Vec::with_capacity(raw.len() * 3);
-        for value in raw.into_iter().filter(|v| v.len() >= MIN_REDACTED_LEN) {
-            let once = sign::pop_encode(value);
-            let twice = sign::pop_encode(&once);
-            needles.push(value.to_owned());
-            needles.push(once);
-            needles.push(twice);
-        }
-        // Longest first, so that an encoded form is replaced whole.
-        needles.sort_unstable_by_key(|n| std::cmp::Reverse(n.len()));
-        needles.dedup();
-        Redactor { needles }
-    }
-
-    /// Length in bytes of the longest value searched for (0 when there is none).
-    fn longest(&self) -> usize {
-        self.needles.first().map_or(0, String::len)
-    }
-
-    fn scrub(&self, text: String) -> String {
-        if !self.needles.iter().any(|n| text.contains(n.as_str())) {
-            return text;
-        }
-        let mut text = text;
-        for needle in &self.needles {
-            if text.contains(needle.as_str()) {
-                text = text.replace(needle.as_str(), REDACTED);
-            }
-        }
-        text
-    }
-}
-
-/// At most [`SNIPPET_CHARS`] characters of the body (lossy UTF-8), secrets redacted.
-///
-/// Only the start of the body is looked at: each character of the snippet stands for at most
-/// four bytes of the body, or for part of a redacted value, so a window of
-/// `SNIPPET_CHARS * max(4, longest value)` bytes, plus one value's length for an echo that
-/// starts inside it, holds everything the snippet can show.
-fn snippet(redactor: &Redactor, body: &[u8]) -> String {
-    let longest = redactor.longest();
-    let window = SNIPPET_CHARS
-        .saturating_mul(longest.max(4))
-        .saturating_add(longest);
-    let head = body.get(..window).unwrap_or(body);
-    let text = redactor.scrub(String::from_utf8_lossy(head).into_owned());
-    text.chars().take(SNIPPET_CHARS).collect()
-}
-
-/// The error and its sources, joined with `: `.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A string, or a number or boolean written as text.
-pub(crate) fn as_text(value: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -956,51 +832,6 @@ mod tests {
         }
         let detail = check("https://user:hunter2@host/").unwrap_err();
         assert!(!detail.contains("hunter2"), "{detail}");
-    }
-
-    #[test]
-    fn redactor_hides_every_form_of_the_secrets() {
-        let creds = Credentials {
-            access_key_id: "id".into(),
-            access_key_secret: SecretString::new("secret value"),
-            security_token: Some(SecretString::new("CAIS+tok/en=")),
-        };
-        let query = vec![("Signature".to_owned(), "ab+c/d=EFGH12=".to_owned())];
-        let r = Redactor::new(&creds, &query);
-        let text = format!(
-            "{} {} {} {} {}",
-            "secret value",
-            sign::pop_encode("CAIS+tok/en="),
-            sign::pop_encode(&sign::pop_encode("CAIS+tok/en=")),
-            "ab+c/d=EFGH12=",
-            sign::pop_encode("ab+c/d=EFGH12=")
-        );
-        let scrubbed = r.scrub(text);
-        assert_eq!(scrubbed.matches(REDACTED).count(), 5, "{scrubbed}");
-        assert_eq!(r.scrub("nothing here".into()), "nothing here");
-    }
-
-    #[test]
-    fn short_values_are_not_searched_for() {
-        let creds = Credentials {
-            access_key_id: "id".into(),
-            access_key_secret: SecretString::new("s"),
-            security_token: None,
-        };
-        let r = Redactor::new(&creds, &[]);
-        assert_eq!(r.scrub("Throttling.User".into()), "Throttling.User");
-    }
-
-    #[test]
-    fn snippet_is_bounded() {
-        let creds = Credentials {
-            access_key_id: "id".into(),
-            access_key_secret: SecretString::new("s"),
-            security_token: None,
-        };
-        let r = Redactor::new(&creds, &[]);
-        let body = "é".repeat(500);
-        assert_eq!(snippet(&r, body.as_bytes()).chars().count(), SNIPPET_CHARS);
     }
 
     #[test]

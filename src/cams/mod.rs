@@ -8,7 +8,8 @@
 //! arrive as HTTP 200 with another `Code`.
 //!
 //! [`CamsApi`] is the seam between the reconcile core and the wire: [`client::HttpCams`] is the
-//! real implementation, and [`client::find_group`] reads one group through the paged listing.
+//! real implementation, [`pager`] walks the paged listing of a space (with one page limit), and
+//! [`client::find_group`] reads one group through it.
 //! Errors are typed ([`CamsError`]) and classified so the controller knows what to do:
 //! [`CamsError::class`] says whether retrying can help ([`ErrorClass`]),
 //! [`CamsError::category`] gives a bounded metrics label ([`ERROR_CATEGORIES`]),
@@ -25,6 +26,8 @@ pub mod answer;
 pub mod client;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
+pub mod pager;
+pub(crate) mod rpc;
 pub mod sign;
 
 /// CAMS API version sent in `Version`.
@@ -373,8 +376,9 @@ impl ErrorKind {
         }
     }
 
-    /// Classifies a response that carried `code` (if any) with `http_status`.
-    fn of_response(code: Option<&str>, http_status: u16) -> ErrorKind {
+    /// Classifies an Alibaba Cloud answer that carried `code` (if any) with `http_status`: the
+    /// one reading of codes, for CAMS calls and for STS (the operator's own identity) alike.
+    pub fn of_response(code: Option<&str>, http_status: u16) -> ErrorKind {
         if let Some(kind) = code.and_then(ErrorKind::recoverable_code) {
             return kind;
         }
@@ -438,7 +442,8 @@ impl ErrorKind {
 }
 
 impl CamsError {
-    fn kind(&self) -> ErrorKind {
+    /// What went wrong, by the one classification of answers ([`ErrorKind::of_response`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
             CamsError::Business {
                 code, http_status, ..

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 
 use crate::cams::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, Endpoint,
-    ListChatGroupRequest, ListChatGroupResponse, UpdateChatGroupRequest, UpdateChatGroupResponse,
+    ErrorKind, ListChatGroupRequest, ListChatGroupResponse, UpdateChatGroupRequest,
+    UpdateChatGroupResponse,
 };
 use crate::metrics::{ActionLabels, CallLabels, Metrics, code_label};
 
@@ -178,15 +179,15 @@ impl<C> Guarded<C> {
             .cams_request_duration
             .get_or_create(&ActionLabels { action })
             .observe(started.elapsed().as_secs_f64());
-        let code = match &result {
-            Ok((_, code)) => code,
-            Err(err) => error_code_label(err),
+        let (code, throttled) = match &result {
+            Ok((_, code)) => (*code, false),
+            Err(err) => (error_code_label(err), err.kind() == ErrorKind::Throttled),
         };
         self.metrics
             .cams_requests
             .get_or_create(&CallLabels { action, code })
             .inc();
-        if code.starts_with("Throttling") {
+        if throttled {
             self.metrics
                 .cams_throttled
                 .get_or_create(&ActionLabels { action })

@@ -45,6 +45,7 @@
 
 use std::time::Duration;
 
+use crate::cams::pager::{Lookup, MAX_LIST_PAGES};
 use crate::cams::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, ErrorClass,
     UpdateChatGroupResponse,
@@ -140,8 +141,8 @@ impl Outcome {
     }
 
     /// The `Ready` condition's reason, if any.
-    pub fn ready_reason(&self) -> Option<&str> {
-        find_condition(Some(&self.status), READY).map(|c| c.reason.as_str())
+    pub fn ready_reason(&self) -> Option<Reason> {
+        find_condition(Some(&self.status), READY).and_then(|c| c.reason.known())
     }
 }
 
@@ -249,8 +250,18 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             )
             .await
         {
-            Ok(Some(group)) => group.observed(now),
-            Ok(None) => {
+            Ok(Lookup::Found(group)) => group.observed(now),
+            Ok(Lookup::Truncated) => {
+                let failure = Failure::listing_truncated(format!(
+                    "group {} was not among the groups of space {} for business number {} at {} that ListChatGroup listed before the walk stopped at its limit of {MAX_LIST_PAGES} pages; whether the group exists is not known",
+                    valid.key.group_id,
+                    valid.key.cust_space_id,
+                    valid.key.business_number,
+                    valid.endpoint,
+                ));
+                return failed(&ctx, Some(&valid), failure, step);
+            }
+            Ok(Lookup::Missing) => {
                 let failure = Failure::group_not_found(format!(
                     "group {} was not found by ListChatGroup in space {} for business number {} at {}",
                     valid.key.group_id,
@@ -544,7 +555,7 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
             v.management == ManagementPolicy::Observe
                 || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
         });
-    let ready = match old_ready.and_then(|c| parse_reason(&c.reason).map(|r| (r, c))) {
+    let ready = match old_ready.and_then(|c| c.reason.known().map(|r| (r, c))) {
         Some((reason, c)) if keep_ready => {
             ConditionSpec::new(READY, ConditionStatus::True, reason, c.message.clone())
         }
@@ -589,10 +600,6 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
         observed_remote: step.listed,
         drift_found: step.drift_found,
     }
-}
-
-fn parse_reason(text: &str) -> Option<Reason> {
-    Reason::ALL.iter().copied().find(|r| r.as_str() == text)
 }
 
 /// A successful reconcile's status: `ready` and `synced` conditions, retry cleared, the read
@@ -960,9 +967,8 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
     }
     let old_synced = find_condition(old, SYNCED);
     if let Some(failure) = &outcome.failure {
-        let same_as_before = old_synced.is_some_and(|c| {
-            c.status == ConditionStatus::False && c.reason == failure.reason.as_str()
-        });
+        let same_as_before = old_synced
+            .is_some_and(|c| c.status == ConditionStatus::False && c.reason == failure.reason);
         if !same_as_before {
             events.push(EventSpec {
                 type_: EventType::Warning,
@@ -972,10 +978,9 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
             });
         }
     }
-    let old_ready_reason = find_condition(old, READY).map(|c| c.reason.as_str());
-    if let Some(reason @ (Reason::Drifted | Reason::ChangesPending)) =
-        outcome.ready_reason().and_then(parse_reason)
-        && old_ready_reason != Some(reason.as_str())
+    let old_ready_reason = find_condition(old, READY).and_then(|c| c.reason.known());
+    if let Some(reason @ (Reason::Drifted | Reason::ChangesPending)) = outcome.ready_reason()
+        && old_ready_reason != Some(reason)
     {
         let message = find_condition(Some(&outcome.status), READY)
             .map(|c| c.message.clone())

@@ -80,7 +80,7 @@ fn condition<'a>(outcome: &'a Outcome, type_: &str) -> Option<&'a crate::crd::Co
 
 fn cond(outcome: &Outcome, type_: &str) -> (String, String) {
     condition(outcome, type_)
-        .map(|c| (c.status.as_str().to_owned(), c.reason.clone()))
+        .map(|c| (c.status.as_str().to_owned(), c.reason.to_string()))
         .unwrap_or_default()
 }
 
@@ -524,7 +524,7 @@ fn the_reconciling_mark_names_the_generation_and_keeps_the_other_conditions() {
         conditions: vec![crate::crd::Condition {
             type_: READY.to_owned(),
             status: crate::crd::ConditionStatus::True,
-            reason: "Synced".to_owned(),
+            reason: Reason::Synced.into(),
             message: String::new(),
             observed_generation: Some(2),
             last_transition_time: Time::from_timestamp(at(0)),
@@ -744,6 +744,44 @@ async fn missing_group_is_terminal_but_looked_for_at_each_resync() {
     let found = step(&cams, &mut object, at(3600)).await;
     assert!(found.write.as_ref().is_some_and(|w| w.success));
     assert!(condition(&found, STALLED).is_none());
+}
+
+/// A listing cut at the page limit does not say the group is missing, only that it was not
+/// among the groups listed: the failure says so and carries a label of its own.
+#[tokio::test]
+async fn a_group_past_the_page_limit_is_not_reported_as_missing() {
+    let object = support();
+    let cams = FakeCams::new();
+    let key = key_of(&object);
+    for i in 0..=crate::cams::pager::MAX_LIST_PAGES {
+        let other = crate::cams::GroupKey {
+            group_id: format!("A{i:05}"),
+            ..key.clone()
+        };
+        cams.add_group(&other, None);
+    }
+    let lister = SharedLister::new(Duration::ZERO).with_page_size(1);
+    let outcome = reconcile(
+        Input {
+            object: &object,
+            credentials: Ok(creds()),
+            endpoint_override: None,
+            now: at(0),
+            jitter: 0.0,
+        },
+        &cams,
+        &lister,
+    )
+    .await;
+    assert_eq!(
+        cams.calls(ACTION_LIST_CHAT_GROUP),
+        crate::cams::pager::MAX_LIST_PAGES as usize
+    );
+    let failure = outcome.failure.as_ref().expect("failure");
+    assert_eq!(failure.category, "listing_truncated");
+    assert_eq!(failure.reason, Reason::GroupNotFound);
+    assert!(failure.message.contains("not known"), "{}", failure.message);
+    assert_eq!(delay(&outcome), Duration::from_secs(3600));
 }
 
 #[tokio::test]

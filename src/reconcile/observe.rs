@@ -18,7 +18,9 @@
 //!   however long the walk that was in flight took.
 //!
 //! Unlike [`crate::cams::client::find_group`], which stops at the first match, a walk reads
-//! the whole space so that every object of the space can be answered from it.
+//! the whole space so that every object of the space can be answered from it. Both page with
+//! [`crate::cams::pager`], so both stop at its one page limit; a group missing from a listing
+//! cut there is [`Lookup::Truncated`], never reported as missing.
 //!
 //! A walk's result stays in memory for the window, and at 10,000 groups a space it is one of
 //! the operator's larger owners of memory: each group is kept as one [`ListedGroup`] (the
@@ -30,6 +32,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use std::ops::ControlFlow;
+
+use crate::cams::pager::{self, Lookup, WalkEnd};
 use crate::cams::{
     CamsApi, CamsError, ChatGroupItem, Credentials, Endpoint, GroupKey, ListChatGroupRequest,
 };
@@ -37,9 +42,6 @@ use crate::crd::{ChannelType, ObservedGroup, Time};
 
 /// Page size of `ListChatGroup` walks.
 pub const LIST_PAGE_SIZE: u32 = 50;
-/// Most pages one walk reads (a guard against a service that never stops paging):
-/// 50,000 groups at the default page size.
-pub const MAX_LIST_PAGES: u32 = 1000;
 /// Reuse window of the controller's shared listings.
 pub const DEFAULT_LIST_WINDOW: Duration = Duration::from_secs(5);
 
@@ -53,8 +55,9 @@ struct SpaceKey {
     channel: &'static str,
 }
 
-/// A finished walk: every group of the space sorted by `GroupId`, or the error that ended it.
-type WalkResult = Result<Arc<[ListedGroup]>, CamsError>;
+/// A finished walk: every group it listed, sorted by `GroupId`, and whether the listing was
+/// cut at the page limit; or the error that ended it.
+type WalkResult = Result<(Arc<[ListedGroup]>, WalkEnd), CamsError>;
 
 /// One listed group as a walk keeps it: its `GroupId`, `Subject`, `Description`,
 /// `ProfilePictureFile` and `GroupStatus` in one text, with where each ends. An empty field
@@ -208,8 +211,7 @@ impl SharedLister {
     }
 
     /// Finds the group `key` in its space's listing, walking the listing unless a shared walk
-    /// can be used (see the module documentation). `Ok(None)` when the listing does not
-    /// contain the group.
+    /// can be used (see the module documentation).
     pub async fn find<C: CamsApi>(
         &self,
         api: &C,
@@ -218,7 +220,7 @@ impl SharedLister {
         channel: ChannelType,
         key: &GroupKey,
         at: ReadAt,
-    ) -> Result<Option<ListedGroup>, CamsError> {
+    ) -> Result<Lookup<ListedGroup>, CamsError> {
         let ReadAt { now, listed_after } = at;
         let arrived = Instant::now();
         let space = SpaceKey {
@@ -256,13 +258,21 @@ impl SharedLister {
             });
         }
         match last.as_ref().map(|walk| &walk.result) {
-            Some(Ok(groups)) => Ok(groups
+            Some(Ok((groups, end))) => Ok(groups
                 .binary_search_by(|group| group.group_id().cmp(&key.group_id))
                 .ok()
                 .and_then(|index| groups.get(index))
-                .cloned()),
+                .cloned()
+                .map_or(
+                    if *end == WalkEnd::Truncated {
+                        Lookup::Truncated
+                    } else {
+                        Lookup::Missing
+                    },
+                    Lookup::Found,
+                )),
             Some(Err(err)) => Err(err.clone()),
-            None => Ok(None),
+            None => Ok(Lookup::Missing),
         }
     }
 
@@ -295,36 +305,25 @@ impl SharedLister {
         channel: ChannelType,
         key: &GroupKey,
     ) -> WalkResult {
+        let request = ListChatGroupRequest {
+            cust_space_id: key.cust_space_id.clone(),
+            business_number: key.business_number.clone(),
+            channel_type: Some(channel.as_str().to_owned()),
+            group_status: None,
+            subject: None,
+            page_index: 1,
+            page_size: self.page_size,
+        };
         let mut groups = Vec::new();
-        let mut seen: u64 = 0;
-        for page_index in 1..=MAX_LIST_PAGES {
-            let request = ListChatGroupRequest {
-                cust_space_id: key.cust_space_id.clone(),
-                business_number: key.business_number.clone(),
-                channel_type: Some(channel.as_str().to_owned()),
-                group_status: None,
-                subject: None,
-                page_index,
-                page_size: self.page_size,
-            };
-            let page = api.list_chat_group(endpoint, credentials, &request).await?;
-            let count = page.groups.len();
-            seen += count as u64;
+        let end = pager::walk(api, endpoint, credentials, &request, |page| {
             groups.extend(page.groups.iter().filter_map(ListedGroup::new));
-            // With `Data.Total`, page until that many items were listed (the service may
-            // return smaller pages than asked for); without it, until a short page.
-            let last = match page.total {
-                Some(total) => seen >= total || count == 0,
-                None => count < self.page_size as usize,
-            };
-            if last {
-                break;
-            }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         // A group listed twice (the listing changed between pages) is kept once.
         groups.sort_by(|a, b| a.group_id().cmp(b.group_id()));
         groups.dedup_by(|a, b| a.group_id() == b.group_id());
-        Ok(groups.into())
+        Ok((groups.into(), end))
     }
 }
 
@@ -376,7 +375,7 @@ mod tests {
         space: &str,
         group: impl AsRef<str>,
         now: jiff::Timestamp,
-    ) -> Result<Option<ListedGroup>, CamsError> {
+    ) -> Result<Lookup<ListedGroup>, CamsError> {
         lister
             .find(
                 cams,
@@ -404,14 +403,17 @@ mod tests {
             .await
             .expect("listed");
         assert_eq!(
-            found.and_then(|g| g.observed(at(0)).subject).as_deref(),
+            found
+                .found()
+                .and_then(|g| g.observed(at(0)).subject)
+                .as_deref(),
             Some("group 6")
         );
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3, "pages of 3, 3 and 1");
         let missing = find(&lister, &cams, "a", "s", "NOPE", at(0))
             .await
             .expect("listed");
-        assert_eq!(missing, None);
+        assert_eq!(missing, Lookup::Missing);
         assert_eq!(
             cams.calls(ACTION_LIST_CHAT_GROUP),
             6,
@@ -429,7 +431,7 @@ mod tests {
         let found = find(&lister, &cams, "a", "s", "G4", at(0))
             .await
             .expect("listed");
-        assert!(found.is_some());
+        assert!(found.is_found());
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 3);
     }
 
@@ -453,7 +455,7 @@ mod tests {
                 )
                 .await
                 .expect("listed");
-            assert!(found.is_some());
+            assert!(found.is_found());
         }
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1, "within the window");
         find(&lister, &cams, "a", "t", "G0", at(0))
@@ -512,7 +514,7 @@ mod tests {
         gate.add_permits(100);
         for task in tasks {
             let found = task.await.expect("task").expect("listed");
-            assert!(found.is_some());
+            assert!(found.is_found());
         }
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 1);
     }
@@ -534,7 +536,7 @@ mod tests {
         lister: &Arc<SharedLister>,
         cams: &Arc<FakeCams>,
         at: ReadAt,
-    ) -> tokio::task::JoinHandle<Result<Option<ListedGroup>, CamsError>> {
+    ) -> tokio::task::JoinHandle<Result<Lookup<ListedGroup>, CamsError>> {
         let (walker, cams) = (Arc::clone(lister), Arc::clone(cams));
         let task = tokio::spawn(async move {
             walker
@@ -578,11 +580,11 @@ mod tests {
         // The walk takes 8 s on the callers' clock.
         clock.store(8, std::sync::atomic::Ordering::SeqCst);
         gate.add_permits(100);
-        assert!(walk.await.expect("task").expect("listed").is_some());
+        assert!(walk.await.expect("task").expect("listed").is_found());
         let later = find(&lister, &cams, "a", "s", "G1", at(10))
             .await
             .expect("listed");
-        assert!(later.is_some());
+        assert!(later.is_found());
         assert_eq!(
             cams.calls(ACTION_LIST_CHAT_GROUP),
             1,
@@ -617,8 +619,8 @@ mod tests {
         let confirming = spawn_read(&lister, &cams, after_write).await;
         clock.store(2, std::sync::atomic::Ordering::SeqCst);
         gate.add_permits(100);
-        assert!(early.await.expect("task").expect("listed").is_some());
-        assert!(confirming.await.expect("task").expect("listed").is_some());
+        assert!(early.await.expect("task").expect("listed").is_found());
+        assert!(confirming.await.expect("task").expect("listed").is_found());
         assert_eq!(
             cams.calls(ACTION_LIST_CHAT_GROUP),
             2,
@@ -673,7 +675,7 @@ mod tests {
                 read(at(0)),
             )
             .await;
-        assert!(matches!(second, Ok(Some(_))));
+        assert!(matches!(second, Ok(Lookup::Found(_))));
         assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 2);
     }
 

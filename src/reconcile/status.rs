@@ -32,6 +32,9 @@ pub const CATEGORY_CREDENTIALS_MISSING: &str = "credentials_missing";
 /// Metrics label of a group missing from its space's listing (the same label the client gives
 /// `UpdateChatGroup`'s group-not-found code).
 pub const CATEGORY_GROUP_NOT_FOUND: &str = "group_not_found";
+/// Metrics label of a group missing from a listing cut at the page limit
+/// ([`crate::cams::pager::MAX_LIST_PAGES`]).
+pub const CATEGORY_LISTING_TRUNCATED: &str = "listing_truncated";
 
 /// First retry delay after a recoverable failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -91,7 +94,7 @@ pub fn merge_conditions(
             Condition {
                 type_: want.type_.to_owned(),
                 status,
-                reason: want.reason.as_str().to_owned(),
+                reason: want.reason.into(),
                 message: want.message.clone(),
                 observed_generation: generation,
                 last_transition_time,
@@ -139,6 +142,7 @@ impl Failure {
             CATEGORY_INVALID_SPEC,
             CATEGORY_CREDENTIALS_MISSING,
             CATEGORY_GROUP_NOT_FOUND,
+            CATEGORY_LISTING_TRUNCATED,
         ] {
             if !all.contains(&own) {
                 all.push(own);
@@ -190,6 +194,16 @@ impl Failure {
             action: crate::cams::ACTION_LIST_CHAT_GROUP,
             code: None,
             retry_after: None,
+        }
+    }
+
+    /// The group is not among the groups a listing cut at the page limit showed, so whether it
+    /// exists is not known: reported like a missing group (looked for again at each resync),
+    /// with a label of its own so that a space too large to list is told apart.
+    pub fn listing_truncated(what: String) -> Self {
+        Failure {
+            category: CATEGORY_LISTING_TRUNCATED,
+            ..Failure::group_not_found(what)
         }
     }
 
@@ -355,7 +369,7 @@ mod tests {
         with_foreign.conditions.push(crate::crd::Condition {
             type_: "PolicyChecked".into(),
             status: ConditionStatus::True,
-            reason: "Compliant".into(),
+            reason: crate::crd::ConditionReason::Other("Compliant".into()),
             message: String::new(),
             observed_generation: None,
             last_transition_time: at(5),
@@ -388,7 +402,7 @@ mod tests {
             at(10),
         );
         assert_eq!(second[0].last_transition_time, at(0), "Ready stayed False");
-        assert_eq!(second[0].reason, "CamsUnavailable");
+        assert_eq!(second[0].reason, Reason::CamsUnavailable);
         assert_eq!(second[1].last_transition_time, at(10), "Synced flipped");
         assert!(second.iter().all(|c| c.observed_generation == Some(2)));
         // A condition not desired any more is dropped.
