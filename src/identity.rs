@@ -75,7 +75,6 @@ pub const ENV_VPC_ENDPOINT_ENABLED: &str = "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED";
 
 /// The public STS endpoint, used when no other is configured.
 pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com/";
-/// STS API version.
 pub const STS_API_VERSION: &str = "2015-04-01";
 /// Action name of the OIDC role exchange.
 pub const ACTION_ASSUME_ROLE_WITH_OIDC: &str = "AssumeRoleWithOIDC";
@@ -202,13 +201,10 @@ pub enum IdentityError {
     AssumeRole {
         /// The role asked for.
         role_arn: String,
-        /// HTTP status.
         http_status: u16,
         /// `Code`, e.g. `AuthenticationFail.OIDCToken.Expired`.
         code: Option<String>,
-        /// `Message`.
         message: Option<String>,
-        /// `RequestId`.
         request_id: Option<String>,
     },
     /// Connection, TLS or protocol failure before STS answered.
@@ -230,7 +226,6 @@ pub enum IdentityError {
     /// STS answered with something that is not a usable `AssumeRoleWithOIDC` response.
     #[error("RRSA: STS AssumeRoleWithOIDC answered HTTP {http_status} with an unusable response: {detail} (RequestId {request_id})", request_id = .request_id.as_deref().unwrap_or("none"))]
     InvalidResponse {
-        /// HTTP status.
         http_status: u16,
         /// What is wrong (never the body: a 2xx body holds the secret).
         detail: String,

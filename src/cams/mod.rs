@@ -48,7 +48,6 @@ pub const CODE_GROUP_NOT_FOUND: &str = "InvalidParameter.GroupNotExist";
 pub struct Credentials {
     /// AccessKey ID (not secret; shown in logs).
     pub access_key_id: String,
-    /// AccessKey secret.
     pub access_key_secret: SecretString,
     /// STS security token, for temporary credentials.
     pub security_token: Option<SecretString>,
@@ -94,11 +93,8 @@ impl fmt::Display for SecretString {
 /// The three keys that address one group, plus the channel.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GroupKey {
-    /// `CustSpaceId`.
     pub cust_space_id: String,
-    /// `BusinessNumber`.
     pub business_number: String,
-    /// `GroupId`.
     pub group_id: String,
 }
 
@@ -109,22 +105,16 @@ pub struct UpdateChatGroupRequest {
     pub key: GroupKey,
     /// `ChannelType`, normally `WHATSAPP`.
     pub channel_type: Option<String>,
-    /// `Subject`.
     pub subject: Option<String>,
-    /// `Description`.
     pub description: Option<String>,
-    /// `ProfilePictureFile`.
     pub profile_picture_file: Option<String>,
 }
 
 /// Parameters of `ListChatGroup`. `None` fields are not sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListChatGroupRequest {
-    /// `CustSpaceId`.
     pub cust_space_id: String,
-    /// `BusinessNumber`.
     pub business_number: String,
-    /// `ChannelType`.
     pub channel_type: Option<String>,
     /// `GroupStatus` filter.
     pub group_status: Option<String>,
@@ -132,24 +122,19 @@ pub struct ListChatGroupRequest {
     pub subject: Option<String>,
     /// 1-based page index (`Page.Index`).
     pub page_index: u32,
-    /// Page size (`Page.Size`).
     pub page_size: u32,
 }
 
 /// The envelope fields of a successful response, as returned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResponseMeta {
-    /// HTTP status.
     pub http_status: u16,
-    /// `RequestId`.
     pub request_id: Option<String>,
     /// `Code` (`OK`).
     pub code: String,
-    /// `Message`.
     pub message: Option<String>,
     /// `Success`, as reported (CAMS has been seen to send `false` with `Code: OK`).
     pub success: Option<bool>,
-    /// `AccessDeniedDetail`.
     pub access_denied_detail: Option<String>,
 }
 
@@ -176,19 +161,13 @@ pub struct ListChatGroupResponse {
 /// One item of `ListChatGroup`. Every field is optional; unknown fields are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChatGroupItem {
-    /// `GroupId`.
     pub group_id: Option<String>,
-    /// `BusinessNumber`.
     pub business_number: Option<String>,
-    /// `Subject`.
     pub subject: Option<String>,
-    /// `Description`.
     pub description: Option<String>,
-    /// `ProfilePictureFile`.
     pub profile_picture_file: Option<String>,
     /// `GroupStatus`: `ACTIVE`, `INACTIVE`, `SUSPENDED`, or transitional `...ING`.
     pub group_status: Option<String>,
-    /// `InviteLink`.
     pub invite_link: Option<String>,
 }
 
@@ -209,17 +188,11 @@ pub enum CamsError {
     Business {
         /// Action called.
         action: &'static str,
-        /// HTTP status.
         http_status: u16,
-        /// `Code`.
         code: String,
-        /// `Message`.
         message: Option<String>,
-        /// `RequestId`.
         request_id: Option<String>,
-        /// `Success`.
         success: Option<bool>,
-        /// `AccessDeniedDetail`.
         access_denied_detail: Option<String>,
     },
     /// HTTP 4xx/5xx from the API gateway.
@@ -227,19 +200,13 @@ pub enum CamsError {
     Gateway {
         /// Action called.
         action: &'static str,
-        /// HTTP status.
         http_status: u16,
-        /// `Code`.
         code: Option<String>,
-        /// `Message`.
         message: Option<String>,
-        /// `RequestId`.
         request_id: Option<String>,
-        /// `HostId`.
         host_id: Option<String>,
         /// `Recommend` (a diagnosis URL).
         recommend: Option<String>,
-        /// `AccessDeniedDetail`.
         access_denied_detail: Option<String>,
         /// Delay asked for by a throttling header (`TimeLeft`).
         retry_after: Option<Duration>,
@@ -251,7 +218,6 @@ pub enum CamsError {
     InvalidBody {
         /// Action called.
         action: &'static str,
-        /// HTTP status.
         http_status: u16,
         /// The first bytes of the body (lossy UTF-8).
         snippet: String,
@@ -264,7 +230,6 @@ pub enum CamsError {
     BodyTooLarge {
         /// Action called.
         action: &'static str,
-        /// HTTP status.
         http_status: u16,
         /// The limit, in bytes.
         limit: usize,

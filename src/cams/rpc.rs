@@ -31,7 +31,6 @@ const MIN_REDACTED_LEN: usize = 8;
 /// A readable answer: the status, the delay a throttled answer asked for, and the envelope.
 #[derive(Debug)]
 pub(crate) struct Answer<'a> {
-    /// HTTP status.
     pub http_status: u16,
     /// The throttling `TimeLeft` of the rate-limit headers, when there was one.
     pub retry_after: Option<Duration>,
@@ -68,14 +67,12 @@ impl Answer<'_> {
 pub(crate) enum Unreadable {
     /// Longer than [`MAX_BODY_BYTES`]; none of it was used.
     TooLarge {
-        /// HTTP status.
         http_status: u16,
         /// The limit, in bytes.
         limit: usize,
     },
     /// Not a JSON object.
     NotAnObject {
-        /// HTTP status.
         http_status: u16,
         /// The start of the body, scrubbed ([`SNIPPET_CHARS`] characters at most).
         snippet: String,

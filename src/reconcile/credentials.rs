@@ -429,7 +429,6 @@ pub fn secret_names(spec: &ChatGroupSpec) -> Vec<String> {
 /// Credentials together with where they came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
-    /// The credentials.
     pub credentials: Credentials,
     /// Their source.
     pub source: CredentialSource,

@@ -908,9 +908,7 @@ fn describe_changes_with_values(changes: &[FieldChange]) -> String {
 /// Type of a Kubernetes Event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
-    /// `Normal`.
     Normal,
-    /// `Warning`.
     Warning,
 }
 

@@ -113,7 +113,6 @@ impl ListedGroup {
             .map(str::to_owned)
     }
 
-    /// `GroupId`.
     pub fn group_id(&self) -> &str {
         self.field(0)
     }

@@ -48,11 +48,8 @@ const APPLIED_HASH_VERSION: &str = "cams-operator/applied-hash/v1";
 /// A group field the operator manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
-    /// `subject`.
     Subject,
-    /// `description`.
     Description,
-    /// `profilePictureFile`.
     ProfilePictureFile,
 }
 
@@ -70,7 +67,6 @@ impl Field {
 /// One field that differs between the spec and the group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldChange {
-    /// The field.
     pub field: Field,
     /// Value reported by CAMS (`None`: not reported, or not observed yet).
     pub observed: Option<String>,

@@ -50,9 +50,7 @@ pub use crate::crd::ConditionStatus;
 pub struct ConditionSpec {
     /// `Ready`, `Synced` or `Stalled` (see [`crate::crd::condition`]).
     pub type_: &'static str,
-    /// Status.
     pub status: ConditionStatus,
-    /// Reason.
     pub reason: Reason,
     /// Message for a person.
     pub message: String,
