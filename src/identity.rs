@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use crate::cams::answer::IssuedCredentials;
 use crate::cams::client::{self, HttpCamsConfig, StampSource, SystemStamps};
 use crate::cams::rpc::{self, Redactor, RpcError, Unreadable};
 use crate::cams::sign::{self, FORMAT_JSON};
@@ -810,31 +811,7 @@ impl RrsaProvider {
         let redactor = Redactor::new([token.expose()]);
         let answer = rpc::exchange(request, &config.http, &redactor)
             .await
-            .map_err(|err| match err {
-                RpcError::Transport { detail } => IdentityError::Transport {
-                    endpoint: endpoint.to_owned(),
-                    detail,
-                },
-                RpcError::Timeout { timeout } => IdentityError::Timeout {
-                    endpoint: endpoint.to_owned(),
-                    timeout,
-                },
-                // Never the body: a 2xx body holds the secret.
-                RpcError::Unreadable(Unreadable::TooLarge { http_status, limit }) => {
-                    IdentityError::InvalidResponse {
-                        http_status,
-                        detail: format!("the body is over the {limit}-byte limit"),
-                        request_id: None,
-                    }
-                }
-                RpcError::Unreadable(Unreadable::NotAnObject { http_status, .. }) => {
-                    IdentityError::InvalidResponse {
-                        http_status,
-                        detail: "the body is not a JSON object".into(),
-                        request_id: None,
-                    }
-                }
-            })?;
+            .map_err(|err| IdentityError::from_rpc(endpoint, err))?;
         let http_status = answer.http_status;
         let success = answer.is_success();
         let envelope = answer.into_envelope();
@@ -848,38 +825,9 @@ impl RrsaProvider {
                 request_id,
             });
         }
-        let invalid = |detail: String| IdentityError::InvalidResponse {
-            http_status,
-            detail,
-            request_id: request_id.clone(),
-        };
-        let issued = envelope
-            .credentials
-            .ok_or_else(|| invalid("Credentials is missing".into()))?;
-        let missing = |name: &str| invalid(format!("Credentials.{name} is missing"));
-        let credentials = Credentials {
-            access_key_id: issued.access_key_id.ok_or_else(|| missing("AccessKeyId"))?,
-            access_key_secret: issued
-                .access_key_secret
-                .ok_or_else(|| missing("AccessKeySecret"))?,
-            security_token: Some(
-                issued
-                    .security_token
-                    .ok_or_else(|| missing("SecurityToken"))?,
-            ),
-        };
-        let raw_expiration = issued.expiration.ok_or_else(|| missing("Expiration"))?;
-        let expiration: Timestamp = raw_expiration.parse().map_err(|_| {
-            invalid(format!(
-                "Credentials.Expiration {raw_expiration:?} is not an ISO 8601 UTC time"
-            ))
-        })?;
         let now = self.stamps.now();
-        if expiration <= now {
-            return Err(invalid(format!(
-                "Credentials.Expiration {expiration} is not after the local time {now}; is the clock right?"
-            )));
-        }
+        let (credentials, expiration) =
+            issued_credentials(envelope.credentials, http_status, &request_id, now)?;
         let refresh_at = refresh_point(now, expiration, config.refresh_margin);
         tracing::info!(
             role_arn = %config.role_arn,
@@ -895,6 +843,78 @@ impl RrsaProvider {
             refresh_at,
         })
     }
+}
+
+impl IdentityError {
+    /// An exchange with STS that produced no readable answer. Never carries the body: a 2xx
+    /// body holds the issued secret.
+    fn from_rpc(endpoint: &str, err: RpcError) -> Self {
+        match err {
+            RpcError::Transport { detail } => IdentityError::Transport {
+                endpoint: endpoint.to_owned(),
+                detail,
+            },
+            RpcError::Timeout { timeout } => IdentityError::Timeout {
+                endpoint: endpoint.to_owned(),
+                timeout,
+            },
+            // Never the body: a 2xx body holds the secret.
+            RpcError::Unreadable(Unreadable::TooLarge { http_status, limit }) => {
+                IdentityError::InvalidResponse {
+                    http_status,
+                    detail: format!("the body is over the {limit}-byte limit"),
+                    request_id: None,
+                }
+            }
+            RpcError::Unreadable(Unreadable::NotAnObject { http_status, .. }) => {
+                IdentityError::InvalidResponse {
+                    http_status,
+                    detail: "the body is not a JSON object".into(),
+                    request_id: None,
+                }
+            }
+        }
+    }
+}
+
+/// The credentials in a successful `AssumeRoleWithOIDC` answer, and their expiry, which must
+/// be after `now`.
+fn issued_credentials(
+    issued: Option<IssuedCredentials>,
+    http_status: u16,
+    request_id: &Option<String>,
+    now: Timestamp,
+) -> Result<(Credentials, Timestamp), IdentityError> {
+    let invalid = |detail: String| IdentityError::InvalidResponse {
+        http_status,
+        detail,
+        request_id: request_id.clone(),
+    };
+    let issued = issued.ok_or_else(|| invalid("Credentials is missing".into()))?;
+    let missing = |name: &str| invalid(format!("Credentials.{name} is missing"));
+    let credentials = Credentials {
+        access_key_id: issued.access_key_id.ok_or_else(|| missing("AccessKeyId"))?,
+        access_key_secret: issued
+            .access_key_secret
+            .ok_or_else(|| missing("AccessKeySecret"))?,
+        security_token: Some(
+            issued
+                .security_token
+                .ok_or_else(|| missing("SecurityToken"))?,
+        ),
+    };
+    let raw_expiration = issued.expiration.ok_or_else(|| missing("Expiration"))?;
+    let expiration: Timestamp = raw_expiration.parse().map_err(|_| {
+        invalid(format!(
+            "Credentials.Expiration {raw_expiration:?} is not an ISO 8601 UTC time"
+        ))
+    })?;
+    if expiration <= now {
+        return Err(invalid(format!(
+            "Credentials.Expiration {expiration} is not after the local time {now}; is the clock right?"
+        )));
+    }
+    Ok((credentials, expiration))
 }
 
 /// When credentials obtained at `now` and expiring at `expiration` should be refreshed:

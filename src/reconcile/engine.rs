@@ -153,6 +153,9 @@ struct Ctx<'a> {
     now: jiff::Timestamp,
     now_time: Time,
     jitter: f64,
+    /// How long after a write the read that confirms it waits: long enough that a shared
+    /// listing made before the write has expired.
+    confirm_after: Duration,
 }
 
 impl Ctx<'_> {
@@ -192,6 +195,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
         now,
         now_time: Time::from_timestamp(now),
         jitter,
+        confirm_after: CONFIRM_DELAY.max(lister.window() + MIN_REQUEUE),
     };
 
     if object.is_paused() {
@@ -203,8 +207,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
             return failed(&ctx, None, Failure::invalid_spec(&errors), Step::default());
         }
     };
-    let confirm_after = CONFIRM_DELAY.max(lister.window() + MIN_REQUEUE);
-    if let Some(wait) = retry_wait(&ctx).or_else(|| confirm_wait(&ctx, confirm_after)) {
+    if let Some(wait) = retry_wait(&ctx).or_else(|| confirm_wait(&ctx)) {
         return waiting(&ctx, wait);
     }
     let credentials = match credentials {
@@ -228,51 +231,12 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
         listed: retry_write.is_none(),
         ..Step::default()
     };
-    let observation = if let Some(observation) = retry_write {
-        observation
-    } else {
-        match lister
-            .find(
-                api,
-                &valid.endpoint,
-                &credentials,
-                valid.channel,
-                &valid.key,
-                ReadAt {
-                    now,
-                    // A read never uses a listing that started before this object's last
-                    // write: it may not show the write yet.
-                    listed_after: ctx
-                        .old
-                        .and_then(|status| status.last_request.as_ref())
-                        .map(|last| last.time.0),
-                },
-            )
-            .await
-        {
-            Ok(Lookup::Found(group)) => group.observed(now),
-            Ok(Lookup::Truncated) => {
-                let failure = Failure::listing_truncated(format!(
-                    "group {} was not among the groups of space {} for business number {} at {} that ListChatGroup listed before the walk stopped at its limit of {MAX_LIST_PAGES} pages; whether the group exists is not known",
-                    valid.key.group_id,
-                    valid.key.cust_space_id,
-                    valid.key.business_number,
-                    valid.endpoint,
-                ));
-                return failed(&ctx, Some(&valid), failure, step);
-            }
-            Ok(Lookup::Missing) => {
-                let failure = Failure::group_not_found(format!(
-                    "group {} was not found by ListChatGroup in space {} for business number {} at {}",
-                    valid.key.group_id,
-                    valid.key.cust_space_id,
-                    valid.key.business_number,
-                    valid.endpoint,
-                ));
-                return failed(&ctx, Some(&valid), failure, step);
-            }
-            Err(err) => return failed(&ctx, Some(&valid), Failure::from_cams(&err), step),
-        }
+    let observation = match retry_write {
+        Some(observation) => observation,
+        None => match read_group(&ctx, &valid, &credentials, api, lister).await {
+            Ok(observation) => observation,
+            Err(failure) => return failed(&ctx, Some(&valid), failure, step),
+        },
     };
     step.observed = Some(observation.clone());
 
@@ -280,32 +244,79 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
         return observed_only(&ctx, &valid, &observation, step);
     }
 
-    let decision = plan(&valid, Some(&observation), ctx.old);
+    act(&ctx, &valid, &credentials, &hash, &observation, step, api).await
+}
+
+/// Reads the group through the shared listing of its space.
+async fn read_group<C: CamsApi>(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    credentials: &Credentials,
+    api: &C,
+    lister: &SharedLister,
+) -> Result<ObservedGroup, Failure> {
+    let read_at = ReadAt {
+        now: ctx.now,
+        // A read never uses a listing that started before this object's last write: it may
+        // not show the write yet.
+        listed_after: ctx
+            .old
+            .and_then(|status| status.last_request.as_ref())
+            .map(|last| last.time.0),
+    };
+    let key = &valid.key;
+    match lister
+        .find(
+            api,
+            &valid.endpoint,
+            credentials,
+            valid.channel,
+            key,
+            read_at,
+        )
+        .await
+    {
+        Ok(Lookup::Found(group)) => Ok(group.observed(ctx.now)),
+        Ok(Lookup::Truncated) => Err(Failure::listing_truncated(format!(
+            "group {} was not among the groups of space {} for business number {} at {} that ListChatGroup listed before the walk stopped at its limit of {MAX_LIST_PAGES} pages; whether the group exists is not known",
+            key.group_id, key.cust_space_id, key.business_number, valid.endpoint,
+        ))),
+        Ok(Lookup::Missing) => Err(Failure::group_not_found(format!(
+            "group {} was not found by ListChatGroup in space {} for business number {} at {}",
+            key.group_id, key.cust_space_id, key.business_number, valid.endpoint,
+        ))),
+        Err(err) => Err(Failure::from_cams(&err)),
+    }
+}
+
+/// Plans against the group as read, and writes when the plan and the management policy say
+/// so.
+async fn act<C: CamsApi>(
+    ctx: &Ctx<'_>,
+    valid: &ValidSpec,
+    credentials: &Credentials,
+    hash: &str,
+    observation: &ObservedGroup,
+    mut step: Step,
+    api: &C,
+) -> Outcome {
+    let decision = plan(valid, Some(observation), ctx.old);
     match decision {
-        Plan::InSync { .. } => in_sync(&ctx, &valid, &hash, step),
+        Plan::InSync { .. } => in_sync(ctx, valid, hash, step),
         Plan::Update {
             request,
             changes,
             cause,
         } => {
             if valid.management == ManagementPolicy::Plan {
-                return pending(&ctx, &valid, changes, cause, step);
+                return pending(ctx, valid, changes, cause, step);
             }
             step.drift_found = cause == WriteCause::Drift;
             let fields: Vec<Field> = changes.iter().map(|c| c.field).collect();
             let result = api
-                .update_chat_group(&valid.endpoint, &credentials, &request)
+                .update_chat_group(&valid.endpoint, credentials, &request)
                 .await;
-            written(
-                &ctx,
-                &valid,
-                &hash,
-                result,
-                fields,
-                cause,
-                confirm_after,
-                step,
-            )
+            written(ctx, valid, hash, result, fields, cause, step)
         }
         Plan::Drifted { changes } => {
             step.drift_found = true;
@@ -313,7 +324,7 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
                 "the group differs from the spec: {}; driftPolicy Report leaves it alone (see status.pendingChanges)",
                 describe_changes_with_values(&changes)
             );
-            differs(&ctx, &valid, changes, message, step)
+            differs(ctx, valid, changes, message, step)
         }
         Plan::Unconfirmed { changes } => {
             let request_id = ctx
@@ -325,9 +336,9 @@ pub async fn reconcile<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLis
                 "CAMS accepted UpdateChatGroup (RequestId {request_id}) but reports different values: {}; it is written again at the next resync at the earliest",
                 describe_changes_with_values(&changes)
             );
-            differs(&ctx, &valid, changes, message, step)
+            differs(ctx, valid, changes, message, step)
         }
-        Plan::Transitional { group_status } => transitional(&ctx, &valid, &group_status, step),
+        Plan::Transitional { group_status } => transitional(ctx, valid, &group_status, step),
     }
 }
 
@@ -358,12 +369,12 @@ fn retry_wait(ctx: &Ctx<'_>) -> Option<Duration> {
 /// `Some(delay)` while the read confirming the last write is not due yet: a read right after
 /// the write could be served a shared listing made before it, and CAMS may apply the write
 /// with a delay.
-fn confirm_wait(ctx: &Ctx<'_>, confirm_after: Duration) -> Option<Duration> {
+fn confirm_wait(ctx: &Ctx<'_>) -> Option<Duration> {
     if ctx.new_generation() || !confirming_own_write(ctx.old) {
         return None;
     }
     let written_at = ctx.old?.last_request.as_ref()?.time;
-    let due = jiff::SignedDuration::try_from(confirm_after)
+    let due = jiff::SignedDuration::try_from(ctx.confirm_after)
         .ok()
         .and_then(|d| written_at.0.checked_add(d).ok())?;
     let wait = Duration::try_from(ctx.now.duration_until(due)).ok()?;
@@ -512,60 +523,10 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
     if let Some(write) = &step.write {
         status.last_request = Some(last_request(write, ctx.now_time, Some(&failure)));
     }
-    let (requeue, retry) = match failure.class {
-        // A group that is not there yet may be on its way (CAMS creates groups
-        // asynchronously): look again at the resync, like any read.
-        ErrorClass::Terminal if failure.reason == Reason::GroupNotFound => (
-            Requeue::After(with_jitter(
-                valid.map_or(crate::crd::MIN_RESYNC_INTERVAL, |v| v.resync),
-                ctx.jitter,
-            )),
-            None,
-        ),
-        ErrorClass::Terminal => (Requeue::AwaitChange, None),
-        ErrorClass::Recoverable => {
-            let previous = if ctx.new_generation() {
-                0
-            } else {
-                ctx.old
-                    .and_then(|s| s.retry.as_ref())
-                    .map_or(0, |r| r.attempts)
-            };
-            let attempts = previous.saturating_add(1);
-            let delay = backoff(attempts, ctx.jitter, failure.retry_after);
-            (
-                Requeue::After(delay),
-                Some(RetryStatus {
-                    attempts,
-                    next_attempt_time: Some(time_after(ctx.now, delay)),
-                }),
-            )
-        }
-    };
+    let (requeue, retry) = retry_after_failure(ctx, valid, &failure);
     status.retry = retry;
 
-    // A routine re-read of a group known to be in line that fails transiently does not make
-    // the group "not ready": only Synced reports the failure.
-    let old_ready = find_condition(ctx.old, READY);
-    let keep_ready = failure.class == ErrorClass::Recoverable
-        && failure.action == ACTION_LIST_CHAT_GROUP
-        && !ctx.new_generation()
-        && old_ready.is_some_and(|c| c.status == ConditionStatus::True)
-        && valid.is_some_and(|v| {
-            v.management == ManagementPolicy::Observe
-                || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
-        });
-    let ready = match old_ready.and_then(|c| c.reason.known().map(|r| (r, c))) {
-        Some((reason, c)) if keep_ready => {
-            ConditionSpec::new(READY, ConditionStatus::True, reason, c.message.clone())
-        }
-        _ => ConditionSpec::new(
-            READY,
-            ConditionStatus::False,
-            failure.reason,
-            failure.message.clone(),
-        ),
-    };
+    let ready = ready_after_failure(ctx, valid, &failure);
     let mut conditions = vec![
         ready,
         ConditionSpec::new(
@@ -599,6 +560,74 @@ fn failed(ctx: &Ctx<'_>, valid: Option<&ValidSpec>, failure: Failure, step: Step
         failure: Some(failure),
         observed_remote: step.listed,
         drift_found: step.drift_found,
+    }
+}
+
+/// When to try again after `failure`, and the retry count to record.
+fn retry_after_failure(
+    ctx: &Ctx<'_>,
+    valid: Option<&ValidSpec>,
+    failure: &Failure,
+) -> (Requeue, Option<RetryStatus>) {
+    match failure.class {
+        // A group that is not there yet may be on its way (CAMS creates groups
+        // asynchronously): look again at the resync, like any read.
+        ErrorClass::Terminal if failure.reason == Reason::GroupNotFound => (
+            Requeue::After(with_jitter(
+                valid.map_or(crate::crd::MIN_RESYNC_INTERVAL, |v| v.resync),
+                ctx.jitter,
+            )),
+            None,
+        ),
+        ErrorClass::Terminal => (Requeue::AwaitChange, None),
+        ErrorClass::Recoverable => {
+            let previous = if ctx.new_generation() {
+                0
+            } else {
+                ctx.old
+                    .and_then(|s| s.retry.as_ref())
+                    .map_or(0, |r| r.attempts)
+            };
+            let attempts = previous.saturating_add(1);
+            let delay = backoff(attempts, ctx.jitter, failure.retry_after);
+            (
+                Requeue::After(delay),
+                Some(RetryStatus {
+                    attempts,
+                    next_attempt_time: Some(time_after(ctx.now, delay)),
+                }),
+            )
+        }
+    }
+}
+
+/// The `Ready` condition after `failure`. A routine re-read of a group known to be in line
+/// that fails transiently does not make the group "not ready": only `Synced` reports the
+/// failure.
+fn ready_after_failure(
+    ctx: &Ctx<'_>,
+    valid: Option<&ValidSpec>,
+    failure: &Failure,
+) -> ConditionSpec {
+    let old_ready = find_condition(ctx.old, READY);
+    let keep_ready = failure.class == ErrorClass::Recoverable
+        && failure.action == ACTION_LIST_CHAT_GROUP
+        && !ctx.new_generation()
+        && old_ready.is_some_and(|c| c.status == ConditionStatus::True)
+        && valid.is_some_and(|v| {
+            v.management == ManagementPolicy::Observe
+                || ctx.old.and_then(|s| s.applied_hash.as_deref()) == Some(applied_hash(v).as_str())
+        });
+    match old_ready.and_then(|c| c.reason.known().map(|r| (r, c))) {
+        Some((reason, c)) if keep_ready => {
+            ConditionSpec::new(READY, ConditionStatus::True, reason, c.message.clone())
+        }
+        _ => ConditionSpec::new(
+            READY,
+            ConditionStatus::False,
+            failure.reason,
+            failure.message.clone(),
+        ),
     }
 }
 
@@ -776,7 +805,6 @@ fn transitional(ctx: &Ctx<'_>, valid: &ValidSpec, group_status: &str, step: Step
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn written(
     ctx: &Ctx<'_>,
     valid: &ValidSpec,
@@ -784,7 +812,6 @@ fn written(
     result: Result<UpdateChatGroupResponse, CamsError>,
     fields: Vec<Field>,
     cause: WriteCause,
-    confirm_after: Duration,
     mut step: Step,
 ) -> Outcome {
     match result {
@@ -826,7 +853,7 @@ fn written(
             status.pending_changes.clear();
             Outcome {
                 status,
-                requeue: Requeue::After(with_jitter(confirm_after, ctx.jitter)),
+                requeue: Requeue::After(with_jitter(ctx.confirm_after, ctx.jitter)),
                 write: Some(record),
                 failure: None,
                 observed_remote: step.listed,
@@ -1048,6 +1075,7 @@ pub fn unparseable(
         now,
         now_time: Time::from_timestamp(now),
         jitter: 0.0,
+        confirm_after: CONFIRM_DELAY,
     };
     let failure = Failure {
         reason: Reason::InvalidSpec,
