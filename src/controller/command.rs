@@ -71,34 +71,15 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         lease_namespace,
         log_format: _,
     } = args;
-    if !(cams_qps.is_finite() && cams_qps > 0.0) {
-        return Err(Error::InvalidFlag(format!(
-            "--cams-qps must be a number above 0, got {cams_qps}"
-        )));
-    }
-    if concurrency == 0 {
-        return Err(Error::InvalidFlag(
-            "--concurrency must be at least 1".into(),
-        ));
-    }
     let kube_limits = KubeLimits {
         qps: kube_qps,
         burst: kube_burst,
     };
-    kube_limits
-        .validate()
-        .map_err(|e| Error::InvalidFlag(e.to_string()))?;
+    check_limits(cams_qps, concurrency, kube_limits)?;
 
     let metrics = Metrics::new();
     let readiness = Readiness::default();
-    let health = AdminServer::bind(health_addr, readiness.clone(), metrics.clone()).await?;
-    info!(addr = ?health.local_addr(), "serving /livez and /readyz");
-    tokio::spawn(health.serve());
-    if metrics_addr != health_addr {
-        let server = AdminServer::bind(metrics_addr, readiness.clone(), metrics.clone()).await?;
-        info!(addr = ?server.local_addr(), "serving /metrics");
-        tokio::spawn(server.serve());
-    }
+    serve_admin(health_addr, metrics_addr, &readiness, &metrics).await?;
 
     let config = kube::Config::infer()
         .await
@@ -148,6 +129,41 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         LeaderConfig::with_defaults(lease_name, namespace, instance)
     });
     serve(client, ctx, scope, leader, shutdown_signal()).await
+}
+
+/// The rate and concurrency flags, checked before anything starts.
+fn check_limits(cams_qps: f64, concurrency: usize, kube_limits: KubeLimits) -> Result<(), Error> {
+    if !(cams_qps.is_finite() && cams_qps > 0.0) {
+        return Err(Error::InvalidFlag(format!(
+            "--cams-qps must be a number above 0, got {cams_qps}"
+        )));
+    }
+    if concurrency == 0 {
+        return Err(Error::InvalidFlag(
+            "--concurrency must be at least 1".into(),
+        ));
+    }
+    kube_limits
+        .validate()
+        .map_err(|e| Error::InvalidFlag(e.to_string()))
+}
+
+/// Starts the probe endpoints, and `/metrics` on its own address when it has one.
+async fn serve_admin(
+    health_addr: std::net::SocketAddr,
+    metrics_addr: std::net::SocketAddr,
+    readiness: &Readiness,
+    metrics: &Metrics,
+) -> Result<(), Error> {
+    let health = AdminServer::bind(health_addr, readiness.clone(), metrics.clone()).await?;
+    info!(addr = ?health.local_addr(), "serving /livez and /readyz");
+    tokio::spawn(health.serve());
+    if metrics_addr != health_addr {
+        let server = AdminServer::bind(metrics_addr, readiness.clone(), metrics.clone()).await?;
+        info!(addr = ?server.local_addr(), "serving /metrics");
+        tokio::spawn(server.serve());
+    }
+    Ok(())
 }
 
 /// Runs the controllers until `shutdown` resolves (graceful: in-flight reconciles finish) or

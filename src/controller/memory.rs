@@ -171,6 +171,29 @@ pub(super) struct Reconciled<'a> {
 }
 
 impl Memory {
+    /// Brings `status`, as the watch cache holds it, up to the outcome of our last reconcile
+    /// when the cache has not caught up with it yet. Returns the status the API server holds
+    /// as far as we know: the cache's, or our own write once it was accepted.
+    pub(super) fn catch_up(
+        &self,
+        status: &mut Option<ChatGroupStatus>,
+        read_version: &Option<String>,
+    ) -> Option<ChatGroupStatus> {
+        let mut stored = status.clone();
+        if let Some(own) = &self.own_write
+            && own.supersedes(read_version)
+        {
+            tracing::debug!(
+                "the watch cache has not caught up with our last reconcile; using its outcome"
+            );
+            *status = own.status();
+            if own.written {
+                stored = own.status();
+            }
+        }
+        stored
+    }
+
     /// Keeps what the next reconcile needs of this one. An own write that the object read has
     /// caught up with is dropped: the watch cache then knows as much as memory does.
     pub(super) fn record(&mut self, reconciled: Reconciled<'_>) {

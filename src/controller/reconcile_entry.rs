@@ -81,15 +81,8 @@ pub async fn reconcile_object<C: CamsApi>(
             let old = stored_status.status;
             let outcome =
                 engine::unparseable(object.meta().generation, old.as_ref(), &problem, now);
-            finish(
-                ctx,
-                &object,
-                &namespace,
-                &name,
-                (old.as_ref(), old.as_ref()),
-                &outcome,
-            )
-            .await?;
+            let baseline = (old.as_ref(), old.as_ref());
+            finish(ctx, &object, &namespace, &name, baseline, &outcome).await?;
             return Ok(outcome.requeue);
         }
     };
@@ -108,16 +101,7 @@ pub async fn reconcile_object<C: CamsApi>(
     // `stored` is the status the API server holds as far as we know (the baseline of the
     // next patch); `previous` is what the last reconcile concluded (the baseline of the
     // reconcile and of its Events). They differ while our last status patch is pending.
-    let mut stored = chatgroup.status.clone();
-    if let Some(own) = &memory.own_write
-        && own.supersedes(&read_version)
-    {
-        debug!("the watch cache has not caught up with our last reconcile; using its outcome");
-        chatgroup.status = own.status();
-        if own.written {
-            stored = own.status();
-        }
-    }
+    let mut stored = memory.catch_up(&mut chatgroup.status, &read_version);
     let previous = chatgroup.status.clone();
     let mut superseded = OwnWrite::superseded_by_next(memory.own_write.as_deref(), &read_version);
     let mut marked = false;

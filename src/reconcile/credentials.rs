@@ -565,53 +565,8 @@ fn from_secret(
     keys: &SecretKeys,
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Credentials, CredentialsError> {
-    let read = |key: &str, what: &'static str, field: &'static str, required: bool| {
-        let Some(bytes) = data.get(key) else {
-            return if required {
-                Err(CredentialsError::KeyMissing {
-                    secret: secret.to_owned(),
-                    key: key.to_owned(),
-                    what,
-                    field,
-                })
-            } else {
-                Ok(None)
-            };
-        };
-        let text = std::str::from_utf8(bytes).map_err(|_| CredentialsError::NotUtf8 {
-            secret: secret.to_owned(),
-            key: key.to_owned(),
-            what,
-        })?;
-        let text = text.trim();
-        if text.is_empty() {
-            return if required {
-                Err(CredentialsError::EmptyValue {
-                    secret: secret.to_owned(),
-                    key: key.to_owned(),
-                    what,
-                })
-            } else {
-                Ok(None)
-            };
-        }
-        let problem = if text.len() > MAX_VALUE_BYTES {
-            Some(ValueProblem::TooLong)
-        } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some(ValueProblem::InnerSpace)
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(CredentialsError::InvalidValue {
-                secret: secret.to_owned(),
-                key: key.to_owned(),
-                what,
-                problem,
-            });
-        }
-        Ok(Some(text.to_owned()))
-    };
+    let read =
+        |key: &str, what, field, required| read_value(secret, data, key, what, field, required);
     let id = read(
         &keys.access_key_id,
         WHAT_ID,
@@ -645,6 +600,62 @@ fn from_secret(
             field: "spec.credentials.accessKeyIdKey",
         }),
     }
+}
+
+/// One value of the Secret, trimmed: `Ok(None)` when an optional key is absent or empty.
+fn read_value(
+    secret: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+    key: &str,
+    what: &'static str,
+    field: &'static str,
+    required: bool,
+) -> Result<Option<String>, CredentialsError> {
+    let Some(bytes) = data.get(key) else {
+        return if required {
+            Err(CredentialsError::KeyMissing {
+                secret: secret.to_owned(),
+                key: key.to_owned(),
+                what,
+                field,
+            })
+        } else {
+            Ok(None)
+        };
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| CredentialsError::NotUtf8 {
+        secret: secret.to_owned(),
+        key: key.to_owned(),
+        what,
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return if required {
+            Err(CredentialsError::EmptyValue {
+                secret: secret.to_owned(),
+                key: key.to_owned(),
+                what,
+            })
+        } else {
+            Ok(None)
+        };
+    }
+    let problem = if text.len() > MAX_VALUE_BYTES {
+        Some(ValueProblem::TooLong)
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some(ValueProblem::InnerSpace)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(CredentialsError::InvalidValue {
+            secret: secret.to_owned(),
+            key: key.to_owned(),
+            what,
+            problem,
+        });
+    }
+    Ok(Some(text.to_owned()))
 }
 
 #[cfg(test)]
