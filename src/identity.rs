@@ -809,7 +809,7 @@ impl RrsaProvider {
             )
             .body(body);
         let redactor = Redactor::new([token.expose()]);
-        let answer = rpc::exchange(request, &config.http, &redactor)
+        let answer = rpc::exchange(request, config.http.timeouts(), &redactor)
             .await
             .map_err(|err| IdentityError::from_rpc(endpoint, err))?;
         let http_status = answer.http_status;

@@ -40,7 +40,7 @@ use reqwest::header::HeaderMap;
 
 use super::answer::Envelope;
 use super::pager::{self, Lookup, WalkEnd};
-use super::rpc::{self, Answer, Redactor, RpcError, Unreadable, error_chain};
+use super::rpc::{self, Answer, Redactor, RpcError, Timeouts, Unreadable, error_chain};
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
     ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
@@ -71,21 +71,11 @@ pub fn user_agent_for(instance: &str) -> String {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a whole request, body included (the official SDKs use 10 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest response body read; a longer one is refused as [`CamsError::BodyTooLarge`].
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Longest body excerpt kept in [`CamsError::InvalidBody`], in characters.
-pub const SNIPPET_CHARS: usize = 200;
-/// Longest text kept from any field of an answer (`Message`, a group's `Subject`, ...), in
-/// characters. A longer one is cut and ends with [`CUT_MARK`]. Real values are far shorter
-/// (a description has at most 2048 characters); the cut keeps a runaway answer out of status
-/// conditions, Events and logs.
-pub const MAX_TEXT_CHARS: usize = 4096;
-/// What ends a text cut to [`MAX_TEXT_CHARS`].
-pub const CUT_MARK: &str = "…";
-/// Longest throttling delay honoured: a larger `TimeLeft` is read as this much.
-pub const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(3600);
-/// Headers that carry the throttling window, in the order they are read.
-pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
+
+pub use super::rpc::{
+    CUT_MARK, MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_THROTTLE_DELAY, RATE_LIMIT_HEADERS,
+    SNIPPET_CHARS, cut, parse_time_left, throttle_delay,
+};
 
 /// Settings of [`HttpCams`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +86,15 @@ pub struct HttpCamsConfig {
     pub request_timeout: Duration,
     /// `User-Agent` header. Default [`USER_AGENT`].
     pub user_agent: String,
+}
+
+impl HttpCamsConfig {
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            request: self.request_timeout,
+        }
+    }
 }
 
 impl Default for HttpCamsConfig {
@@ -260,7 +259,7 @@ impl HttpCams {
         let redactor = redactor(credentials, &query);
         url.set_query(Some(&sign::encode_query(&query)));
         drop(query);
-        match rpc::exchange(self.http.post(url), &self.config, &redactor).await {
+        match rpc::exchange(self.http.post(url), self.config.timeouts(), &redactor).await {
             Ok(answer) => decode(action, answer, &redactor),
             Err(RpcError::Unreadable(unreadable)) => Err(unreadable_error(action, unreadable)),
             Err(RpcError::Transport { detail }) => Err(CamsError::Transport {
@@ -475,21 +474,6 @@ fn list_response(meta: ResponseMeta, envelope: Envelope) -> ListChatGroupRespons
     }
 }
 
-/// `text` cut to [`MAX_TEXT_CHARS`] characters, the last of which is then [`CUT_MARK`].
-pub fn cut(text: String) -> String {
-    match text.char_indices().nth(MAX_TEXT_CHARS) {
-        None => text,
-        Some(_) => {
-            let keep = MAX_TEXT_CHARS - CUT_MARK.chars().count();
-            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
-            let mut text = text;
-            text.truncate(end);
-            text.push_str(CUT_MARK);
-            text
-        }
-    }
-}
-
 impl CamsApi for HttpCams {
     async fn update_chat_group(
         &self,
@@ -657,30 +641,6 @@ pub(crate) fn endpoint_url(endpoint: &Endpoint) -> Result<reqwest::Url, String> 
         return Err("endpoint must not carry a query or a fragment; expected https://host/".into());
     }
     Ok(url)
-}
-
-/// The delay of a throttling header `Limit:1,Remain:0,TimeLeft:2000,Reset:1234` (milliseconds),
-/// from the first of [`RATE_LIMIT_HEADERS`] that has one, at most [`MAX_THROTTLE_DELAY`].
-pub fn throttle_delay(headers: &HeaderMap) -> Option<Duration> {
-    RATE_LIMIT_HEADERS.iter().find_map(|name| {
-        headers
-            .get(*name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_time_left)
-            .map(|delay| delay.min(MAX_THROTTLE_DELAY))
-    })
-}
-
-/// `TimeLeft` (milliseconds) of a rate-limit header value.
-pub fn parse_time_left(value: &str) -> Option<Duration> {
-    value.split(',').find_map(|part| {
-        let (name, number) = part.split_once(':')?;
-        if name.trim().eq_ignore_ascii_case("TimeLeft") {
-            number.trim().parse::<u64>().ok().map(Duration::from_millis)
-        } else {
-            None
-        }
-    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! [`MAX_BODY_BYTES`] of the answer and parses its JSON envelope into an [`Answer`]: the HTTP
 //! status, the throttling delay the gateway asked for, and the envelope ([`Envelope`]: `Code`,
 //! `Message`, `RequestId` and the other fields the operator reads), every text cut to
-//! [`MAX_TEXT_CHARS`](super::client::MAX_TEXT_CHARS) and scrubbed of the caller's secrets. [`read_answer`] is the same reading
+//! [`MAX_TEXT_CHARS`] and scrubbed of the caller's secrets. [`read_answer`] is the same reading
 //! without the network (tests and fuzzing feed it bytes).
 //!
 //! What an answer means is decided once, by [`ErrorKind::of_response`], for CAMS and STS alike;
@@ -20,13 +20,35 @@ use reqwest::header::HeaderMap;
 
 use super::ErrorKind;
 use super::answer::{self, Envelope};
-use super::client::{HttpCamsConfig, MAX_BODY_BYTES, SNIPPET_CHARS, cut, throttle_delay};
 use super::sign;
 
 const REDACTED: &str = "<redacted>";
 /// Values shorter than this are not searched for in response texts: real secrets, tokens and
 /// signatures are far longer, and replacing a short string would garble codes and messages.
 const MIN_REDACTED_LEN: usize = 8;
+
+/// Largest response body read; a longer one is refused as [`CamsError::BodyTooLarge`](super::CamsError::BodyTooLarge).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest body excerpt kept in [`CamsError::InvalidBody`](super::CamsError::InvalidBody), in characters.
+pub const SNIPPET_CHARS: usize = 200;
+/// Longest text kept from any field of an answer (`Message`, a group's `Subject`, ...), in
+/// characters. A longer one is cut and ends with [`CUT_MARK`]. Real values are far shorter
+/// (a description has at most 2048 characters); the cut keeps a runaway answer out of status
+/// conditions, Events and logs.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// What ends a text cut to [`MAX_TEXT_CHARS`].
+pub const CUT_MARK: &str = "…";
+/// Longest throttling delay honoured: a larger `TimeLeft` is read as this much.
+pub const MAX_THROTTLE_DELAY: Duration = Duration::from_secs(3600);
+/// Headers that carry the throttling window, in the order they are read.
+pub const RATE_LIMIT_HEADERS: [&str; 2] = ["x-ratelimit-user-api", "x-ratelimit-user"];
+
+/// The time allowed to open a connection, and for a whole request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
 
 /// A readable answer: the status, the delay a throttled answer asked for, and the envelope.
 #[derive(Debug)]
@@ -100,16 +122,16 @@ pub(crate) enum RpcError {
 /// callers log with their own context, and never the URL (it may carry a signature).
 pub(crate) async fn exchange(
     request: reqwest::RequestBuilder,
-    config: &HttpCamsConfig,
+    timeouts: Timeouts,
     redactor: &Redactor,
 ) -> Result<Answer<'static>, RpcError> {
     let transport_error = |err: reqwest::Error| {
         if err.is_timeout() {
             RpcError::Timeout {
                 timeout: if err.is_connect() {
-                    config.connect_timeout
+                    timeouts.connect
                 } else {
-                    config.request_timeout
+                    timeouts.request
                 },
             }
         } else {
@@ -239,7 +261,7 @@ impl Redactor {
         text
     }
 
-    /// A text of an answer as it is kept: scrubbed, then cut to [`MAX_TEXT_CHARS`](super::client::MAX_TEXT_CHARS).
+    /// A text of an answer as it is kept: scrubbed, then cut to [`MAX_TEXT_CHARS`].
     pub fn clean(&self, text: Option<String>) -> Option<String> {
         text.map(|t| cut(self.scrub(t)))
     }
@@ -274,6 +296,45 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `text` cut to [`MAX_TEXT_CHARS`] characters, the last of which is then [`CUT_MARK`].
+pub fn cut(text: String) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        None => text,
+        Some(_) => {
+            let keep = MAX_TEXT_CHARS - CUT_MARK.chars().count();
+            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+            let mut text = text;
+            text.truncate(end);
+            text.push_str(CUT_MARK);
+            text
+        }
+    }
+}
+
+/// The delay of a throttling header `Limit:1,Remain:0,TimeLeft:2000,Reset:1234` (milliseconds),
+/// from the first of [`RATE_LIMIT_HEADERS`] that has one, at most [`MAX_THROTTLE_DELAY`].
+pub fn throttle_delay(headers: &HeaderMap) -> Option<Duration> {
+    RATE_LIMIT_HEADERS.iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_time_left)
+            .map(|delay| delay.min(MAX_THROTTLE_DELAY))
+    })
+}
+
+/// `TimeLeft` (milliseconds) of a rate-limit header value.
+pub fn parse_time_left(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|part| {
+        let (name, number) = part.split_once(':')?;
+        if name.trim().eq_ignore_ascii_case("TimeLeft") {
+            number.trim().parse::<u64>().ok().map(Duration::from_millis)
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]

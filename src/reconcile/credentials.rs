@@ -35,7 +35,7 @@ use crate::crd::{
     DEFAULT_SECRET_NAME, DEFAULT_SECURITY_TOKEN_KEY,
 };
 use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET};
-use crate::reconcile::validate::{MAX_NAMESPACE_CHARS, is_dns_label};
+use crate::reconcile::names::{MAX_NAMESPACE_CHARS, is_dns_label};
 
 /// The `cams-operator run` flag naming the namespaces whose ChatGroups may use the operator's
 /// own identity.
@@ -398,7 +398,7 @@ impl CredentialsError {
             Reason::Throttled => ErrorKind::Throttled.as_str(),
             Reason::CamsUnavailable => ErrorKind::Unavailable.as_str(),
             Reason::CredentialsInvalid => ErrorKind::CredentialsInvalid.as_str(),
-            _ => crate::reconcile::status::CATEGORY_CREDENTIALS_MISSING,
+            _ => CATEGORY_CREDENTIALS_MISSING,
         }
     }
     /// False except for a transient failure of the operator's identity (STS unreachable or
@@ -555,6 +555,9 @@ where
             }),
     }
 }
+
+/// Metrics label of missing or malformed credentials.
+pub const CATEGORY_CREDENTIALS_MISSING: &str = "credentials_missing";
 
 const WHAT_ID: &str = "AccessKey ID";
 const WHAT_SECRET: &str = "AccessKey secret";

@@ -1084,7 +1084,7 @@ pub fn unparseable(
             "the object does not parse as a ChatGroup: {problem}. {}",
             crate::reconcile::status::hint(Reason::InvalidSpec)
         ),
-        category: crate::reconcile::status::CATEGORY_INVALID_SPEC,
+        category: crate::reconcile::validate::CATEGORY_INVALID_SPEC,
         action: "ValidateSpec",
         code: None,
         retry_after: None,

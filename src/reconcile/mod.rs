@@ -1,6 +1,6 @@
 //! The reconcile core: a fixed pipeline of typed steps, pure where it can be.
 //!
-//! 1. [`validate`]: spec -> [`validate::ValidSpec`] (pure).
+//! 1. [`validate`](mod@validate): spec -> [`validate::ValidSpec`] (pure).
 //! 2. [`credentials`]: which AccessKey to use (pure over the Secrets the caller looked up).
 //! 3. [`observe`]: `ListChatGroup`, shared per space ([`observe::SharedLister`]), only when due.
 //! 4. [`plan`]: write or not, and what (pure).
@@ -13,6 +13,7 @@
 
 pub mod credentials;
 pub mod engine;
+pub mod names;
 pub mod observe;
 pub mod plan;
 pub mod status;

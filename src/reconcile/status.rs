@@ -22,13 +22,9 @@ use std::time::Duration;
 
 use crate::cams::{CamsError, ERROR_CATEGORIES, ErrorClass};
 use crate::crd::{ChatGroupStatus, Condition, Reason, Time};
-use crate::reconcile::credentials::CredentialsError;
-use crate::reconcile::validate::SpecErrors;
+use crate::reconcile::credentials::{CATEGORY_CREDENTIALS_MISSING, CredentialsError};
+use crate::reconcile::validate::{CATEGORY_INVALID_SPEC, SpecErrors};
 
-/// Metrics label of an invalid spec.
-pub const CATEGORY_INVALID_SPEC: &str = "invalid_spec";
-/// Metrics label of missing or malformed credentials.
-pub const CATEGORY_CREDENTIALS_MISSING: &str = "credentials_missing";
 /// Metrics label of a group missing from its space's listing (the same label the client gives
 /// `UpdateChatGroup`'s group-not-found code).
 pub const CATEGORY_GROUP_NOT_FOUND: &str = "group_not_found";

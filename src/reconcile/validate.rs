@@ -16,6 +16,7 @@ use crate::crd::{
     MAX_SUBJECT_CHARS, MIN_RESYNC_INTERVAL, ManagementPolicy,
 };
 use crate::reconcile::credentials::CredentialSource;
+use crate::reconcile::names::{is_dns_subdomain, is_secret_key};
 
 /// Longest accepted `custSpaceId`, in characters (as in the CRD schema).
 const MAX_CUST_SPACE_ID_CHARS: usize = 64;
@@ -27,8 +28,8 @@ const MAX_GROUP_ID_CHARS: usize = 128;
 const MAX_URL_CHARS: usize = 2048;
 /// Longest accepted `region`, in characters.
 const MAX_REGION_CHARS: usize = 64;
-/// Longest Secret name or Secret key, in characters (a DNS subdomain name).
-const MAX_SECRET_NAME_CHARS: usize = 253;
+/// Metrics label of an invalid spec.
+pub const CATEGORY_INVALID_SPEC: &str = "invalid_spec";
 /// Longest duration Kubernetes' CEL `duration()` accepts (Go's `time.Duration`, `i64`
 /// nanoseconds).
 const MAX_DURATION_NANOS: u128 = i64::MAX as u128;
@@ -110,7 +111,7 @@ fn join(errors: &[FieldError]) -> String {
 impl SpecErrors {
     /// Bounded label for metrics.
     pub fn category(&self) -> &'static str {
-        "invalid_spec"
+        CATEGORY_INVALID_SPEC
     }
     /// Always false: nothing changes until the spec does.
     pub fn is_retryable(&self) -> bool {
@@ -419,47 +420,11 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// Longest namespace name, in characters (a DNS label).
-pub const MAX_NAMESPACE_CHARS: usize = 63;
-
-/// Whether `name` is a valid namespace name: an RFC 1123 DNS label (at most 63 lowercase
-/// letters, digits and `-`, starting and ending with a letter or digit).
-pub fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAMESPACE_CHARS
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
 /// [`check_url`] for a CAMS endpoint, plus what the client needs to send to it (no user name,
 /// password, query or fragment).
 fn check_endpoint_url(url: &str) -> Result<(), String> {
     check_url(url, &["https", "http"])?;
     check_endpoint(&Endpoint::from_url(url))
-}
-
-fn is_dns_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_SECRET_NAME_CHARS
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn is_secret_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_SECRET_NAME_CHARS
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Parses a duration in the form Kubernetes' CEL `duration()` and Go's `time.ParseDuration`
