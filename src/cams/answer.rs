@@ -37,6 +37,10 @@ pub(crate) struct Envelope {
     pub data: Option<Data>,
     /// `Credentials` of STS `AssumeRoleWithOIDC`.
     pub credentials: Option<IssuedCredentials>,
+    /// `UniqueCode` of `AddChatGroup`.
+    pub unique_code: Option<String>,
+    /// `InviteLink` of `AddChatGroupInviteLink`.
+    pub invite_link: Option<String>,
 }
 
 /// `Credentials` of an STS answer. `Debug` never shows the secret or the token.
@@ -98,6 +102,7 @@ enum Name {
     AccessKeySecret,
     SecurityToken,
     Expiration,
+    UniqueCode,
     Other,
 }
 
@@ -134,6 +139,7 @@ impl<'de> Deserialize<'de> for Name {
                     "AccessKeySecret" => Name::AccessKeySecret,
                     "SecurityToken" => Name::SecurityToken,
                     "Expiration" => Name::Expiration,
+                    "UniqueCode" => Name::UniqueCode,
                     _ => Name::Other,
                 })
             }
@@ -469,6 +475,12 @@ impl<'de> Deserialize<'de> for Envelope {
                         Name::Data => envelope.data = map.next_value::<MaybeData>()?.0,
                         Name::Credentials => {
                             envelope.credentials = map.next_value::<MaybeCredentials>()?.0;
+                        }
+                        Name::UniqueCode => {
+                            envelope.unique_code = map.next_value::<Scalar>()?.text();
+                        }
+                        Name::InviteLink => {
+                            envelope.invite_link = map.next_value::<Scalar>()?.text();
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;

@@ -43,9 +43,12 @@ use super::pager::{self, Lookup, WalkEnd};
 use super::rpc::{self, Answer, Redactor, RpcError, Timeouts, Unreadable, error_chain};
 use super::sign::{self, SIGNATURE_PARAM};
 use super::{
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, ChatGroupItem,
-    Credentials, Endpoint, ErrorKind, ListChatGroupRequest, ListChatGroupResponse, ResponseMeta,
-    SecretString, UpdateChatGroupRequest, UpdateChatGroupResponse,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+    ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
+    AddChatGroupRequest, AddChatGroupResponse, CODE_OK, CamsApi, CamsError, ChatGroupItem,
+    Credentials, DeleteResponse, Endpoint, ErrorKind, GroupRequest, InviteLinkResponse,
+    ListChatGroupRequest, ListChatGroupResponse, ResponseMeta, SecretString,
+    UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
 
 /// `User-Agent` sent with every request.
@@ -519,6 +522,102 @@ impl CamsApi for HttpCams {
             .call(ACTION_LIST_CHAT_GROUP, endpoint, credentials, &params)
             .await?;
         Ok(list_response(meta, envelope))
+    }
+
+    async fn add_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &AddChatGroupRequest,
+    ) -> Result<AddChatGroupResponse, CamsError> {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("BusinessNumber", request.business_number.as_str()),
+            ("CustSpaceId", request.cust_space_id.as_str()),
+        ];
+        push_optional(&mut params, "ChannelType", &request.channel_type);
+        push_optional(&mut params, "Subject", &request.subject);
+        push_optional(&mut params, "Description", &request.description);
+        let (meta, envelope) = self
+            .call(ACTION_ADD_CHAT_GROUP, endpoint, credentials, &params)
+            .await?;
+        Ok(AddChatGroupResponse {
+            meta,
+            unique_code: envelope.unique_code,
+        })
+    }
+
+    async fn delete_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        self.group_call(ACTION_DELETE_CHAT_GROUP, endpoint, credentials, request)
+            .await
+            .map(delete_response)
+    }
+
+    async fn add_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<InviteLinkResponse, CamsError> {
+        let (meta, envelope) = self
+            .group_call(
+                ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+                endpoint,
+                credentials,
+                request,
+            )
+            .await?;
+        Ok(InviteLinkResponse {
+            meta,
+            invite_link: envelope.invite_link,
+        })
+    }
+
+    async fn delete_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        self.group_call(
+            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+            endpoint,
+            credentials,
+            request,
+        )
+        .await
+        .map(delete_response)
+    }
+}
+
+impl HttpCams {
+    /// A call whose parameters are the group's keys and the channel.
+    async fn group_call(
+        &self,
+        action: &'static str,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<(ResponseMeta, Envelope), CamsError> {
+        let key = &request.key;
+        let mut params: Vec<(&str, &str)> = vec![
+            ("BusinessNumber", key.business_number.as_str()),
+            ("CustSpaceId", key.cust_space_id.as_str()),
+            ("GroupId", key.group_id.as_str()),
+        ];
+        push_optional(&mut params, "ChannelType", &request.channel_type);
+        self.call(action, endpoint, credentials, &params).await
+    }
+}
+
+fn delete_response((meta, envelope): (ResponseMeta, Envelope)) -> DeleteResponse {
+    DeleteResponse {
+        meta,
+        result: envelope.result,
     }
 }
 

@@ -11,9 +11,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_GROUP_NOT_FOUND, CODE_OK, CamsApi,
-    CamsError, ChatGroupItem, Credentials, Endpoint, GroupKey, ListChatGroupRequest,
-    ListChatGroupResponse, ResponseMeta, UpdateChatGroupRequest, UpdateChatGroupResponse,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+    ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
+    AddChatGroupRequest, AddChatGroupResponse, CODE_GROUP_NOT_FOUND, CODE_OK, CamsApi, CamsError,
+    ChatGroupItem, Credentials, DeleteResponse, Endpoint, GroupKey, GroupRequest,
+    InviteLinkResponse, ListChatGroupRequest, ListChatGroupResponse, ResponseMeta,
+    UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
 
 #[derive(Default)]
@@ -26,6 +29,8 @@ struct State {
     updates: Vec<UpdateChatGroupRequest>,
     access_key_ids: Vec<String>,
     next_request: u64,
+    /// `GroupStatus` of the groups `AddChatGroup` creates.
+    created_status: Option<String>,
 }
 
 /// In-memory CAMS. Cheap to create; share it by reference.
@@ -107,6 +112,21 @@ impl FakeCams {
             .cloned()
     }
 
+    /// Makes `AddChatGroup` create groups in `status` (for example `CREATING`) instead of
+    /// `ACTIVE`; [`FakeCams::edit_group`] moves them on.
+    pub fn create_groups_as(&self, status: &str) {
+        self.state().created_status = Some(status.to_owned());
+    }
+
+    /// Every group of `cust_space_id` and `business_number`, by ID.
+    pub fn groups(&self, cust_space_id: &str, business_number: &str) -> Vec<ChatGroupItem> {
+        self.state()
+            .groups
+            .get(&(cust_space_id.to_owned(), business_number.to_owned()))
+            .map(|groups| groups.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Fails the next call of `action` with `err` (queued: several calls fail in order).
     pub fn fail_next(&self, action: &'static str, err: CamsError) {
         self.state()
@@ -162,6 +182,33 @@ impl FakeCams {
         Ok(format!("FAKE-{:08}", state.next_request))
     }
 
+    /// The stored group `key`, or CAMS's answer for a missing group.
+    fn with_group<T>(
+        &self,
+        action: &'static str,
+        key: &GroupKey,
+        request_id: String,
+        change: impl FnOnce(&mut State, &GroupKey) -> T,
+    ) -> Result<T, Box<CamsError>> {
+        let mut state = self.state();
+        let exists = state
+            .groups
+            .get(&(key.cust_space_id.clone(), key.business_number.clone()))
+            .is_some_and(|groups| groups.contains_key(&key.group_id));
+        if !exists {
+            return Err(Box::new(CamsError::Business {
+                action,
+                http_status: 200,
+                code: CODE_GROUP_NOT_FOUND.to_owned(),
+                message: Some(format!("group {} does not exist", key.group_id)),
+                request_id: Some(request_id),
+                success: Some(false),
+                access_denied_detail: None,
+            }));
+        }
+        Ok(change(&mut state, key))
+    }
+
     fn meta(request_id: String) -> ResponseMeta {
         ResponseMeta {
             http_status: 200,
@@ -185,32 +232,28 @@ impl CamsApi for FakeCams {
         let request_id = self
             .begin(ACTION_UPDATE_CHAT_GROUP, credentials)
             .map_err(|err| *err)?;
-        let mut state = self.state();
-        let key = &request.key;
-        let Some(item) = state
-            .groups
-            .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
-            .and_then(|groups| groups.get_mut(&key.group_id))
-        else {
-            return Err(CamsError::Business {
-                action: ACTION_UPDATE_CHAT_GROUP,
-                http_status: 200,
-                code: CODE_GROUP_NOT_FOUND.to_owned(),
-                message: Some(format!("group {} does not exist", key.group_id)),
-                request_id: Some(request_id),
-                success: Some(false),
-                access_denied_detail: None,
-            });
-        };
-        if let Some(subject) = &request.subject {
-            item.subject = Some(subject.clone());
-        }
-        if let Some(description) = &request.description {
-            item.description = Some(description.clone());
-        }
-        if let Some(picture) = &request.profile_picture_file {
-            item.profile_picture_file = Some(picture.clone());
-        }
+        self.with_group(
+            ACTION_UPDATE_CHAT_GROUP,
+            &request.key,
+            request_id.clone(),
+            |state, key| {
+                let groups = state
+                    .groups
+                    .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()));
+                if let Some(item) = groups.and_then(|groups| groups.get_mut(&key.group_id)) {
+                    if let Some(subject) = &request.subject {
+                        item.subject = Some(subject.clone());
+                    }
+                    if let Some(description) = &request.description {
+                        item.description = Some(description.clone());
+                    }
+                    if let Some(picture) = &request.profile_picture_file {
+                        item.profile_picture_file = Some(picture.clone());
+                    }
+                }
+            },
+        )
+        .map_err(|err| *err)?;
         Ok(UpdateChatGroupResponse {
             meta: Self::meta(request_id),
             result: Some(1),
@@ -250,5 +293,128 @@ impl CamsApi for FakeCams {
             total: Some(all.len() as u64),
             groups: all.into_iter().skip(skip).take(size).collect(),
         })
+    }
+
+    async fn add_chat_group(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &AddChatGroupRequest,
+    ) -> Result<AddChatGroupResponse, CamsError> {
+        let request_id = self
+            .begin(ACTION_ADD_CHAT_GROUP, credentials)
+            .map_err(|err| *err)?;
+        let mut state = self.state();
+        let serial = state.next_request;
+        let group_id = format!("FAKEGROUP{serial:06}");
+        let item = ChatGroupItem {
+            group_id: Some(group_id.clone()),
+            business_number: Some(request.business_number.clone()),
+            subject: request.subject.clone(),
+            description: request.description.clone(),
+            group_status: Some(
+                state
+                    .created_status
+                    .clone()
+                    .unwrap_or_else(|| "ACTIVE".to_owned()),
+            ),
+            ..ChatGroupItem::default()
+        };
+        state
+            .groups
+            .entry((
+                request.cust_space_id.clone(),
+                request.business_number.clone(),
+            ))
+            .or_default()
+            .insert(group_id, item);
+        Ok(AddChatGroupResponse {
+            meta: Self::meta(request_id),
+            unique_code: Some(format!("fake-unique-{serial:06}")),
+        })
+    }
+
+    async fn delete_chat_group(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        let request_id = self
+            .begin(ACTION_DELETE_CHAT_GROUP, credentials)
+            .map_err(|err| *err)?;
+        self.with_group(
+            ACTION_DELETE_CHAT_GROUP,
+            &request.key,
+            request_id.clone(),
+            |state, key| {
+                if let Some(groups) = state
+                    .groups
+                    .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
+                {
+                    groups.remove(&key.group_id);
+                }
+            },
+        )
+        .map_err(|err| *err)?;
+        Ok(DeleteResponse {
+            meta: Self::meta(request_id),
+            result: Some(1),
+        })
+    }
+
+    async fn add_chat_group_invite_link(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<InviteLinkResponse, CamsError> {
+        let request_id = self
+            .begin(ACTION_ADD_CHAT_GROUP_INVITE_LINK, credentials)
+            .map_err(|err| *err)?;
+        let link = format!("https://chat.whatsapp.com/{request_id}");
+        self.with_group(
+            ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+            &request.key,
+            request_id.clone(),
+            |state, key| set_invite_link(state, key, Some(link.clone())),
+        )
+        .map_err(|err| *err)?;
+        Ok(InviteLinkResponse {
+            meta: Self::meta(request_id),
+            invite_link: Some(link),
+        })
+    }
+
+    async fn delete_chat_group_invite_link(
+        &self,
+        _endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        let request_id = self
+            .begin(ACTION_DELETE_CHAT_GROUP_INVITE_LINK, credentials)
+            .map_err(|err| *err)?;
+        self.with_group(
+            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+            &request.key,
+            request_id.clone(),
+            |state, key| set_invite_link(state, key, None),
+        )
+        .map_err(|err| *err)?;
+        Ok(DeleteResponse {
+            meta: Self::meta(request_id),
+            result: Some(1),
+        })
+    }
+}
+
+fn set_invite_link(state: &mut State, key: &GroupKey, link: Option<String>) {
+    if let Some(item) = state
+        .groups
+        .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
+        .and_then(|groups| groups.get_mut(&key.group_id))
+    {
+        item.invite_link = link;
     }
 }

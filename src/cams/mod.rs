@@ -36,6 +36,14 @@ pub const API_VERSION: &str = "2020-06-06";
 pub const ACTION_UPDATE_CHAT_GROUP: &str = "UpdateChatGroup";
 /// Action name of the read the operator makes.
 pub const ACTION_LIST_CHAT_GROUP: &str = "ListChatGroup";
+/// Action that creates a group (`creationPolicy: Create`).
+pub const ACTION_ADD_CHAT_GROUP: &str = "AddChatGroup";
+/// Action that deletes a group (`deletionPolicy: Delete`).
+pub const ACTION_DELETE_CHAT_GROUP: &str = "DeleteChatGroup";
+/// Action that gives a group an invite link (`inviteLink: Enabled`).
+pub const ACTION_ADD_CHAT_GROUP_INVITE_LINK: &str = "AddChatGroupInviteLink";
+/// Action that removes a group's invite link (`inviteLink: Disabled`).
+pub const ACTION_DELETE_CHAT_GROUP_INVITE_LINK: &str = "DeleteChatGroupInviteLink";
 /// `Code` of a successful response.
 pub const CODE_OK: &str = "OK";
 /// `Code` CAMS answers when no group with the given `GroupId` exists in the space and number.
@@ -108,6 +116,50 @@ pub struct UpdateChatGroupRequest {
     pub subject: Option<String>,
     pub description: Option<String>,
     pub profile_picture_file: Option<String>,
+}
+
+/// Parameters of `AddChatGroup`. `None` fields are not sent. CAMS answers with a `UniqueCode`
+/// but not the new group's ID: the group is created asynchronously and appears in
+/// `ListChatGroup` (first as `CREATING`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddChatGroupRequest {
+    pub cust_space_id: String,
+    pub business_number: String,
+    pub channel_type: Option<String>,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Result of a successful `AddChatGroup`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddChatGroupResponse {
+    pub meta: ResponseMeta,
+    /// `UniqueCode`, CAMS's handle of the creation (not the group's ID).
+    pub unique_code: Option<String>,
+}
+
+/// Parameters of the calls that name one group and nothing else: `DeleteChatGroup`,
+/// `AddChatGroupInviteLink` and `DeleteChatGroupInviteLink`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRequest {
+    pub key: GroupKey,
+    pub channel_type: Option<String>,
+}
+
+/// Result of a successful `DeleteChatGroup` or `DeleteChatGroupInviteLink`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteResponse {
+    pub meta: ResponseMeta,
+    /// `Result`, "number of affected rows", when returned.
+    pub result: Option<i64>,
+}
+
+/// Result of a successful `AddChatGroupInviteLink`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InviteLinkResponse {
+    pub meta: ResponseMeta,
+    /// `InviteLink`, the URL members join the group with.
+    pub invite_link: Option<String>,
 }
 
 /// Parameters of `ListChatGroup`. `None` fields are not sent.
@@ -552,7 +604,88 @@ pub trait CamsApi: Send + Sync {
         credentials: &Credentials,
         request: &ListChatGroupRequest,
     ) -> impl Future<Output = Result<ListChatGroupResponse, CamsError>> + Send;
+
+    /// `AddChatGroup`: asks CAMS to create a group.
+    fn add_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &AddChatGroupRequest,
+    ) -> impl Future<Output = Result<AddChatGroupResponse, CamsError>> + Send;
+
+    /// `DeleteChatGroup`: deletes a group for good.
+    fn delete_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> impl Future<Output = Result<DeleteResponse, CamsError>> + Send;
+
+    /// `AddChatGroupInviteLink`: gives the group an invite link.
+    fn add_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> impl Future<Output = Result<InviteLinkResponse, CamsError>> + Send;
+
+    /// `DeleteChatGroupInviteLink`: revokes the group's invite link.
+    fn delete_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> impl Future<Output = Result<DeleteResponse, CamsError>> + Send;
 }
+
+/// The writes of a [`CamsApi`] test double that only lists: each succeeds and changes nothing.
+#[cfg(test)]
+macro_rules! no_op_writes {
+    () => {
+        async fn update_chat_group(
+            &self,
+            _: &$crate::cams::Endpoint,
+            _: &$crate::cams::Credentials,
+            _: &$crate::cams::UpdateChatGroupRequest,
+        ) -> Result<$crate::cams::UpdateChatGroupResponse, $crate::cams::CamsError> {
+            Ok(Default::default())
+        }
+        async fn add_chat_group(
+            &self,
+            _: &$crate::cams::Endpoint,
+            _: &$crate::cams::Credentials,
+            _: &$crate::cams::AddChatGroupRequest,
+        ) -> Result<$crate::cams::AddChatGroupResponse, $crate::cams::CamsError> {
+            Ok(Default::default())
+        }
+        async fn delete_chat_group(
+            &self,
+            _: &$crate::cams::Endpoint,
+            _: &$crate::cams::Credentials,
+            _: &$crate::cams::GroupRequest,
+        ) -> Result<$crate::cams::DeleteResponse, $crate::cams::CamsError> {
+            Ok(Default::default())
+        }
+        async fn add_chat_group_invite_link(
+            &self,
+            _: &$crate::cams::Endpoint,
+            _: &$crate::cams::Credentials,
+            _: &$crate::cams::GroupRequest,
+        ) -> Result<$crate::cams::InviteLinkResponse, $crate::cams::CamsError> {
+            Ok(Default::default())
+        }
+        async fn delete_chat_group_invite_link(
+            &self,
+            _: &$crate::cams::Endpoint,
+            _: &$crate::cams::Credentials,
+            _: &$crate::cams::GroupRequest,
+        ) -> Result<$crate::cams::DeleteResponse, $crate::cams::CamsError> {
+            Ok(Default::default())
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use no_op_writes;
 
 /// Where CAMS requests go: `https://cams.<region>.aliyuncs.com/` or an override URL.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

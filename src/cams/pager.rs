@@ -110,9 +110,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::cams::{
-        ChatGroupItem, SecretString, UpdateChatGroupRequest, UpdateChatGroupResponse,
-    };
+    use crate::cams::{ChatGroupItem, SecretString};
 
     /// A service that ignores `Page.Index`: every page is full, and there is no `Total`.
     #[derive(Default)]
@@ -121,14 +119,7 @@ mod tests {
     }
 
     impl CamsApi for EndlessPages {
-        async fn update_chat_group(
-            &self,
-            _: &Endpoint,
-            _: &Credentials,
-            _: &UpdateChatGroupRequest,
-        ) -> Result<UpdateChatGroupResponse, CamsError> {
-            Ok(UpdateChatGroupResponse::default())
-        }
+        crate::cams::no_op_writes!();
 
         async fn list_chat_group(
             &self,

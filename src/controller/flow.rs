@@ -17,9 +17,11 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use crate::cams::{
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, CamsError, Credentials, Endpoint,
-    ErrorKind, ListChatGroupRequest, ListChatGroupResponse, UpdateChatGroupRequest,
-    UpdateChatGroupResponse,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+    ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
+    AddChatGroupRequest, AddChatGroupResponse, CamsApi, CamsError, Credentials, DeleteResponse,
+    Endpoint, ErrorKind, GroupRequest, InviteLinkResponse, ListChatGroupRequest,
+    ListChatGroupResponse, UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
 use crate::metrics::{ActionLabels, CallLabels, Metrics, code_label};
 
@@ -247,6 +249,73 @@ impl<C: CamsApi> CamsApi for Guarded<C> {
         })
         .await
     }
+    async fn add_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &AddChatGroupRequest,
+    ) -> Result<AddChatGroupResponse, CamsError> {
+        self.call(ACTION_ADD_CHAT_GROUP, async {
+            let response = self
+                .inner
+                .add_chat_group(endpoint, credentials, request)
+                .await?;
+            let code = code_label(&response.meta.code);
+            Ok((response, code))
+        })
+        .await
+    }
+
+    async fn delete_chat_group(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        self.call(ACTION_DELETE_CHAT_GROUP, async {
+            let response = self
+                .inner
+                .delete_chat_group(endpoint, credentials, request)
+                .await?;
+            let code = code_label(&response.meta.code);
+            Ok((response, code))
+        })
+        .await
+    }
+
+    async fn add_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<InviteLinkResponse, CamsError> {
+        self.call(ACTION_ADD_CHAT_GROUP_INVITE_LINK, async {
+            let response = self
+                .inner
+                .add_chat_group_invite_link(endpoint, credentials, request)
+                .await?;
+            let code = code_label(&response.meta.code);
+            Ok((response, code))
+        })
+        .await
+    }
+
+    async fn delete_chat_group_invite_link(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        request: &GroupRequest,
+    ) -> Result<DeleteResponse, CamsError> {
+        self.call(ACTION_DELETE_CHAT_GROUP_INVITE_LINK, async {
+            let response = self
+                .inner
+                .delete_chat_group_invite_link(endpoint, credentials, request)
+                .await?;
+            let code = code_label(&response.meta.code);
+            Ok((response, code))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -265,14 +334,7 @@ mod tests {
     }
 
     impl CamsApi for Slow {
-        async fn update_chat_group(
-            &self,
-            _: &Endpoint,
-            _: &Credentials,
-            _: &UpdateChatGroupRequest,
-        ) -> Result<UpdateChatGroupResponse, CamsError> {
-            Ok(UpdateChatGroupResponse::default())
-        }
+        crate::cams::no_op_writes!();
 
         async fn list_chat_group(
             &self,
