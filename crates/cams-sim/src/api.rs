@@ -8,14 +8,17 @@
 //! naming it answers `InvalidStatus.GroupCreating` (see the crate documentation for why).
 
 use rand::Rng;
+use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
 use crate::group::{Group, GroupId};
 use crate::params::{ApiError, Params};
 use crate::protocol::{
-    ACTION_ADD_CHAT_GROUP, ACTION_ASSUME_ROLE_WITH_OIDC, ACTION_DELETE_CHAT_GROUP,
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CAMS_API_VERSION, GROUP_STATUS_CREATING,
-    MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_SUBJECT_CHARS, STS_API_VERSION, codes,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_ASSUME_ROLE_WITH_OIDC,
+    ACTION_DELETE_CHAT_GROUP, ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP,
+    ACTION_UPDATE_CHAT_GROUP, CAMS_API_VERSION, GROUP_STATUS_CREATING, INVITE_CODE_CHARS,
+    INVITE_LINK_PREFIX, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_SUBJECT_CHARS, STS_API_VERSION,
+    codes,
 };
 use crate::state::State;
 use crate::sts;
@@ -92,6 +95,22 @@ pub(crate) const APIS: &[ApiSpec] = &[
         handler: delete_chat_group,
     },
     ApiSpec {
+        product: "cams",
+        version: CAMS_API_VERSION,
+        action: ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+        auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
+        handler: add_chat_group_invite_link,
+    },
+    ApiSpec {
+        product: "cams",
+        version: CAMS_API_VERSION,
+        action: ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+        auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
+        handler: delete_chat_group_invite_link,
+    },
+    ApiSpec {
         product: "sts",
         version: STS_API_VERSION,
         action: ACTION_ASSUME_ROLE_WITH_OIDC,
@@ -134,6 +153,18 @@ fn usable_group<'s>(state: &'s mut State, key: &GroupId) -> Result<&'s mut Group
         ));
     }
     Ok(group)
+}
+
+/// Letters and digits, as in WhatsApp invite codes.
+const INVITE_CODE_ALPHABET: &[u8] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A fresh invite link, drawn from the id stream so that a seed gives the same links.
+fn new_invite_link(rng: &mut StdRng) -> String {
+    let code: String = (0..INVITE_CODE_CHARS)
+        .map(|_| char::from(INVITE_CODE_ALPHABET[rng.random_range(0..INVITE_CODE_ALPHABET.len())]))
+        .collect();
+    format!("{INVITE_LINK_PREFIX}{code}")
 }
 
 fn add_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, Value>, ApiError> {
@@ -281,12 +312,43 @@ fn delete_chat_group(
     Ok(affected_one())
 }
 
-/// `Result: 1`, the one row changed, as the SDKs' models of `UpdateChatGroup` and
-/// `DeleteChatGroup` answers carry it.
+/// `Result: 1`, the one row changed, as the SDKs' models of `UpdateChatGroup`, `DeleteChatGroup`
+/// and `DeleteChatGroupInviteLink` answers carry it.
 fn affected_one() -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("Result".into(), json!(1));
     out
+}
+
+/// A new link replaces (revokes) the one the group had, as resetting a WhatsApp invite link
+/// does; the answer carries it as `InviteLink`.
+fn add_chat_group_invite_link(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    usable_group(state, &key)?;
+    let link = new_invite_link(&mut state.id_rng);
+    usable_group(state, &key)?.invite_link = Some(link.clone());
+    state.touch(&key);
+    let mut out = Map::new();
+    out.insert("InviteLink".into(), Value::String(link));
+    Ok(out)
+}
+
+/// Revokes the group's link. A group without one answers `OK` too: the caller wants the group
+/// to have no link, and a retry after a lost answer must not fail.
+fn delete_chat_group_invite_link(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    if usable_group(state, &key)?.invite_link.take().is_some() {
+        state.touch(&key);
+    }
+    Ok(affected_one())
 }
 
 #[cfg(test)]
@@ -564,6 +626,8 @@ mod tests {
         update.push(("Subject", "Renamed"));
         for (handler, pairs) in [
             (update_chat_group as Handler, update.as_slice()),
+            (add_chat_group_invite_link, keys.as_slice()),
+            (delete_chat_group_invite_link, keys.as_slice()),
             (delete_chat_group, keys.as_slice()),
         ] {
             assert_eq!(
@@ -573,6 +637,7 @@ mod tests {
         }
         let group = sim.group("s", "1", &id).expect("still stored");
         assert_eq!(group.subject.as_deref(), Some("Fresh"));
+        assert_eq!(group.invite_link, None);
 
         sim.set_time(t0() + SignedDuration::from_millis(59_999));
         assert_eq!(
@@ -610,7 +675,7 @@ mod tests {
             sim.group("s", "1", &id).map(|g| g.group_status),
             Some(GROUP_STATUS_ACTIVE.to_owned())
         );
-        call(&sim, update_chat_group, &key_params(&id)).expect("usable at once");
+        call(&sim, add_chat_group_invite_link, &key_params(&id)).expect("usable at once");
     }
 
     #[test]
@@ -648,6 +713,84 @@ mod tests {
     }
 
     #[test]
+    fn invite_links_are_added_replaced_listed_and_deleted() {
+        let sim = sim(0, 7);
+        let keys = key_params("G1");
+        let first = call(&sim, add_chat_group_invite_link, &keys).expect("adds");
+        let link = first["InviteLink"].as_str().expect("InviteLink").to_owned();
+        let code = link
+            .strip_prefix(INVITE_LINK_PREFIX)
+            .expect("a WhatsApp invite URL");
+        assert_eq!(code.len(), INVITE_CODE_CHARS);
+        assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+        assert_eq!(
+            listed(&sim, "G1").map(|g| g["InviteLink"].clone()),
+            Some(json!(link))
+        );
+
+        let again = call(&sim, add_chat_group_invite_link, &keys).expect("adds again");
+        let replaced = again["InviteLink"].as_str().expect("InviteLink").to_owned();
+        assert_ne!(replaced, link, "a new link revokes the old one");
+        assert_eq!(
+            sim.group("s", "1", "G1").and_then(|g| g.invite_link),
+            Some(replaced.clone())
+        );
+
+        // The same seed gives the same links.
+        let twin = sim_with_link(7);
+        assert_eq!(twin, link);
+
+        let deleted = call(&sim, delete_chat_group_invite_link, &keys).expect("deletes");
+        assert_eq!(deleted["Result"], 1);
+        let item = listed(&sim, "G1").expect("still listed");
+        assert!(item.get("InviteLink").is_none(), "{item}");
+        assert_eq!(sim.group("s", "1", "G1").and_then(|g| g.invite_link), None);
+        call(&sim, delete_chat_group_invite_link, &keys)
+            .expect("deleting the link of a group without one is OK");
+
+        for handler in [
+            add_chat_group_invite_link as Handler,
+            delete_chat_group_invite_link,
+        ] {
+            assert_eq!(
+                business_code(call(&sim, handler, &key_params("NOPE"))),
+                codes::GROUP_NOT_FOUND
+            );
+        }
+        let err = call(
+            &sim,
+            add_chat_group_invite_link,
+            &[("CustSpaceId", "s"), ("GroupId", "G1")],
+        )
+        .expect_err("BusinessNumber is required");
+        assert!(
+            matches!(
+                err,
+                ApiError::Gateway {
+                    http_status: 400,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let mut sms = keys.to_vec();
+        sms.push(("ChannelType", "SMS"));
+        assert_eq!(
+            business_code(call(&sim, delete_chat_group_invite_link, &sms)),
+            codes::CHANNEL_TYPE_NOT_SUPPORT
+        );
+    }
+
+    /// The first invite link a fresh simulator seeded with `seed` gives `G1`.
+    fn sim_with_link(seed: u64) -> String {
+        let sim = sim(0, seed);
+        call(&sim, add_chat_group_invite_link, &key_params("G1")).expect("adds")["InviteLink"]
+            .as_str()
+            .expect("InviteLink")
+            .to_owned()
+    }
+
+    #[test]
     fn a_deleted_group_is_gone_and_a_missing_one_is_reported() {
         let sim = sim(0, 0);
         let out = call(&sim, delete_chat_group, &key_params("G1")).expect("deletes");
@@ -662,5 +805,17 @@ mod tests {
             business_code(call(&sim, update_chat_group, &key_params("G1"))),
             codes::GROUP_NOT_FOUND
         );
+    }
+
+    #[test]
+    fn the_new_actions_are_in_the_table() {
+        for action in [
+            ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+        ] {
+            let api = find(CAMS_API_VERSION, action).expect("a row");
+            assert_eq!(api.auth, Auth::AccessKey);
+            assert_eq!(api.envelope, Envelope::CodeOk);
+        }
     }
 }
