@@ -1366,6 +1366,7 @@ mod docs {
         assert_eq!(config.forced_codes["EA303GONE"].http_status, 200);
         assert_eq!(config.sts.credential_ttl_seconds, Some(60));
         assert_eq!(config.sts.oidc_tokens.as_ref().map(Vec::len), Some(1));
+        assert_eq!(config.creation_delay_ms, 5000);
     }
 }
 

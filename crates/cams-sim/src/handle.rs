@@ -59,7 +59,8 @@ impl SimHandle {
     pub fn stats(&self) -> Stats {
         self.lock().stats()
     }
-    /// The request log, oldest first (bounded: see [`SimulatorBuilder::log_capacity`]).
+    /// The request log, oldest first (bounded: see
+    /// [`SimulatorBuilder::log_capacity`](crate::SimulatorBuilder::log_capacity)).
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         self.lock().log()
     }
