@@ -920,6 +920,93 @@ mod operations {
         assert_eq!(sim.groups().len(), 3);
     }
 
+    /// A created group is `CREATING` until the simulator's clock passes the creation delay;
+    /// only listing sees it meanwhile. Then its invite link comes and goes, and it is deleted.
+    #[tokio::test]
+    async fn group_lifecycle_by_the_clock() {
+        let start_time = jiff::Timestamp::now();
+        let sim = start(
+            vector_builder()
+                .fixed_time(start_time)
+                .creation_delay(std::time::Duration::from_secs(30)),
+        )
+        .await;
+        let reply = call(
+            &sim,
+            "AddChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Subject", "Lifecycle"),
+            ],
+        )
+        .await;
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+        let listed = |reply: Reply, id: &str| -> Option<serde_json::Value> {
+            reply.json()["Data"]["List"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["GroupId"] == id)
+                .cloned()
+        };
+        let id = sim
+            .groups()
+            .into_iter()
+            .find(|g| g.subject.as_deref() == Some("Lifecycle"))
+            .map(|g| g.group_id)
+            .expect("created");
+        let keys = [
+            ("BusinessNumber", NUMBER),
+            ("CustSpaceId", SPACE),
+            ("GroupId", id.as_str()),
+        ];
+        let item = listed(call(&sim, "ListChatGroup", &list_params()).await, &id);
+        assert_eq!(
+            item.map(|g| g["GroupStatus"].clone()),
+            Some("CREATING".into())
+        );
+        for action in [
+            "UpdateChatGroup",
+            "AddChatGroupInviteLink",
+            "DeleteChatGroupInviteLink",
+            "DeleteChatGroup",
+        ] {
+            let reply = call(&sim, action, &keys).await;
+            assert_eq!(reply.status, 200, "{action}: {}", reply.body);
+            assert_eq!(reply.code(), "InvalidStatus.GroupCreating", "{action}");
+            assert_eq!(reply.json()["Success"], false);
+        }
+
+        sim.set_time(start_time + jiff::SignedDuration::from_secs(30));
+        let item = listed(call(&sim, "ListChatGroup", &list_params()).await, &id).expect("listed");
+        assert_eq!(item["GroupStatus"], "ACTIVE");
+        assert!(item.get("InviteLink").is_none(), "{item}");
+
+        let added = call(&sim, "AddChatGroupInviteLink", &keys).await;
+        assert_eq!(added.code(), "OK", "{}", added.body);
+        let link = added.json()["InviteLink"].clone();
+        assert!(
+            link.as_str()
+                .is_some_and(|l| l.starts_with("https://chat.whatsapp.com/"))
+        );
+        let item = listed(call(&sim, "ListChatGroup", &list_params()).await, &id).expect("listed");
+        assert_eq!(item["InviteLink"], link);
+        let deleted = call(&sim, "DeleteChatGroupInviteLink", &keys).await;
+        assert_eq!(deleted.json()["Result"], 1, "{}", deleted.body);
+        let item = listed(call(&sim, "ListChatGroup", &list_params()).await, &id).expect("listed");
+        assert!(item.get("InviteLink").is_none(), "{item}");
+
+        let gone = call(&sim, "DeleteChatGroup", &keys).await;
+        assert_eq!(gone.code(), "OK", "{}", gone.body);
+        assert!(listed(call(&sim, "ListChatGroup", &list_params()).await, &id).is_none());
+        let again = call(&sim, "DeleteChatGroup", &keys).await;
+        assert_eq!(
+            (again.status, again.code()),
+            (200, CODE_GROUP_NOT_FOUND.to_owned())
+        );
+    }
+
     #[tokio::test]
     async fn external_edits_show_in_the_listing() {
         let sim = start(vector_builder()).await;
@@ -1088,6 +1175,74 @@ mod faults {
         );
     }
 
+    /// Faults are keyed by action name, so the invite-link actions get theirs, from the builder
+    /// and at run time, and a faulted call changes nothing.
+    #[tokio::test]
+    async fn faults_apply_to_the_invite_link_actions() {
+        let sim = start(vector_builder().faults(
+            cams_sim::ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+            ActionFaults::none().throttle_rate(1.0),
+        ))
+        .await;
+        let reply = call(&sim, "AddChatGroupInviteLink", &update_params()).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "Throttling.User".into())
+        );
+        assert!(reply.header("x-ratelimit-user-api").is_some());
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.invite_link),
+            None,
+            "a throttled call changes nothing"
+        );
+        sim.clear_faults(cams_sim::ACTION_ADD_CHAT_GROUP_INVITE_LINK);
+        let reply = call(&sim, "AddChatGroupInviteLink", &update_params()).await;
+        assert_eq!(reply.code(), "OK", "{}", reply.body);
+        let link = reply.json()["InviteLink"].clone();
+
+        sim.set_faults(
+            cams_sim::ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+            ActionFaults::none()
+                .then(Fault::ServerError {
+                    error: ServerError::ServiceUnavailable,
+                })
+                .then(Fault::Business {
+                    code: "Forbidden.NotAllowlisted".into(),
+                    message: None,
+                }),
+        )
+        .expect("valid faults");
+        let first = call(&sim, "DeleteChatGroupInviteLink", &update_params()).await;
+        assert_eq!(
+            (first.status, first.code()),
+            (503, "ServiceUnavailable".into())
+        );
+        let second = call(&sim, "DeleteChatGroupInviteLink", &update_params()).await;
+        assert_eq!(
+            (second.status, second.code()),
+            (200, "Forbidden.NotAllowlisted".into())
+        );
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.invite_link),
+            link.as_str().map(str::to_owned),
+            "the faulted deletes kept the link"
+        );
+        let third = call(&sim, "DeleteChatGroupInviteLink", &update_params()).await;
+        assert_eq!(third.code(), "OK", "the script is used up: {}", third.body);
+        assert_eq!(
+            sim.group(SPACE, NUMBER, GROUP).and_then(|g| g.invite_link),
+            None
+        );
+        assert_eq!(
+            sim.code_count("DeleteChatGroupInviteLink", "ServiceUnavailable"),
+            1
+        );
+        assert_eq!(
+            sim.code_count("AddChatGroupInviteLink", "Throttling.User"),
+            1
+        );
+    }
+
     #[tokio::test]
     async fn invalid_faults_are_refused_with_the_field_named() {
         let sim = start(vector_builder()).await;
@@ -1211,6 +1366,7 @@ mod docs {
         assert_eq!(config.forced_codes["EA303GONE"].http_status, 200);
         assert_eq!(config.sts.credential_ttl_seconds, Some(60));
         assert_eq!(config.sts.oidc_tokens.as_ref().map(Vec::len), Some(1));
+        assert_eq!(config.creation_delay_ms, 5000);
     }
 }
 
@@ -1374,6 +1530,68 @@ mod process {
             "Forbidden.NotAllowlisted"
         );
 
+        // The creation delay, set at run time, by a clock fixed through the admin endpoint.
+        let start_time = jiff::Timestamp::now();
+        let fixed = admin(
+            addr,
+            "POST",
+            "/_sim/clock",
+            &format!(r#"{{"fixed": "{start_time}"}}"#),
+        )
+        .await;
+        assert_eq!(fixed.status, 200, "{}", fixed.body);
+        let delay = admin(
+            addr,
+            "POST",
+            "/_sim/creation-delay",
+            r#"{"creationDelayMs": 60000}"#,
+        )
+        .await;
+        assert_eq!(delay.status, 200, "{}", delay.body);
+        assert_eq!(
+            admin(addr, "GET", "/_sim/creation-delay", "").await.json()["creationDelayMs"],
+            60000
+        );
+        let added = signed(
+            addr,
+            "AddChatGroup",
+            &[
+                ("BusinessNumber", NUMBER),
+                ("CustSpaceId", SPACE),
+                ("Subject", "Made by admin test"),
+            ],
+        )
+        .await;
+        assert_eq!(added.code(), "OK", "{}", added.body);
+        let status_of_new_group = || async {
+            admin(addr, "GET", "/_sim/groups", "")
+                .await
+                .json()
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["subject"] == "Made by admin test")
+                .map(|g| g["groupStatus"].clone())
+        };
+        assert_eq!(status_of_new_group().await, Some("CREATING".into()));
+        let later = start_time + jiff::SignedDuration::from_secs(60);
+        admin(
+            addr,
+            "POST",
+            "/_sim/clock",
+            &format!(r#"{{"fixed": "{later}"}}"#),
+        )
+        .await;
+        assert_eq!(status_of_new_group().await, Some("ACTIVE".into()));
+        let bad = admin(
+            addr,
+            "POST",
+            "/_sim/creation-delay",
+            r#"{"creationDelayMs": -1}"#,
+        )
+        .await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+
         let clock = admin(addr, "POST", "/_sim/clock", r#"{"offsetSeconds": 7200}"#).await;
         assert_eq!(clock.status, 200, "{}", clock.body);
         assert_eq!(
@@ -1452,9 +1670,12 @@ mod interop {
         python
     }
 
-    /// Runs the SDK script, killing it if it hangs (a bound, not a timing assertion).
-    fn run_sdk(args: Vec<String>) -> serde_json::Value {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sdk_calls.py");
+    /// Runs an SDK script of `tests/interop/`, killing it if it hangs (a bound, not a timing
+    /// assertion).
+    fn run_sdk(script: &str, args: Vec<String>) -> serde_json::Value {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/interop")
+            .join(script);
         let mut child = Command::new(python())
             .arg(script)
             .args(&args)
@@ -1516,7 +1737,7 @@ mod interop {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let result = tokio::task::spawn_blocking(move || run_sdk(args))
+        let result = tokio::task::spawn_blocking(move || run_sdk("sdk_calls.py", args))
             .await
             .expect("joins");
 
@@ -1590,6 +1811,128 @@ mod interop {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn official_sdk_with_signature_v3() {
         run("v3", SignatureVersion::V3).await;
+    }
+
+    /// The group lifecycle through the SDK: a new group is `CREATING` until the simulator's
+    /// (fixed) clock passes the creation delay, which the script does through `/_sim/clock`;
+    /// then its invite link is added and deleted, and the group is deleted. Every answer must
+    /// parse in the SDK's response models.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn official_sdk_walks_the_group_lifecycle() {
+        let delay = Duration::from_secs(60);
+        let sim = start(
+            vector_builder()
+                .seed(5)
+                .fixed_time(jiff::Timestamp::now())
+                .creation_delay(delay),
+        )
+        .await;
+        let args: Vec<String> = [
+            "--endpoint",
+            &format!("127.0.0.1:{}", sim.addr().port()),
+            "--algorithm",
+            "v3",
+            "--key-id",
+            KEY_ID,
+            "--secret",
+            SECRET,
+            "--space",
+            SPACE,
+            "--number",
+            NUMBER,
+            // From the fixed start to the system clock plus twice the delay: past it whatever
+            // the time the script took.
+            "--clock-offset-seconds",
+            &(2 * delay.as_secs()).to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let result = tokio::task::spawn_blocking(move || run_sdk("sdk_lifecycle.py", args))
+            .await
+            .expect("joins");
+
+        let subject = result["subject"].as_str().expect("subject").to_owned();
+        let add = &result["add"];
+        assert_eq!(add["ok"], true, "{result}");
+        assert_eq!(add["body"]["Code"], "OK", "{result}");
+        assert!(
+            add["body"]["UniqueCode"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        );
+        assert!(add["body"].get("GroupId").is_none(), "{result}");
+        let group_id = result["groupId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the new group is listed: {result}"))
+            .to_owned();
+        let item = |listing: &serde_json::Value| -> Option<serde_json::Value> {
+            assert_eq!(listing["ok"], true, "{result}");
+            assert_eq!(listing["body"]["Code"], "OK", "{result}");
+            listing["body"]["Data"]["List"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["GroupId"] == group_id.as_str())
+                .cloned()
+        };
+
+        let creating = item(&result["listCreating"]).expect("listed while creating");
+        assert_eq!(creating["GroupStatus"], "CREATING", "{result}");
+        assert_eq!(creating["Subject"], subject.as_str());
+        for refused in ["addLinkWhileCreating", "deleteWhileCreating"] {
+            assert_eq!(result[refused]["ok"], true, "{result}");
+            assert_eq!(
+                result[refused]["body"]["Code"],
+                cams_sim::codes::GROUP_CREATING,
+                "{refused}: {result}"
+            );
+        }
+
+        let active = item(&result["listActive"]).expect("listed once created");
+        assert_eq!(active["GroupStatus"], "ACTIVE", "{result}");
+        assert!(active.get("InviteLink").is_none(), "{result}");
+
+        let add_link = &result["addLink"];
+        assert_eq!(add_link["body"]["Code"], "OK", "{result}");
+        let link = add_link["inviteLink"]
+            .as_str()
+            .expect("the SDK model's invite_link");
+        assert!(link.starts_with("https://chat.whatsapp.com/"), "{link}");
+        let with_link = item(&result["listWithLink"]).expect("listed");
+        assert_eq!(with_link["InviteLink"], link);
+
+        let delete_link = &result["deleteLink"];
+        assert_eq!(delete_link["body"]["Code"], "OK", "{result}");
+        assert_eq!(delete_link["body"]["Result"], 1, "{result}");
+        let without_link = item(&result["listWithoutLink"]).expect("listed");
+        assert!(without_link.get("InviteLink").is_none(), "{result}");
+        assert_eq!(result["deleteLinkAgain"]["body"]["Code"], "OK", "{result}");
+
+        let delete = &result["deleteGroup"];
+        assert_eq!(delete["body"]["Code"], "OK", "{result}");
+        assert_eq!(delete["body"]["Result"], 1, "{result}");
+        for missing in ["deleteGroupAgain", "addLinkAfterDelete"] {
+            assert_eq!(
+                result[missing]["body"]["Code"],
+                cams_sim::codes::GROUP_NOT_FOUND,
+                "{missing}: {result}"
+            );
+        }
+        assert!(item(&result["listAfterDelete"]).is_none(), "{result}");
+
+        // What the simulator saw.
+        assert!(sim.group(SPACE, NUMBER, &group_id).is_none());
+        assert_eq!(sim.groups().len(), 1, "only the seeded group is left");
+        for (action, calls) in [
+            ("AddChatGroup", 1),
+            ("AddChatGroupInviteLink", 3),
+            ("DeleteChatGroupInviteLink", 2),
+            ("DeleteChatGroup", 3),
+            ("ListChatGroup", 5),
+        ] {
+            assert_eq!(sim.call_count(action), calls, "{action}");
+        }
     }
 }
 

@@ -1,16 +1,24 @@
 //! The operations the simulator serves, as a table keyed by (`Version`, `Action`), and their
 //! business logic. Adding an API (another product, or another version) is one table row and one
 //! handler function. CAMS lives here; STS (`AssumeRoleWithOIDC`) in [`super::sts`].
+//!
+//! A group is created asynchronously: `AddChatGroup` stores it `CREATING`, and it turns
+//! `ACTIVE` once the creation delay has passed by the simulator's clock (see
+//! [`State::settle`]). While it is `CREATING` only `ListChatGroup` sees it; every operation
+//! naming it answers `InvalidStatus.GroupCreating` (see the crate documentation for why).
 
 use rand::Rng;
+use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
 use crate::group::{Group, GroupId};
 use crate::params::{ApiError, Params};
 use crate::protocol::{
-    ACTION_ADD_CHAT_GROUP, ACTION_ASSUME_ROLE_WITH_OIDC, ACTION_DELETE_CHAT_GROUP,
-    ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CAMS_API_VERSION, GROUP_STATUS_ACTIVE,
-    MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_SUBJECT_CHARS, STS_API_VERSION, codes,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_ASSUME_ROLE_WITH_OIDC,
+    ACTION_DELETE_CHAT_GROUP, ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP,
+    ACTION_UPDATE_CHAT_GROUP, CAMS_API_VERSION, GROUP_STATUS_CREATING, INVITE_CODE_CHARS,
+    INVITE_LINK_PREFIX, MAX_DESCRIPTION_CHARS, MAX_PAGE_SIZE, MAX_SUBJECT_CHARS, STS_API_VERSION,
+    codes,
 };
 use crate::state::State;
 use crate::sts;
@@ -87,6 +95,22 @@ pub(crate) const APIS: &[ApiSpec] = &[
         handler: delete_chat_group,
     },
     ApiSpec {
+        product: "cams",
+        version: CAMS_API_VERSION,
+        action: ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+        auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
+        handler: add_chat_group_invite_link,
+    },
+    ApiSpec {
+        product: "cams",
+        version: CAMS_API_VERSION,
+        action: ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+        auth: Auth::AccessKey,
+        envelope: Envelope::CodeOk,
+        handler: delete_chat_group_invite_link,
+    },
+    ApiSpec {
         product: "sts",
         version: STS_API_VERSION,
         action: ACTION_ASSUME_ROLE_WITH_OIDC,
@@ -112,6 +136,37 @@ fn group_not_found(key: &GroupId) -> ApiError {
     )
 }
 
+/// The group `key` names, when an operation may act on it: it exists and is not `CREATING`
+/// (WhatsApp has no group to change yet).
+fn usable_group<'s>(state: &'s mut State, key: &GroupId) -> Result<&'s mut Group, ApiError> {
+    let group = state
+        .groups
+        .get_mut(key)
+        .ok_or_else(|| group_not_found(key))?;
+    if group.group_status == GROUP_STATUS_CREATING {
+        return Err(ApiError::business(
+            codes::GROUP_CREATING,
+            format!(
+                "The group {} is still being created: list it with ListChatGroup until its GroupStatus is no longer {GROUP_STATUS_CREATING}.",
+                key.2
+            ),
+        ));
+    }
+    Ok(group)
+}
+
+/// Letters and digits, as in WhatsApp invite codes.
+const INVITE_CODE_ALPHABET: &[u8] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A fresh invite link, drawn from the id stream so that a seed gives the same links.
+fn new_invite_link(rng: &mut StdRng) -> String {
+    let code: String = (0..INVITE_CODE_CHARS)
+        .map(|_| char::from(INVITE_CODE_ALPHABET[rng.random_range(0..INVITE_CODE_ALPHABET.len())]))
+        .collect();
+    format!("{INVITE_LINK_PREFIX}{code}")
+}
+
 fn add_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, Value>, ApiError> {
     let space = params.required("CustSpaceId")?;
     let number = params.required("BusinessNumber")?;
@@ -129,10 +184,10 @@ fn add_chat_group(state: &mut State, params: &Params<'_>) -> Result<Map<String, 
         }
     };
     let unique_code = format!("{:032x}", state.id_rng.random::<u128>());
-    let mut group = Group::new(space, number, group_id.as_str()).status(GROUP_STATUS_ACTIVE);
+    let mut group = Group::new(space, number, group_id.as_str());
     group.subject = subject.map(str::to_owned);
     group.description = description.map(str::to_owned);
-    state.put_group(group);
+    state.create_group(group);
     let mut out = Map::new();
     out.insert("UniqueCode".into(), Value::String(unique_code));
     Ok(out)
@@ -147,10 +202,7 @@ fn update_chat_group(
     let subject = params.text("Subject", Some(MAX_SUBJECT_CHARS))?;
     let description = params.text("Description", Some(MAX_DESCRIPTION_CHARS))?;
     let picture = params.text("ProfilePictureFile", None)?;
-    let group = state
-        .groups
-        .get_mut(&key)
-        .ok_or_else(|| group_not_found(&key))?;
+    let group = usable_group(state, &key)?;
     if let Some(subject) = subject {
         group.subject = Some(subject.to_owned());
     }
@@ -161,9 +213,7 @@ fn update_chat_group(
         group.profile_picture_file = Some(picture.to_owned());
     }
     state.touch(&key);
-    let mut out = Map::new();
-    out.insert("Result".into(), json!(1));
-    Ok(out)
+    Ok(affected_one())
 }
 
 fn page_invalid(detail: &str) -> ApiError {
@@ -257,17 +307,60 @@ fn delete_chat_group(
 ) -> Result<Map<String, Value>, ApiError> {
     let key = params.group_key()?;
     params.channel()?;
-    state
-        .groups
-        .remove(&key)
-        .map(|_| Map::new())
-        .ok_or_else(|| group_not_found(&key))
+    usable_group(state, &key)?;
+    state.remove_group(&key);
+    Ok(affected_one())
+}
+
+/// `Result: 1`, the one row changed, as the SDKs' models of `UpdateChatGroup`, `DeleteChatGroup`
+/// and `DeleteChatGroupInviteLink` answers carry it.
+fn affected_one() -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("Result".into(), json!(1));
+    out
+}
+
+/// A new link replaces (revokes) the one the group had, as resetting a WhatsApp invite link
+/// does; the answer carries it as `InviteLink`.
+fn add_chat_group_invite_link(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    usable_group(state, &key)?;
+    let link = new_invite_link(&mut state.id_rng);
+    usable_group(state, &key)?.invite_link = Some(link.clone());
+    state.touch(&key);
+    let mut out = Map::new();
+    out.insert("InviteLink".into(), Value::String(link));
+    Ok(out)
+}
+
+/// Revokes the group's link. A group without one answers `OK` too: the caller wants the group
+/// to have no link, and a retry after a lost answer must not fail.
+fn delete_chat_group_invite_link(
+    state: &mut State,
+    params: &Params<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let key = params.group_key()?;
+    params.channel()?;
+    if usable_group(state, &key)?.invite_link.take().is_some() {
+        state.touch(&key);
+    }
+    Ok(affected_one())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use jiff::{SignedDuration, Timestamp};
+
     use super::*;
     use crate::config::SimConfig;
+    use crate::handle::SimHandle;
+    use crate::protocol::GROUP_STATUS_ACTIVE;
     use crate::state::Clock;
 
     fn state() -> State {
@@ -432,5 +525,297 @@ mod tests {
         let sts = find(STS_API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).expect("STS row");
         assert_eq!(sts.auth, Auth::Anonymous);
         assert!(find(CAMS_API_VERSION, ACTION_ASSUME_ROLE_WITH_OIDC).is_none());
+    }
+
+    fn t0() -> Timestamp {
+        "2026-03-01T09:00:00Z".parse().expect("time")
+    }
+
+    /// A simulator's state behind its handle (which brings it up to date with the clock on
+    /// every access, as the server's calls do), with a fixed clock at [`t0`].
+    fn sim(creation_delay_ms: u64, seed: u64) -> SimHandle {
+        let config = SimConfig {
+            groups: vec![Group::new("s", "1", "G1").subject("Alpha team")],
+            creation_delay_ms,
+            seed,
+            ..SimConfig::default()
+        };
+        SimHandle {
+            state: Arc::new(Mutex::new(State::new(config, Clock::Fixed(t0())))),
+        }
+    }
+
+    fn call(
+        sim: &SimHandle,
+        handler: Handler,
+        pairs: &[(&str, &str)],
+    ) -> Result<Map<String, Value>, ApiError> {
+        let p = params(pairs);
+        sim.with_state(|state| handler(state, &Params(&p)))
+    }
+
+    fn business_code(result: Result<Map<String, Value>, ApiError>) -> String {
+        match result {
+            Err(ApiError::Business { code, .. }) => code,
+            other => panic!("expected a business error, got {other:?}"),
+        }
+    }
+
+    /// The listed item of `group_id` in space `s`, number `1`.
+    fn listed(sim: &SimHandle, group_id: &str) -> Option<Value> {
+        let out = call(
+            sim,
+            list_chat_group,
+            &[
+                ("CustSpaceId", "s"),
+                ("BusinessNumber", "1"),
+                ("Page", r#"{"Index":1,"Size":100}"#),
+            ],
+        )
+        .expect("lists");
+        out["Data"]["List"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["GroupId"] == group_id)
+            .cloned()
+    }
+
+    /// Creates a group with `AddChatGroup` and returns its generated `GroupId`.
+    fn add(sim: &SimHandle, subject: &str) -> String {
+        call(
+            sim,
+            add_chat_group,
+            &[
+                ("CustSpaceId", "s"),
+                ("BusinessNumber", "1"),
+                ("Subject", subject),
+            ],
+        )
+        .expect("adds");
+        sim.groups()
+            .into_iter()
+            .find(|g| g.subject.as_deref() == Some(subject))
+            .map(|g| g.group_id)
+            .expect("the new group is stored")
+    }
+
+    fn key_params(group_id: &str) -> [(&str, &str); 3] {
+        [
+            ("CustSpaceId", "s"),
+            ("BusinessNumber", "1"),
+            ("GroupId", group_id),
+        ]
+    }
+
+    #[test]
+    fn a_new_group_is_creating_until_the_delay_has_passed_by_the_clock() {
+        let sim = sim(60_000, 0);
+        let id = add(&sim, "Fresh");
+        let group = sim.group("s", "1", &id).expect("stored");
+        assert_eq!(group.group_status, GROUP_STATUS_CREATING);
+        assert_eq!(group.gmt_modifier, Some(t0().as_millisecond()));
+        assert_eq!(
+            listed(&sim, &id).map(|g| g["GroupStatus"].clone()),
+            Some(json!(GROUP_STATUS_CREATING))
+        );
+
+        // Only listing sees a group being created.
+        let keys = key_params(&id);
+        let mut update = keys.to_vec();
+        update.push(("Subject", "Renamed"));
+        for (handler, pairs) in [
+            (update_chat_group as Handler, update.as_slice()),
+            (add_chat_group_invite_link, keys.as_slice()),
+            (delete_chat_group_invite_link, keys.as_slice()),
+            (delete_chat_group, keys.as_slice()),
+        ] {
+            assert_eq!(
+                business_code(call(&sim, handler, pairs)),
+                codes::GROUP_CREATING
+            );
+        }
+        let group = sim.group("s", "1", &id).expect("still stored");
+        assert_eq!(group.subject.as_deref(), Some("Fresh"));
+        assert_eq!(group.invite_link, None);
+
+        sim.set_time(t0() + SignedDuration::from_millis(59_999));
+        assert_eq!(
+            listed(&sim, &id).map(|g| g["GroupStatus"].clone()),
+            Some(json!(GROUP_STATUS_CREATING))
+        );
+        let ready = t0() + SignedDuration::from_secs(60);
+        sim.set_time(ready);
+        let group = sim.group("s", "1", &id).expect("stored");
+        assert_eq!(group.group_status, GROUP_STATUS_ACTIVE);
+        assert_eq!(group.gmt_modifier, Some(ready.as_millisecond()));
+        assert_eq!(
+            listed(&sim, &id).map(|g| g["GroupStatus"].clone()),
+            Some(json!(GROUP_STATUS_ACTIVE))
+        );
+
+        // A finished creation stays finished when the clock goes back.
+        sim.set_time(t0());
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some(GROUP_STATUS_ACTIVE.to_owned())
+        );
+        call(&sim, update_chat_group, &update).expect("an ACTIVE group can be changed");
+        assert_eq!(
+            sim.group("s", "1", &id).and_then(|g| g.subject),
+            Some("Renamed".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_zero_creation_delay_creates_active_groups_at_once() {
+        let sim = sim(0, 0);
+        let id = add(&sim, "Fresh");
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some(GROUP_STATUS_ACTIVE.to_owned())
+        );
+        call(&sim, add_chat_group_invite_link, &key_params(&id)).expect("usable at once");
+    }
+
+    #[test]
+    fn the_creation_delay_can_change_at_run_time() {
+        let sim = sim(0, 0);
+        sim.set_creation_delay(std::time::Duration::from_secs(5));
+        let id = add(&sim, "Later");
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some(GROUP_STATUS_CREATING.to_owned())
+        );
+        sim.set_creation_delay(std::time::Duration::ZERO);
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some(GROUP_STATUS_CREATING.to_owned()),
+            "a creation keeps the delay it started with"
+        );
+        sim.set_time(t0() + SignedDuration::from_secs(5));
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some(GROUP_STATUS_ACTIVE.to_owned())
+        );
+    }
+
+    #[test]
+    fn an_outside_status_change_during_creation_is_kept() {
+        let sim = sim(1_000, 0);
+        let id = add(&sim, "Fresh");
+        assert!(sim.set_group_status("s", "1", &id, "SUSPENDED"));
+        sim.set_time(t0() + SignedDuration::from_secs(2));
+        assert_eq!(
+            sim.group("s", "1", &id).map(|g| g.group_status),
+            Some("SUSPENDED".to_owned())
+        );
+    }
+
+    #[test]
+    fn invite_links_are_added_replaced_listed_and_deleted() {
+        let sim = sim(0, 7);
+        let keys = key_params("G1");
+        let first = call(&sim, add_chat_group_invite_link, &keys).expect("adds");
+        let link = first["InviteLink"].as_str().expect("InviteLink").to_owned();
+        let code = link
+            .strip_prefix(INVITE_LINK_PREFIX)
+            .expect("a WhatsApp invite URL");
+        assert_eq!(code.len(), INVITE_CODE_CHARS);
+        assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+        assert_eq!(
+            listed(&sim, "G1").map(|g| g["InviteLink"].clone()),
+            Some(json!(link))
+        );
+
+        let again = call(&sim, add_chat_group_invite_link, &keys).expect("adds again");
+        let replaced = again["InviteLink"].as_str().expect("InviteLink").to_owned();
+        assert_ne!(replaced, link, "a new link revokes the old one");
+        assert_eq!(
+            sim.group("s", "1", "G1").and_then(|g| g.invite_link),
+            Some(replaced.clone())
+        );
+
+        // The same seed gives the same links.
+        let twin = sim_with_link(7);
+        assert_eq!(twin, link);
+
+        let deleted = call(&sim, delete_chat_group_invite_link, &keys).expect("deletes");
+        assert_eq!(deleted["Result"], 1);
+        let item = listed(&sim, "G1").expect("still listed");
+        assert!(item.get("InviteLink").is_none(), "{item}");
+        assert_eq!(sim.group("s", "1", "G1").and_then(|g| g.invite_link), None);
+        call(&sim, delete_chat_group_invite_link, &keys)
+            .expect("deleting the link of a group without one is OK");
+
+        for handler in [
+            add_chat_group_invite_link as Handler,
+            delete_chat_group_invite_link,
+        ] {
+            assert_eq!(
+                business_code(call(&sim, handler, &key_params("NOPE"))),
+                codes::GROUP_NOT_FOUND
+            );
+        }
+        let err = call(
+            &sim,
+            add_chat_group_invite_link,
+            &[("CustSpaceId", "s"), ("GroupId", "G1")],
+        )
+        .expect_err("BusinessNumber is required");
+        assert!(
+            matches!(
+                err,
+                ApiError::Gateway {
+                    http_status: 400,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let mut sms = keys.to_vec();
+        sms.push(("ChannelType", "SMS"));
+        assert_eq!(
+            business_code(call(&sim, delete_chat_group_invite_link, &sms)),
+            codes::CHANNEL_TYPE_NOT_SUPPORT
+        );
+    }
+
+    /// The first invite link a fresh simulator seeded with `seed` gives `G1`.
+    fn sim_with_link(seed: u64) -> String {
+        let sim = sim(0, seed);
+        call(&sim, add_chat_group_invite_link, &key_params("G1")).expect("adds")["InviteLink"]
+            .as_str()
+            .expect("InviteLink")
+            .to_owned()
+    }
+
+    #[test]
+    fn a_deleted_group_is_gone_and_a_missing_one_is_reported() {
+        let sim = sim(0, 0);
+        let out = call(&sim, delete_chat_group, &key_params("G1")).expect("deletes");
+        assert_eq!(out["Result"], 1);
+        assert!(sim.group("s", "1", "G1").is_none());
+        assert!(listed(&sim, "G1").is_none());
+        assert_eq!(
+            business_code(call(&sim, delete_chat_group, &key_params("G1"))),
+            codes::GROUP_NOT_FOUND
+        );
+        assert_eq!(
+            business_code(call(&sim, update_chat_group, &key_params("G1"))),
+            codes::GROUP_NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn the_new_actions_are_in_the_table() {
+        for action in [
+            ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+        ] {
+            let api = find(CAMS_API_VERSION, action).expect("a row");
+            assert_eq!(api.auth, Auth::AccessKey);
+            assert_eq!(api.envelope, Envelope::CodeOk);
+        }
     }
 }

@@ -109,6 +109,14 @@ impl SimulatorBuilder {
         self.clock = Clock::System { offset };
         self
     }
+    /// How long a group created by `AddChatGroup` is listed `CREATING` before it turns
+    /// `ACTIVE`, by the simulator's clock, in whole milliseconds (default zero: `ACTIVE` at
+    /// once). With [`SimulatorBuilder::fixed_time`] a test moves the clock past it with
+    /// [`SimHandle::set_time`].
+    pub fn creation_delay(mut self, delay: std::time::Duration) -> Self {
+        self.config.creation_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
     /// Most entries kept in the request log.
     pub fn log_capacity(mut self, capacity: usize) -> Self {
         self.config.log_capacity = capacity;

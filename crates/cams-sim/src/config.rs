@@ -12,6 +12,7 @@
 //!   UpdateChatGroup: {throttleRate: 0.1, latencyMs: 50}
 //! forcedCodes:
 //!   EA303GONE: Forbidden.RAM
+//! creationDelayMs: 30000   # AddChatGroup's groups are CREATING for 30 s, then ACTIVE
 //! sts:
 //!   roleArn: acs:ram::1234567890123456:role/cams-operator
 //!   oidcTokens: [eyJhbGciOiJSUzI1NiJ9.sim.token]
@@ -100,6 +101,10 @@ pub struct SimConfig {
     pub forced_codes: BTreeMap<String, ForcedError>,
     /// Most entries kept in the request log.
     pub log_capacity: usize,
+    /// How long a group created by `AddChatGroup` is listed `CREATING` before it is `ACTIVE`,
+    /// in milliseconds by the simulator's clock. The real creation is asynchronous; 0 (the
+    /// default) makes it `ACTIVE` at once.
+    pub creation_delay_ms: u64,
     /// The simulated STS (`AssumeRoleWithOIDC`): whom it trusts, how long credentials last.
     pub sts: StsConfig,
 }
@@ -113,6 +118,7 @@ impl Default for SimConfig {
             faults: BTreeMap::new(),
             forced_codes: BTreeMap::new(),
             log_capacity: DEFAULT_LOG_CAPACITY,
+            creation_delay_ms: 0,
             sts: StsConfig::default(),
         }
     }
@@ -357,6 +363,7 @@ faults:
   UpdateChatGroup: {throttleRate: 0.1, latencyMs: 50}
 forcedCodes:
   EA303GONE: Forbidden.RAM
+creationDelayMs: 30000   # AddChatGroup's groups are CREATING for 30 s, then ACTIVE
 "#,
         )
         .expect("valid");
@@ -372,6 +379,8 @@ forcedCodes:
         assert_eq!(config.groups[0].subject.as_deref(), Some("Team chat"));
         assert_eq!(config.faults["UpdateChatGroup"].latency_ms, 50);
         assert_eq!(config.forced_codes["EA303GONE"].code, "Forbidden.RAM");
+        assert_eq!(config.creation_delay_ms, 30_000);
+        assert_eq!(SimConfig::default().creation_delay_ms, 0);
         let debug = format!("{config:?}");
         assert!(!debug.contains("testsecret"), "{debug}");
         assert!(!debug.contains("CAIS-token"), "{debug}");

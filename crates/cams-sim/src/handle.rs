@@ -1,6 +1,7 @@
 //! [`SimHandle`]: reads and steers a running simulator from a test or the admin endpoints.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -25,12 +26,17 @@ impl std::fmt::Debug for SimHandle {
 }
 
 impl SimHandle {
+    /// The state, brought up to date with the clock: every read and every call goes through
+    /// here, so group creations finish when they are due without a task of their own.
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-changed in a way that
         // matters to a test double: keep serving.
-        self.state
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.settle();
+        state
     }
 
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -53,7 +59,8 @@ impl SimHandle {
     pub fn stats(&self) -> Stats {
         self.lock().stats()
     }
-    /// The request log, oldest first (bounded: see [`SimulatorBuilder::log_capacity`](crate::SimulatorBuilder::log_capacity)).
+    /// The request log, oldest first (bounded: see
+    /// [`SimulatorBuilder::log_capacity`](crate::SimulatorBuilder::log_capacity)).
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         self.lock().log()
     }
@@ -207,8 +214,18 @@ impl SimHandle {
         group_id: &str,
     ) -> Option<Group> {
         self.lock()
-            .groups
-            .remove(&key(cust_space_id, business_number, group_id))
+            .remove_group(&key(cust_space_id, business_number, group_id))
+    }
+
+    /// How long a group created by `AddChatGroup` stays `CREATING`.
+    pub fn creation_delay(&self) -> Duration {
+        self.lock().creation_delay
+    }
+    /// From now on a group created by `AddChatGroup` stays `CREATING` for `delay` by the
+    /// simulator's clock (zero: `ACTIVE` at once). Groups already being created keep the
+    /// delay they were created with.
+    pub fn set_creation_delay(&self, delay: Duration) {
+        self.lock().creation_delay = delay;
     }
 
     /// Accepts another key, or replaces the key with the same ID (rotation).

@@ -4,11 +4,35 @@
 //! It speaks the RPC protocol (`GET`/`POST /`, parameters in the query and/or a form body, a JSON
 //! envelope, gateway errors as HTTP 4xx/5xx, business errors as HTTP 200 with `Code != "OK"`),
 //! verifies V1 and V3 signatures with its own code ([`verify`]), and serves `AddChatGroup`,
-//! `UpdateChatGroup`, `ListChatGroup` and `DeleteChatGroup` on groups held in memory, plus STS
-//! `AssumeRoleWithOIDC` ([`sts`]) for the operator's RRSA identity. Faults
-//! (throttling, server errors, latency, dropped connections, forced codes) are injected per
-//! action, deterministically from a seed ([`faults`]). Every call is counted and logged without
-//! secrets.
+//! `UpdateChatGroup`, `ListChatGroup`, `DeleteChatGroup`, `AddChatGroupInviteLink` and
+//! `DeleteChatGroupInviteLink` on groups held in memory, plus STS `AssumeRoleWithOIDC`
+//! ([`sts`]) for the operator's RRSA identity. Faults (throttling, server errors, latency,
+//! dropped connections, forced codes) are injected per action, deterministically from a seed
+//! ([`faults`]). Every call is counted and logged without secrets.
+//!
+//! The group lifecycle, and the simulator's assumptions where CAMS documents nothing:
+//!
+//! - `AddChatGroup` answers a `UniqueCode` and no `GroupId`: the group (with a `GroupId` the
+//!   simulator generates) is listed `CREATING` until the creation delay
+//!   ([`SimulatorBuilder::creation_delay`], `creationDelayMs` in the config,
+//!   `/_sim/creation-delay`) has passed by the simulator's clock, then `ACTIVE`. Nothing runs
+//!   in the background: the change is made when the state is next read (a call,
+//!   [`SimHandle::groups`], the admin endpoints), so a test with a fixed clock sees it exactly
+//!   when it moves the clock ([`SimHandle::set_time`]). A delay of zero, the default, creates
+//!   it `ACTIVE` at once.
+//! - While a group is `CREATING`, `UpdateChatGroup`, `DeleteChatGroup` and the invite-link
+//!   actions naming it answer the business error `InvalidStatus.GroupCreating` (HTTP 200).
+//!   The real answer is undocumented; refusing is the conservative guess, since WhatsApp has
+//!   no group to change until the creation is done: a client that waits for `ACTIVE` works
+//!   whether CAMS refuses or accepts, while one that relies on acceptance would break on a
+//!   CAMS that refuses. The code name is the simulator's own.
+//! - `AddChatGroupInviteLink` gives the group a new link (`https://chat.whatsapp.com/` and 22
+//!   letters and digits, drawn from the seed), revoking the previous one as a WhatsApp link
+//!   reset does, and answers it as `InviteLink`; `ListChatGroup` lists it.
+//!   `DeleteChatGroupInviteLink` removes it, and answers `OK` for a group without a link too,
+//!   so that a retried call (its first answer lost) does not fail.
+//! - A deleted group is gone; any action naming a missing group answers
+//!   `InvalidParameter.GroupNotExist` (HTTP 200).
 //!
 //! In-process use (tests):
 //!
@@ -66,8 +90,9 @@ pub use faults::{ActionFaults, Fault, ForcedError, ServerError};
 pub use group::{Group, GroupEdit};
 pub use handle::SimHandle;
 pub use protocol::{
-    ACTION_ADD_CHAT_GROUP, ACTION_ASSUME_ROLE_WITH_OIDC, ACTION_DELETE_CHAT_GROUP,
-    GROUP_STATUS_ACTIVE, MAX_PAGE_SIZE, STS_API_VERSION, codes,
+    ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_ASSUME_ROLE_WITH_OIDC,
+    ACTION_DELETE_CHAT_GROUP, ACTION_DELETE_CHAT_GROUP_INVITE_LINK, GROUP_STATUS_ACTIVE,
+    GROUP_STATUS_CREATING, MAX_PAGE_SIZE, STS_API_VERSION, codes,
 };
 pub use secret::Secret;
 pub use server::{ADMIN_PREFIX, RATELIMIT_HEADER};

@@ -17,6 +17,10 @@ pub const ACTION_UPDATE_CHAT_GROUP: &str = "UpdateChatGroup";
 pub const ACTION_LIST_CHAT_GROUP: &str = "ListChatGroup";
 /// Action that deletes a group.
 pub const ACTION_DELETE_CHAT_GROUP: &str = "DeleteChatGroup";
+/// Action that gives a group a new invite link, revoking the one it had.
+pub const ACTION_ADD_CHAT_GROUP_INVITE_LINK: &str = "AddChatGroupInviteLink";
+/// Action that revokes a group's invite link.
+pub const ACTION_DELETE_CHAT_GROUP_INVITE_LINK: &str = "DeleteChatGroupInviteLink";
 /// Largest `Page.Size` accepted by `ListChatGroup`.
 pub const MAX_PAGE_SIZE: u64 = 100;
 /// Longest `Subject`, in characters.
@@ -27,6 +31,13 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2048;
 pub const CHANNEL_TYPE_WHATSAPP: &str = "WHATSAPP";
 /// `GroupStatus` of a usable group.
 pub const GROUP_STATUS_ACTIVE: &str = "ACTIVE";
+/// `GroupStatus` of a group `AddChatGroup` asked for and WhatsApp has not finished creating:
+/// creation is asynchronous, so a new group is listed with it first.
+pub const GROUP_STATUS_CREATING: &str = "CREATING";
+/// What every WhatsApp group invite link starts with; the invite code follows.
+pub const INVITE_LINK_PREFIX: &str = "https://chat.whatsapp.com/";
+/// Length of a WhatsApp invite code, in letters and digits.
+pub const INVITE_CODE_CHARS: usize = 22;
 
 pub const STS_API_VERSION: &str = "2015-04-01";
 /// STS action that exchanges an OIDC token for temporary credentials.
@@ -46,6 +57,10 @@ pub mod codes {
     pub const OK: &str = "OK";
     /// HTTP 200 (business): no group has these `CustSpaceId`, `BusinessNumber` and `GroupId`.
     pub const GROUP_NOT_FOUND: &str = "InvalidParameter.GroupNotExist";
+    /// HTTP 200 (business): the group is still `CREATING`, so only listing sees it. The real
+    /// service's answer to a change of a group being created is undocumented: this code is the
+    /// simulator's own assumption (see the crate documentation).
+    pub const GROUP_CREATING: &str = "InvalidStatus.GroupCreating";
     /// HTTP 400: a required parameter is absent or empty.
     pub const MISSING_PARAMETER: &str = "MissingParameter";
     /// HTTP 400 (gateway: unreadable request, repeated parameter) or 200 (business: a field

@@ -779,6 +779,18 @@ struct ClockSetting {
     offset_seconds: Option<i64>,
 }
 
+/// `{"creationDelayMs": 30000}`: how long `AddChatGroup`'s groups stay `CREATING`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreationDelaySetting {
+    creation_delay_ms: u64,
+}
+
+fn creation_delay_json(handle: &SimHandle) -> Value {
+    let ms = u64::try_from(handle.creation_delay().as_millis()).unwrap_or(u64::MAX);
+    json!({ "creationDelayMs": ms })
+}
+
 /// `{"custSpaceId": .., "businessNumber": .., "groupId": ..}`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -870,14 +882,24 @@ async fn admin(handle: &SimHandle, request: Request<Incoming>, rest: &str) -> Re
             }
             Err(response) => response,
         },
+        (Method::GET, "creation-delay") => admin_json(200, &creation_delay_json(handle)),
+        (Method::POST, "creation-delay") => match admin_body::<CreationDelaySetting>(request).await
+        {
+            Ok(setting) => {
+                handle.set_creation_delay(Duration::from_millis(setting.creation_delay_ms));
+                admin_json(200, &creation_delay_json(handle))
+            }
+            Err(response) => response,
+        },
         (
             _,
-            "stats" | "reset" | "groups" | "groups/delete" | "faults" | "forced-codes" | "clock",
+            "stats" | "reset" | "groups" | "groups/delete" | "faults" | "forced-codes" | "clock"
+            | "creation-delay",
         ) => admin_error(405, format!("method not allowed on {ADMIN_PREFIX}{rest}")),
         _ => admin_error(
             404,
             format!(
-                "unknown admin endpoint {ADMIN_PREFIX}{rest}: use stats, reset, groups, groups/delete, faults, forced-codes or clock"
+                "unknown admin endpoint {ADMIN_PREFIX}{rest}: use stats, reset, groups, groups/delete, faults, forced-codes, clock or creation-delay"
             ),
         ),
     }

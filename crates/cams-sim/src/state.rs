@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AccessKeySeed, SimConfig, StsConfig};
 use crate::faults::{ActionFaults, Decision, FaultTiming, ForcedError, action_rng, decide};
 use crate::group::{Group, GroupId};
+use crate::protocol::{GROUP_STATUS_ACTIVE, GROUP_STATUS_CREATING};
 use crate::verify::{MAX_CLOCK_SKEW, SignatureVersion};
 
 /// Most nonces remembered at once; beyond it the oldest are forgotten early.
@@ -175,6 +176,12 @@ impl NonceStore {
 pub(crate) struct State {
     pub keys: HashMap<String, AccessKeySeed>,
     pub groups: BTreeMap<GroupId, Group>,
+    /// When each group `AddChatGroup` created `CREATING` finishes being created, by the clock.
+    /// Nothing runs at that time: [`State::settle`] applies what is due whenever the state is
+    /// read.
+    creations: BTreeMap<GroupId, Timestamp>,
+    /// How long a group created by `AddChatGroup` stays `CREATING` (zero: `ACTIVE` at once).
+    pub creation_delay: std::time::Duration,
     pub faults: HashMap<String, ActionFaults>,
     pub forced: HashMap<String, ForcedError>,
     pub seed: u64,
@@ -195,6 +202,8 @@ impl State {
         let mut state = State {
             keys: HashMap::new(),
             groups: BTreeMap::new(),
+            creations: BTreeMap::new(),
+            creation_delay: std::time::Duration::from_millis(config.creation_delay_ms),
             faults: config.faults.into_iter().collect(),
             forced: config.forced_codes.into_iter().collect(),
             seed: config.seed,
@@ -222,12 +231,64 @@ impl State {
         self.clock.now()
     }
 
-    /// Stores a group, stamping `gmtModifier` when it has none.
+    /// Stores a group, stamping `gmtModifier` when it has none. A group stored this way is as
+    /// given: a creation pending under its key is forgotten (a seeded `CREATING` group stays
+    /// `CREATING` until someone changes it).
     pub(crate) fn put_group(&mut self, mut group: Group) {
         if group.gmt_modifier.is_none() {
             group.gmt_modifier = Some(self.now().as_millisecond());
         }
-        self.groups.insert(group.key(), group);
+        let key = group.key();
+        self.creations.remove(&key);
+        self.groups.insert(key, group);
+    }
+
+    /// Stores a group that `AddChatGroup` just asked for: `CREATING` until the creation delay
+    /// has passed by the clock, or `ACTIVE` at once when the delay is zero.
+    pub(crate) fn create_group(&mut self, group: Group) {
+        let now = self.now();
+        let key = group.key();
+        if self.creation_delay.is_zero() {
+            self.put_group(group.status(GROUP_STATUS_ACTIVE));
+            return;
+        }
+        let delay = jiff::SignedDuration::try_from(self.creation_delay)
+            .unwrap_or(jiff::SignedDuration::MAX);
+        // A delay beyond the calendar's end never finishes, which is what such a delay means.
+        let ready = now.checked_add(delay).unwrap_or(Timestamp::MAX);
+        self.put_group(group.status(GROUP_STATUS_CREATING));
+        self.creations.insert(key, ready);
+    }
+
+    /// Removes a group, with any creation pending under its key.
+    pub(crate) fn remove_group(&mut self, key: &GroupId) -> Option<Group> {
+        self.creations.remove(key);
+        self.groups.remove(key)
+    }
+
+    /// Finishes the creations that are due by the clock: a group still `CREATING` becomes
+    /// `ACTIVE`, with `gmtModifier` at the moment it did. A group whose status someone changed
+    /// meanwhile keeps it. Moving the clock back later does not undo a finished creation.
+    pub(crate) fn settle(&mut self) {
+        if self.creations.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let due: Vec<(GroupId, Timestamp)> = self
+            .creations
+            .iter()
+            .filter(|(_, ready)| **ready <= now)
+            .map(|(key, ready)| (key.clone(), *ready))
+            .collect();
+        for (key, ready) in due {
+            self.creations.remove(&key);
+            if let Some(group) = self.groups.get_mut(&key)
+                && group.group_status == GROUP_STATUS_CREATING
+            {
+                group.group_status = GROUP_STATUS_ACTIVE.to_owned();
+                group.gmt_modifier = Some(ready.as_millisecond());
+            }
+        }
     }
 
     pub(crate) fn touch(&mut self, key: &GroupId) {
