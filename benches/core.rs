@@ -60,7 +60,7 @@ fn key_of(object: &ChatGroup) -> GroupKey {
     GroupKey {
         cust_space_id: object.spec.cust_space_id.clone(),
         business_number: object.spec.business_number.clone(),
-        group_id: object.spec.group_id.clone(),
+        group_id: object.spec.group_id.clone().unwrap_or_default(),
     }
 }
 
@@ -81,6 +81,8 @@ fn run(cams: &FakeCams, lister: &SharedLister, object: &ChatGroup, seconds: i64)
             endpoint_override: None,
             now: at(seconds),
             jitter: 0.5,
+            peers: &cams_operator::reconcile::lifecycle::NoPeers,
+            marks: &cams_operator::reconcile::lifecycle::NoMarks,
         },
         cams,
         lister,

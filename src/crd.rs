@@ -22,6 +22,12 @@ pub const PLURAL: &str = "chatgroups";
 pub const FIELD_MANAGER: &str = "cams-operator";
 /// Annotation that stops all CAMS calls for one object while it is `"true"`.
 pub const PAUSED_ANNOTATION: &str = "cams.chatapp.io/paused";
+/// Annotation that asks for another `AddChatGroup` after a creation whose group never turned
+/// up: the operator creates again once for each new value (any text, for example a date).
+pub const CREATE_AGAIN_ANNOTATION: &str = "cams.chatapp.io/create-again";
+/// Finalizer of objects with `deletionPolicy: Delete`: the group is deleted before the object
+/// goes.
+pub const DELETE_GROUP_FINALIZER: &str = "cams.chatapp.io/delete-group";
 /// Name of the Secret used when `spec.credentials.secretRef` is not set.
 pub const DEFAULT_SECRET_NAME: &str = "cams-credentials";
 /// Default Secret key holding the AccessKey ID.
@@ -43,8 +49,10 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2048;
 
 /// Desired state of one CAMS WhatsApp group.
 ///
-/// The group must already exist in CAMS: the operator updates its subject, description and
-/// picture, and never creates or deletes it.
+/// By default the group must already exist in CAMS (`creationPolicy: Adopt`) and outlives this
+/// object (`deletionPolicy: Orphan`): the operator keeps its subject, description and picture in
+/// line. With `creationPolicy: Create` it creates the group, and with `deletionPolicy: Delete`
+/// it deletes the group when this object is deleted.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "cams.chatapp.io",
@@ -59,12 +67,17 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2048;
     doc = "A CAMS WhatsApp group kept in line with this spec by cams-operator.",
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
-    printcolumn = r#"{"name":"GROUP","type":"string","jsonPath":".spec.groupId"}"#,
+    printcolumn = r#"{"name":"GROUP","type":"string","jsonPath":".status.groupId"}"#,
     printcolumn = r#"{"name":"REQUEST-ID","type":"string","jsonPath":".status.lastRequest.requestId"}"#,
     printcolumn = r#"{"name":"CODE","type":"string","jsonPath":".status.lastRequest.code"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!has(oldSelf.groupId) || (has(self.groupId) && self.groupId == oldSelf.groupId)").message("groupId cannot change or be removed once set"),
+    validation = kube::core::Rule::new("has(self.groupId) || self.creationPolicy == 'Create'").message("groupId is required unless creationPolicy is Create"),
+    validation = kube::core::Rule::new("has(self.groupId) || has(self.subject)").message("subject is required when the operator creates the group (creationPolicy Create without groupId)"),
+)]
 pub struct ChatGroupSpec {
     /// ID of the CAMS customer space (ISV sub-account) that owns the business number, for
     /// example `cams-8f2k1x`. Required and immutable.
@@ -78,11 +91,13 @@ pub struct ChatGroupSpec {
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("businessNumber is immutable"))]
     pub business_number: String,
 
-    /// ID of the existing WhatsApp group in CAMS, for example `EA303XXXXX`. Required and
-    /// immutable.
+    /// ID of the WhatsApp group in CAMS, for example `EA303XXXXX`. Required with
+    /// `creationPolicy: Adopt` (the group must exist). With `creationPolicy: Create` leave it
+    /// unset: the operator creates the group and records its ID in `status.groupId`. It may be
+    /// set later, to adopt an existing group; once set it cannot change or be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128), regex(pattern = r"^\S+$"))]
-    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("groupId is immutable"))]
-    pub group_id: String,
+    pub group_id: Option<String>,
 
     /// Messaging channel of the group. CAMS accepts only `WHATSAPP`.
     #[serde(default)]
@@ -125,6 +140,26 @@ pub struct ChatGroupSpec {
     /// changes it would make (in `status.pendingChanges`), `Observe` only reads the group.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+
+    /// Where the group comes from: `Adopt` (the default) manages the existing group
+    /// `groupId`; `Create` has the operator create the group when `groupId` is unset (only in
+    /// `Manage` mode; `subject` is then required). A creation is never repeated on its own:
+    /// see `docs/status.md` for what to do when a created group does not turn up.
+    #[serde(default)]
+    pub creation_policy: CreationPolicy,
+
+    /// What happens to the group when this object is deleted: `Orphan` (the default) leaves it
+    /// alone; `Delete` deletes it in CAMS first (in `Manage` mode only; a deleted group cannot
+    /// be recovered). Switching back to `Orphan`, even while the object is being deleted, lets
+    /// the object go without touching the group.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// The group's invite link, the only way to join a WhatsApp group: `Unmanaged` (the
+    /// default) leaves it as it is; `Enabled` gives a group without a link one; `Disabled`
+    /// removes the link. The link is reported in `status.inviteLink`.
+    #[serde(default)]
+    pub invite_link: InviteLinkPolicy,
 
     /// What to do when the remote group differs from this spec although nothing here changed
     /// (someone edited it in WhatsApp): `Enforce` writes it back, `Report` records it in
@@ -194,6 +229,38 @@ pub enum DriftPolicy {
     Ignore,
 }
 
+/// Where the group comes from.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CreationPolicy {
+    /// The group exists: manage `groupId`.
+    #[default]
+    Adopt,
+    /// Create the group when `groupId` is unset.
+    Create,
+}
+
+/// What happens to the group when the object is deleted.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeletionPolicy {
+    /// Leave the group alone.
+    #[default]
+    Orphan,
+    /// Delete the group in CAMS before the object goes.
+    Delete,
+}
+
+/// What the operator does about the group's invite link.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InviteLinkPolicy {
+    /// Leave the link as it is.
+    #[default]
+    Unmanaged,
+    /// The group has a link: one is added when it has none.
+    Enabled,
+    /// The group has no link: an existing one is removed.
+    Disabled,
+}
+
 /// Where the Alibaba Cloud AccessKey comes from.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -234,6 +301,18 @@ pub struct ChatGroupStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The group this object manages: `spec.groupId`, or the group the operator created for
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The group's invite link, as CAMS last reported it. Anyone with the link can join the
+    /// group: treat it like a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_link: Option<String>,
+    /// A creation in progress: set before `AddChatGroup` is called, cleared once the new group
+    /// is found and recorded in `groupId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation: Option<CreationStatus>,
     /// kstatus-compatible conditions: `Ready`, `Synced`, `Stalled` for terminal failures, and
     /// `Reconciling` while work is in progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -257,6 +336,30 @@ pub struct ChatGroupStatus {
     /// Retry state after a recoverable failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryStatus>,
+}
+
+/// A creation in progress. Its presence means `AddChatGroup` may have been called: the operator
+/// then looks for the new group and never calls again on its own.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationStatus {
+    /// When the operator decided to create, written before the call.
+    pub started_time: Time,
+    /// The subject the group was created with: the new group is found by it.
+    pub subject: String,
+    /// Groups that already had this subject before the call: never taken for the new group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preexisting: Vec<String>,
+    /// `RequestId` of the `AddChatGroup` call, once answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `UniqueCode` CAMS returned for the creation, once answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_code: Option<String>,
+    /// The value of the `cams.chatapp.io/create-again` annotation this creation answered, if
+    /// any: a new value asks for another creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_again: Option<String>,
 }
 
 /// `status` of a condition, as `metav1.Condition` allows it.
@@ -489,11 +592,29 @@ pub enum Reason {
     EndpointInvalid,
     /// No group with `spec.groupId` exists in this space and number.
     GroupNotFound,
+    /// A creation is in progress: `AddChatGroup` is being called, or the new group is being
+    /// looked for.
+    Creating,
+    /// Event: the created group was found and recorded in `status.groupId`.
+    GroupCreated,
+    /// No new group with the subject turned up after `AddChatGroup`; the operator does not
+    /// create again on its own.
+    CreationNotFound,
+    /// Several new groups with the subject turned up after `AddChatGroup`; `spec.groupId`
+    /// must say which one this object manages.
+    CreationAmbiguous,
+    /// An older ChatGroup creates a group with the same subject in the same space and number;
+    /// this one creates nothing.
+    CreationConflict,
+    /// The object is being deleted and the operator is deleting the group.
+    Deleting,
+    /// Event: the group was deleted in CAMS.
+    GroupDeleted,
 }
 
 impl Reason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Synced,
         Reason::UpdateSucceeded,
         Reason::UpToDate,
@@ -513,6 +634,13 @@ impl Reason {
         Reason::CamsRejected,
         Reason::EndpointInvalid,
         Reason::GroupNotFound,
+        Reason::Creating,
+        Reason::GroupCreated,
+        Reason::CreationNotFound,
+        Reason::CreationAmbiguous,
+        Reason::CreationConflict,
+        Reason::Deleting,
+        Reason::GroupDeleted,
     ];
 
     /// The CamelCase word written to conditions and Events.
@@ -537,6 +665,13 @@ impl Reason {
             Reason::CamsRejected => "CamsRejected",
             Reason::EndpointInvalid => "EndpointInvalid",
             Reason::GroupNotFound => "GroupNotFound",
+            Reason::Creating => "Creating",
+            Reason::GroupCreated => "GroupCreated",
+            Reason::CreationNotFound => "CreationNotFound",
+            Reason::CreationAmbiguous => "CreationAmbiguous",
+            Reason::CreationConflict => "CreationConflict",
+            Reason::Deleting => "Deleting",
+            Reason::GroupDeleted => "GroupDeleted",
         }
     }
 }
@@ -656,8 +791,9 @@ mod fixtures {
     use std::collections::BTreeMap;
 
     use super::{
-        ChannelType, ChatGroup, ChatGroupSpec, ChatGroupStatus, CredentialsSpec, DriftPolicy,
-        ManagementPolicy, PAUSED_ANNOTATION, SecretRef, default_region, default_resync_interval,
+        ChannelType, ChatGroup, ChatGroupSpec, ChatGroupStatus, CreationPolicy, CredentialsSpec,
+        DeletionPolicy, DriftPolicy, InviteLinkPolicy, ManagementPolicy, PAUSED_ANNOTATION,
+        SecretRef, default_region, default_resync_interval,
     };
 
     impl ChatGroup {
@@ -670,7 +806,7 @@ mod fixtures {
                 ChatGroupSpec {
                     cust_space_id: "cams-test".to_owned(),
                     business_number: "8613800001234".to_owned(),
-                    group_id,
+                    group_id: Some(group_id),
                     channel_type: ChannelType::Whatsapp,
                     subject: None,
                     description: None,
@@ -681,11 +817,33 @@ mod fixtures {
                     management_policy: ManagementPolicy::Manage,
                     drift_policy: DriftPolicy::Enforce,
                     resync_interval: default_resync_interval(),
+                    creation_policy: CreationPolicy::Adopt,
+                    deletion_policy: DeletionPolicy::Orphan,
+                    invite_link: InviteLinkPolicy::Unmanaged,
                 },
             );
             object.metadata.namespace = Some("default".to_owned());
             object.metadata.generation = Some(1);
             object
+        }
+
+        /// Asks the operator to create the group: `creationPolicy: Create`, no `groupId`.
+        pub fn to_create(mut self) -> Self {
+            self.spec.creation_policy = CreationPolicy::Create;
+            self.spec.group_id = None;
+            self
+        }
+
+        /// Sets `spec.deletionPolicy`.
+        pub fn with_deletion(mut self, value: DeletionPolicy) -> Self {
+            self.spec.deletion_policy = value;
+            self
+        }
+
+        /// Sets `spec.inviteLink`.
+        pub fn with_invite_link(mut self, value: InviteLinkPolicy) -> Self {
+            self.spec.invite_link = value;
+            self
         }
 
         /// Sets `spec.custSpaceId`.
@@ -702,7 +860,7 @@ mod fixtures {
 
         /// Sets `spec.groupId`.
         pub fn with_group_id(mut self, value: &str) -> Self {
-            value.clone_into(&mut self.spec.group_id);
+            self.spec.group_id = Some(value.to_owned());
             self
         }
 

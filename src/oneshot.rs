@@ -36,6 +36,7 @@ use crate::crd::ChatGroup;
 use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, IdentityError, OperatorIdentity};
 use crate::reconcile::credentials::{self, CredentialsError, IdentityNamespaces};
 use crate::reconcile::engine::{Input, Outcome, reconcile};
+use crate::reconcile::lifecycle::{NoMarks, NoPeers};
 use crate::reconcile::observe::SharedLister;
 use crate::reconcile::status::find_condition;
 use cams_sim::{AccessKeySeed, Group, SimError, Simulator};
@@ -228,6 +229,8 @@ pub async fn reconcile_once<C: CamsApi>(
             endpoint_override,
             now: jiff::Timestamp::now(),
             jitter: rand::random::<f64>(),
+            peers: &NoPeers,
+            marks: &NoMarks,
         },
         api,
         lister,
@@ -303,8 +306,12 @@ pub struct DemoReport {
 fn seed_group(object: &ChatGroup) -> Group {
     let spec = &object.spec;
     let name = object.metadata.name.as_deref().unwrap_or("group");
-    Group::new(&spec.cust_space_id, &spec.business_number, &spec.group_id)
-        .subject(format!("{name} (old subject)"))
+    Group::new(
+        &spec.cust_space_id,
+        &spec.business_number,
+        spec.group_id.as_deref().unwrap_or_default(),
+    )
+    .subject(format!("{name} (old subject)"))
 }
 
 /// `cams-operator demo`: see the module docs. Returns the report; the caller prints

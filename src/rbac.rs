@@ -39,7 +39,9 @@ pub const CHATGROUP_STATUS_RESOURCE: &str = "chatgroups/status";
 /// running operator makes are exactly these.
 ///
 /// - ChatGroups: watched (list + watch); status written with server-side apply (patch on
-///   `/status`). The operator never writes `spec` or `metadata`.
+///   `/status`); the object itself patched only to add or remove the operator's finalizer
+///   (`deletionPolicy: Delete`), under a field manager of its own. The operator never writes
+///   `spec`.
 /// - Secrets: credentials are read (get) and watched so rotation needs no restart. Never
 ///   written.
 /// - Events (`events.k8s.io`): created, one per write and per change of failure class (each
@@ -49,7 +51,7 @@ pub const RULES: &[RbacRule] = &[
     RbacRule {
         api_group: API_GROUP,
         resource: PLURAL,
-        verbs: &["list", "watch"],
+        verbs: &["list", "patch", "watch"],
         scope: Scope::Watched,
     },
     RbacRule {

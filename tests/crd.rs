@@ -230,7 +230,7 @@ mod cel {
     /// `self`, `oldSelf` (for transition rules) and the expected result.
     type Case = (Value, Option<Value>, bool);
 
-    /// Cases for the rule at each path.
+    /// Cases for each rule, by `path: message` (a path may hold several rules).
     fn cases() -> BTreeMap<&'static str, Vec<Case>> {
         let immutable = |a: &str, b: &str| {
             vec![
@@ -239,14 +239,42 @@ mod cel {
             ]
         };
         BTreeMap::from([
-            ("spec.custSpaceId", immutable("cams-8f2k1x", "cams-other")),
             (
-                "spec.businessNumber",
+                "spec.custSpaceId: custSpaceId is immutable",
+                immutable("cams-8f2k1x", "cams-other"),
+            ),
+            (
+                "spec.businessNumber: businessNumber is immutable",
                 immutable("8613800001234", "8613800009999"),
             ),
-            ("spec.groupId", immutable("EA303SUPPORT", "EA303OTHER")),
             (
-                "spec.resyncInterval",
+                "spec: groupId cannot change or be removed once set",
+                vec![
+                    (json!({"groupId": "A"}), Some(json!({"groupId": "A"})), true),
+                    (json!({"groupId": "B"}), Some(json!({"groupId": "A"})), false),
+                    (json!({}), Some(json!({"groupId": "A"})), false),
+                    (json!({"groupId": "A"}), Some(json!({})), true),
+                    (json!({}), Some(json!({})), true),
+                ],
+            ),
+            (
+                "spec: groupId is required unless creationPolicy is Create",
+                vec![
+                    (json!({"groupId": "A", "creationPolicy": "Adopt"}), None, true),
+                    (json!({"creationPolicy": "Adopt"}), None, false),
+                    (json!({"creationPolicy": "Create"}), None, true),
+                ],
+            ),
+            (
+                "spec: subject is required when the operator creates the group (creationPolicy Create without groupId)",
+                vec![
+                    (json!({"groupId": "A", "creationPolicy": "Adopt"}), None, true),
+                    (json!({"creationPolicy": "Create", "subject": "Team"}), None, true),
+                    (json!({"creationPolicy": "Create"}), None, false),
+                ],
+            ),
+            (
+                "spec.resyncInterval: resyncInterval must be at least 1m",
                 vec![
                     (json!("30s"), None, false),
                     (json!("59s"), None, false),
@@ -265,10 +293,13 @@ mod cel {
     #[test]
     fn every_rule_is_tested() {
         let crd = crd_json();
-        let rule_paths: BTreeSet<String> = cel_rules(&crd).into_iter().map(|(p, _, _)| p).collect();
-        let case_paths: BTreeSet<String> = cases().keys().map(|p| (*p).to_owned()).collect();
+        let rules: BTreeSet<String> = cel_rules(&crd)
+            .into_iter()
+            .map(|(path, _, message)| format!("{path}: {message}"))
+            .collect();
+        let case_keys: BTreeSet<String> = cases().keys().map(|p| (*p).to_owned()).collect();
         assert_eq!(
-            rule_paths, case_paths,
+            rules, case_keys,
             "each CEL rule needs cases here, and each case a rule"
         );
     }
@@ -282,7 +313,7 @@ mod cel {
                 !message.is_empty(),
                 "rule {rule:?} at {path} has no message"
             );
-            for (this, old, expected) in &cases[path.as_str()] {
+            for (this, old, expected) in &cases[format!("{path}: {message}").as_str()] {
                 assert_eq!(
                     eval_rule(&rule, this, old.as_ref()),
                     *expected,
@@ -294,12 +325,14 @@ mod cel {
 
     #[test]
     fn immutability_rules_are_transition_rules() {
-        for (path, rule, _) in cel_rules(&crd_json()) {
-            if ["spec.custSpaceId", "spec.businessNumber", "spec.groupId"].contains(&path.as_str())
-            {
+        let mut immutable = 0;
+        for (path, rule, message) in cel_rules(&crd_json()) {
+            if message.contains("immutable") || message.contains("cannot change") {
                 assert!(rule.contains("oldSelf"), "{path}: {rule}");
+                immutable += 1;
             }
         }
+        assert_eq!(immutable, 3, "custSpaceId, businessNumber and groupId");
     }
 }
 
@@ -532,8 +565,8 @@ mod examples {
             ),
             ("unknown field", good.replace("subject:", "subjekt:")),
             (
-                "missing groupId",
-                good.replace("  groupId: EA303SALESEMEA\n", ""),
+                "space in groupId",
+                good.replace("  groupId: EA303SALESEMEA\n", "  groupId: EA303 SALES\n"),
             ),
             (
                 "http picture",

@@ -1942,7 +1942,7 @@ mod chatgroup_limits {
             let got = &parsed.spec;
             prop_assert_eq!(&got.cust_space_id, &cust_space_id);
             prop_assert_eq!(&got.business_number, &business_number);
-            prop_assert_eq!(&got.group_id, &group_id);
+            prop_assert_eq!(got.group_id.as_deref(), Some(group_id.as_str()));
             prop_assert_eq!(got.channel_type, ChannelType::Whatsapp);
             prop_assert_eq!(&got.subject, &subject);
             prop_assert_eq!(&got.description, &description);
@@ -2098,7 +2098,7 @@ mod chatgroup_limits {
         value["status"] = json!({"retry": {"attempts": 4_294_967_296u64}});
         let parsed = parse_chatgroup(value).expect("the spec is fine");
         assert_eq!(parsed.status, None);
-        assert_eq!(parsed.spec.group_id, "EA303TEST");
+        assert_eq!(parsed.spec.group_id.as_deref(), Some("EA303TEST"));
 
         // A broken spec is still reported, with its own path, whatever the status.
         let mut spec = base_spec();

@@ -68,7 +68,7 @@ struct Driver {
 
 impl Driver {
     async fn new(object: ChatGroup) -> Driver {
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         Driver {
             sim,
             api: HttpCams::new(HttpCamsConfig::default()).expect("client"),
@@ -86,6 +86,8 @@ impl Driver {
                 endpoint_override: Some(&endpoint),
                 now: at(seconds),
                 jitter: 0.0,
+                peers: &cams_operator::reconcile::lifecycle::NoPeers,
+                marks: &cams_operator::reconcile::lifecycle::NoMarks,
             },
             &self.api,
             &self.lister,
@@ -106,7 +108,7 @@ impl Driver {
     fn group(&self) -> Group {
         let spec = &self.object.spec;
         self.sim
-            .group(&spec.cust_space_id, &spec.business_number, &spec.group_id)
+            .group(&spec.cust_space_id, &spec.business_number, spec.group_id.as_deref().unwrap_or_default())
             .expect("group exists")
     }
 
@@ -115,7 +117,7 @@ impl Driver {
         assert!(self.sim.edit_group(
             &spec.cust_space_id,
             &spec.business_number,
-            &spec.group_id,
+            spec.group_id.as_deref().unwrap_or_default(),
             |g| g.subject = Some(subject.to_owned()),
         ));
     }
@@ -200,7 +202,7 @@ mod write_rule {
     async fn objects_of_one_space_share_listings_and_confirm_their_own_writes() {
         let names = ["alpha", "bravo", "charlie"];
         let objects: Vec<ChatGroup> = names.iter().map(|n| object(n)).collect();
-        let ids: Vec<&str> = objects.iter().map(|o| o.spec.group_id.as_str()).collect();
+        let ids: Vec<&str> = objects.iter().map(|o| o.spec.group_id.as_deref().unwrap_or_default()).collect();
         let sim = simulator(&ids).await;
         let api = HttpCams::new(HttpCamsConfig::default()).expect("client");
         let lister = SharedLister::new(DEFAULT_LIST_WINDOW);
@@ -215,6 +217,8 @@ mod write_rule {
                         endpoint_override: Some(&endpoint),
                         now: at(seconds),
                         jitter: 0.0,
+                        peers: &cams_operator::reconcile::lifecycle::NoPeers,
+                        marks: &cams_operator::reconcile::lifecycle::NoMarks,
                     },
                     &api,
                     &lister,
@@ -332,7 +336,7 @@ mod failures {
         let mut d = Driver::new(object("denied")).await;
         d.sim
             .force_error(
-                &d.object.spec.group_id.clone(),
+                &d.object.spec.group_id.clone().unwrap_or_default(),
                 ForcedError::gateway(403, "Forbidden.RAM").message("You are not authorized"),
             )
             .expect("forced");
@@ -356,7 +360,7 @@ mod failures {
         assert_eq!(d.writes(), 1);
         // A controller follows the requeue: AwaitChange means no timed retry. Only a change
         // (here the forced error is lifted and the generation bumped) brings it back.
-        d.sim.clear_forced_code(&d.object.spec.group_id.clone());
+        d.sim.clear_forced_code(&d.object.spec.group_id.clone().unwrap_or_default());
         d.object = d.object.clone().with_generation(2);
         let after_change = d.at(60).await;
         assert_eq!(cond(&after_change, READY), pair("True", "Synced"));
@@ -379,6 +383,8 @@ mod failures {
                 endpoint_override: Some(&endpoint),
                 now: at(0),
                 jitter: 0.0,
+                peers: &cams_operator::reconcile::lifecycle::NoPeers,
+                marks: &cams_operator::reconcile::lifecycle::NoMarks,
             },
             &d.api,
             &d.lister,
@@ -441,7 +447,7 @@ mod failures {
         assert_eq!(cond(&outcome, READY), pair("False", "GroupNotFound"));
         assert_eq!(outcome.requeue, Requeue::After(Duration::from_secs(3600)));
         d.sim
-            .upsert_group(Group::new(SPACE, NUMBER, d.object.spec.group_id.as_str()))
+            .upsert_group(Group::new(SPACE, NUMBER, d.object.spec.group_id.as_deref().unwrap_or_default()))
             .expect("group added");
         let later = d.at(3600).await;
         assert_eq!(cond(&later, READY), pair("True", "Synced"));
@@ -466,6 +472,8 @@ mod failures {
                     endpoint_override: Some(&endpoint),
                     now: at(0),
                     jitter: 0.0,
+                    peers: &cams_operator::reconcile::lifecycle::NoPeers,
+                    marks: &cams_operator::reconcile::lifecycle::NoMarks,
                 },
                 &api,
                 &lister,
@@ -551,7 +559,7 @@ mod commands {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_0_when_ready_and_prints_the_status() {
         let object = object("cli-ready");
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         let dir = tempfile::tempdir().expect("dir");
         let run = reconcile_cli(&manifest(dir.path(), &object), Some(sim.url()), &ENV).await;
         assert_eq!(
@@ -576,7 +584,7 @@ mod commands {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_4_for_pending_plan_changes() {
         let object = object("cli-plan").with_management(ManagementPolicy::Plan);
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         let dir = tempfile::tempdir().expect("dir");
         let run = reconcile_cli(&manifest(dir.path(), &object), Some(sim.url()), &ENV).await;
         assert_eq!(
@@ -595,7 +603,7 @@ mod commands {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_2_for_a_terminal_failure() {
         let object = object("cli-terminal");
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         let dir = tempfile::tempdir().expect("dir");
         let env = [
             ("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID),
@@ -621,7 +629,7 @@ mod commands {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_3_for_a_recoverable_failure() {
         let object = object("cli-throttled");
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         sim.set_faults(
             ACTION_LIST_CHAT_GROUP,
             ActionFaults::none().throttle_rate(1.0),
@@ -644,7 +652,7 @@ mod commands {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_2_for_an_invalid_spec_without_calling_cams() {
         let object = object("cli-invalid").with_resync("10s");
-        let sim = simulator(&[object.spec.group_id.as_str()]).await;
+        let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
         let dir = tempfile::tempdir().expect("dir");
         let run = reconcile_cli(&manifest(dir.path(), &object), Some(sim.url()), &ENV).await;
         assert_eq!(

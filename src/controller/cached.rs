@@ -4,7 +4,7 @@
 //! size is the operator's memory per object. It keeps only what reconciling reads:
 //!
 //! - the metadata that identifies the object and its version (name, namespace, `uid`,
-//!   `resourceVersion`, `generation`, `deletionTimestamp`, finalizers) and the annotations of
+//!   `resourceVersion`, `generation`, `creationTimestamp` (which of two ChatGroups came first), `deletionTimestamp`, finalizers) and the annotations of
 //!   this operator's own domain; never `managedFields`, labels, owner references or other
 //!   tools' annotations (a `kubectl apply` copy of the whole object among them);
 //! - the spec, checked once when the object arrives and kept as its compact JSON text, or the
@@ -200,6 +200,7 @@ struct WireMeta {
     uid: Option<String>,
     resource_version: Option<String>,
     generation: Option<i64>,
+    creation_timestamp: Option<MetaTime>,
     deletion_timestamp: Option<MetaTime>,
     finalizers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "own_annotations")]
@@ -227,6 +228,7 @@ impl<'de> Deserialize<'de> for CachedChatGroup {
             uid: meta.uid,
             resource_version: meta.resource_version,
             generation: meta.generation,
+            creation_timestamp: meta.creation_timestamp,
             deletion_timestamp: meta.deletion_timestamp,
             finalizers: meta.finalizers,
             annotations: meta.annotations,
@@ -383,7 +385,7 @@ mod tests {
         );
         let chatgroup = cached.chatgroup().expect("parses");
         assert!(chatgroup.is_paused());
-        assert_eq!(chatgroup.spec.group_id, "G1");
+        assert_eq!(chatgroup.spec.group_id.as_deref(), Some("G1"));
         assert_eq!(
             chatgroup.status.and_then(|s| s.observed_generation),
             Some(2)

@@ -43,6 +43,8 @@ pub mod operations {
     pub const WRITE_STATUS: &str = "write ChatGroup status";
     /// Creating Events.
     pub const CREATE_EVENTS: &str = "create Events";
+    /// Adding or removing the operator's finalizer on ChatGroups.
+    pub const WRITE_FINALIZER: &str = "patch ChatGroups (finalizer)";
 }
 
 /// Shared state of every reconcile.
@@ -59,6 +61,10 @@ pub struct Context<C> {
     pub(super) max_reconciles: u16,
     pub(super) readiness: Readiness,
     pub(super) secrets: secrets::Secrets,
+    /// The watch caches of every controller, for what other ChatGroups claim when a group is
+    /// created (filled in when the controllers start).
+    pub(super) peers:
+        std::sync::RwLock<Vec<kube::runtime::reflector::Store<super::cached::CachedChatGroup>>>,
 }
 
 impl<C: CamsApi> Context<C> {
@@ -90,6 +96,7 @@ impl<C: CamsApi> Context<C> {
             .unwrap_or(u16::MAX),
             readiness,
             secrets: secrets::Secrets::default(),
+            peers: std::sync::RwLock::default(),
         }
     }
 }

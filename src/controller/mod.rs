@@ -32,6 +32,7 @@ pub mod events;
 pub mod flow;
 pub mod kube_client;
 pub mod leader;
+mod lifecycle;
 mod memory;
 pub mod packed;
 pub mod preflight;
@@ -98,6 +99,9 @@ pub async fn run<C: CamsApi + 'static>(
                 }),
         );
     }
+    *ctx.peers
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = stores.clone();
     let pruner = tokio::spawn(prune_memory(ctx.clone(), stores.clone()));
     tokio::spawn(async move {
         for store in stores {

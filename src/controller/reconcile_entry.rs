@@ -17,8 +17,10 @@ use crate::crd::{ChatGroup, ChatGroupStatus, DEFAULT_SECRET_NAME};
 use crate::metrics::ErrorLabels;
 use crate::reconcile::credentials::{self, CredentialsError, Decision, OperatorFallback};
 use crate::reconcile::engine::{self, Input, Requeue};
+use crate::reconcile::lifecycle::{finalizer_wanted, has_finalizer};
 
 use super::cached::CachedChatGroup;
+use super::lifecycle::{StatusMarks, StorePeers, set_finalizer};
 use super::memory::{InputFingerprint, MAX_SUPERSEDED, OwnWrite, Reconciled, memory_key};
 use super::secrets::{SecretsByName, read_secrets};
 use super::status_write::{finish, patch_status};
@@ -90,6 +92,18 @@ pub async fn reconcile_object<C: CamsApi>(
     let (secrets, fingerprint) = read_inputs(ctx, &chatgroup, &namespace).await?;
     let uid = object.uid();
     let memory = ctx.memory.recall(&key, &uid);
+    if chatgroup.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer(&chatgroup) {
+            return Ok(Requeue::AwaitChange);
+        }
+        let stored = memory.catch_up(&mut chatgroup.status, &read_version);
+        let resolved = resolve_credentials(ctx, &chatgroup, &namespace, &secrets).await;
+        return finalize_object(ctx, &object, &chatgroup, resolved, stored, now).await;
+    }
+    let wanted = finalizer_wanted(&chatgroup.spec);
+    if wanted != has_finalizer(&chatgroup) {
+        crate::metrics::kube_call(set_finalizer(ctx, &namespace, &name, wanted)).await?;
+    }
     // After a terminal failure nothing is retried until the generation, the pause annotation
     // or a Secret changes: a watch event such as our own status patch does not count.
     if memory.terminal.as_deref() == Some(&fingerprint) {
@@ -116,14 +130,29 @@ pub async fn reconcile_object<C: CamsApi>(
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
     }
+    let stores = ctx
+        .peers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let peers = StorePeers::new(&stores, &object);
+    let marks = StatusMarks::new(ctx, &namespace, &name);
     let input = Input {
         object: &chatgroup,
         credentials: resolved,
         endpoint_override: None,
         now,
         jitter: rand::random::<f64>(),
+        peers: &peers,
+        marks: &marks,
     };
     let outcome = engine::reconcile(input, &ctx.cams, &ctx.lister).await;
+    if let Some((mark, version)) = marks.written() {
+        // A creation's record was stored before AddChatGroup: it is what the API server holds.
+        superseded.push(version);
+        stored = Some(mark);
+        marked = true;
+    }
 
     // Remembered before the status is written: when the patch fails (the reconcile is then
     // retried), the next reconcile still knows what this one did — a CAMS write and its
@@ -168,6 +197,54 @@ pub async fn reconcile_object<C: CamsApi>(
         });
     }
     Ok(outcome.requeue)
+}
+
+/// One reconcile of an object being deleted that carries the finalizer: deletes the group
+/// when the spec says so, writes the status while the object stays, and removes the finalizer
+/// once it may go.
+async fn finalize_object<C: CamsApi>(
+    ctx: &Context<C>,
+    object: &CachedChatGroup,
+    chatgroup: &ChatGroup,
+    credentials: Result<Credentials, CredentialsError>,
+    stored: Option<ChatGroupStatus>,
+    now: jiff::Timestamp,
+) -> Result<Requeue, Error> {
+    let namespace = object.namespace().ok_or(Error::MissingKey)?;
+    let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
+    let stores = ctx
+        .peers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let peers = StorePeers::new(&stores, object);
+    let marks = StatusMarks::new(ctx, &namespace, &name);
+    let input = Input {
+        object: chatgroup,
+        credentials,
+        endpoint_override: None,
+        now,
+        jitter: rand::random::<f64>(),
+        peers: &peers,
+        marks: &marks,
+    };
+    let deletion = engine::finalize(input, &ctx.cams, &ctx.lister).await;
+    let previous = chatgroup.status.clone();
+    let stored = marks.written().map(|(mark, _)| mark).or(stored);
+    finish(
+        ctx,
+        object,
+        &namespace,
+        &name,
+        (stored.as_ref(), previous.as_ref()),
+        &deletion.outcome,
+    )
+    .await?;
+    if deletion.release {
+        crate::metrics::kube_call(set_finalizer(ctx, &namespace, &name, false)).await?;
+        return Ok(Requeue::AwaitChange);
+    }
+    Ok(deletion.outcome.requeue)
 }
 
 /// The object's Secrets and the inputs a terminal failure waits on. A paused object makes no

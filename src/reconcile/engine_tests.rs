@@ -27,7 +27,7 @@ fn key_of(object: &ChatGroup) -> GroupKey {
     GroupKey {
         cust_space_id: object.spec.cust_space_id.clone(),
         business_number: object.spec.business_number.clone(),
-        group_id: object.spec.group_id.clone(),
+        group_id: object.spec.group_id.clone().unwrap_or_default(),
     }
 }
 
@@ -53,6 +53,8 @@ async fn run(cams: &FakeCams, object: &ChatGroup, now: jiff::Timestamp) -> Outco
             endpoint_override: None,
             now,
             jitter: 0.0,
+            peers: &crate::reconcile::lifecycle::NoPeers,
+            marks: &crate::reconcile::lifecycle::NoMarks,
         },
         cams,
         &lister,
@@ -706,6 +708,8 @@ async fn missing_credentials_make_no_calls() {
             endpoint_override: None,
             now: at(0),
             jitter: 0.0,
+            peers: &crate::reconcile::lifecycle::NoPeers,
+            marks: &crate::reconcile::lifecycle::NoMarks,
         },
         &cams,
         &lister,
@@ -768,6 +772,8 @@ async fn a_group_past_the_page_limit_is_not_reported_as_missing() {
             endpoint_override: None,
             now: at(0),
             jitter: 0.0,
+            peers: &crate::reconcile::lifecycle::NoPeers,
+            marks: &crate::reconcile::lifecycle::NoMarks,
         },
         &cams,
         &lister,
@@ -819,6 +825,8 @@ async fn success_requeues_at_the_resync_with_bounded_jitter() {
             endpoint_override: None,
             now: at(10),
             jitter: 0.999,
+            peers: &crate::reconcile::lifecycle::NoPeers,
+            marks: &crate::reconcile::lifecycle::NoMarks,
         },
         &cams,
         &lister,
@@ -855,6 +863,8 @@ async fn endpoint_override_is_used_and_hashed() {
             endpoint_override: Some("http://127.0.0.1:9/"),
             now: at(0),
             jitter: 0.0,
+            peers: &crate::reconcile::lifecycle::NoPeers,
+            marks: &crate::reconcile::lifecycle::NoMarks,
         },
         &cams,
         &lister,

@@ -13,6 +13,7 @@
 
 pub mod credentials;
 pub mod engine;
+pub mod lifecycle;
 pub mod names;
 pub mod observe;
 pub mod plan;

@@ -60,13 +60,14 @@ struct SpaceKey {
 type WalkResult = Result<(Arc<[ListedGroup]>, WalkEnd), CamsError>;
 
 /// One listed group as a walk keeps it: its `GroupId`, `Subject`, `Description`,
-/// `ProfilePictureFile` and `GroupStatus` in one text, with where each ends. An empty field
-/// is CAMS's "not set", as it is everywhere in the reconcile.
+/// `ProfilePictureFile`, `InviteLink` and `GroupStatus` in one text, with where each ends. An
+/// empty field is CAMS's "not set", as it is everywhere in the reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedGroup {
     text: Box<str>,
-    /// Where the group id, subject, description and picture end; the status runs to the end.
-    ends: [u32; 4],
+    /// Where the group id, subject, description, picture and invite link end; the status runs
+    /// to the end.
+    ends: [u32; 5],
 }
 
 impl ListedGroup {
@@ -78,10 +79,11 @@ impl ListedGroup {
             item.subject.as_deref().unwrap_or_default(),
             item.description.as_deref().unwrap_or_default(),
             item.profile_picture_file.as_deref().unwrap_or_default(),
+            item.invite_link.as_deref().unwrap_or_default(),
             item.group_status.as_deref().unwrap_or_default(),
         ];
         let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0; 4];
+        let mut ends = [0; 5];
         for (index, field) in fields.iter().enumerate() {
             text.push_str(field);
             if let Some(end) = ends.get_mut(index) {
@@ -117,13 +119,23 @@ impl ListedGroup {
         self.field(0)
     }
 
+    /// The group's `Subject` (empty when not set).
+    pub fn subject(&self) -> &str {
+        self.field(1)
+    }
+
+    /// The group's `InviteLink`, when it has one.
+    pub fn invite_link(&self) -> Option<String> {
+        self.set(4)
+    }
+
     /// The group as `status.observed`, read at `now`.
     pub fn observed(&self, now: jiff::Timestamp) -> ObservedGroup {
         ObservedGroup {
             subject: self.set(1),
             description: self.set(2),
             profile_picture_file: self.set(3),
-            group_status: self.set(4),
+            group_status: self.set(5),
             time: Some(Time::from_timestamp(now)),
         }
     }
@@ -220,6 +232,51 @@ impl SharedLister {
         key: &GroupKey,
         at: ReadAt,
     ) -> Result<Lookup<ListedGroup>, CamsError> {
+        let (groups, end) = self
+            .listing(api, endpoint, credentials, channel, key, at)
+            .await?;
+        Ok(groups
+            .binary_search_by(|group| group.group_id().cmp(&key.group_id))
+            .ok()
+            .and_then(|index| groups.get(index))
+            .cloned()
+            .map_or(
+                if end == WalkEnd::Truncated {
+                    Lookup::Truncated
+                } else {
+                    Lookup::Missing
+                },
+                Lookup::Found,
+            ))
+    }
+
+    /// Every group of `key`'s space and number (`key.group_id` is not used), from the same
+    /// shared listing as [`SharedLister::find`], and whether the listing was cut at the page
+    /// limit.
+    pub async fn groups<C: CamsApi>(
+        &self,
+        api: &C,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        channel: ChannelType,
+        key: &GroupKey,
+        at: ReadAt,
+    ) -> Result<(Arc<[ListedGroup]>, WalkEnd), CamsError> {
+        self.listing(api, endpoint, credentials, channel, key, at)
+            .await
+    }
+
+    /// The listing of `key`'s space and number: a shared walk when one can be used, else a
+    /// new one.
+    async fn listing<C: CamsApi>(
+        &self,
+        api: &C,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        channel: ChannelType,
+        key: &GroupKey,
+        at: ReadAt,
+    ) -> Result<(Arc<[ListedGroup]>, WalkEnd), CamsError> {
         let ReadAt { now, listed_after } = at;
         let arrived = Instant::now();
         let space = SpaceKey {
@@ -257,21 +314,9 @@ impl SharedLister {
             });
         }
         match last.as_ref().map(|walk| &walk.result) {
-            Some(Ok((groups, end))) => Ok(groups
-                .binary_search_by(|group| group.group_id().cmp(&key.group_id))
-                .ok()
-                .and_then(|index| groups.get(index))
-                .cloned()
-                .map_or(
-                    if *end == WalkEnd::Truncated {
-                        Lookup::Truncated
-                    } else {
-                        Lookup::Missing
-                    },
-                    Lookup::Found,
-                )),
+            Some(Ok((groups, end))) => Ok((Arc::clone(groups), *end)),
             Some(Err(err)) => Err(err.clone()),
-            None => Ok(Lookup::Missing),
+            None => Ok((Arc::from(Vec::new()), WalkEnd::Complete)),
         }
     }
 

@@ -37,7 +37,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::cams::UpdateChatGroupRequest;
-use crate::crd::{ChatGroupStatus, DriftPolicy, ObservedGroup, PendingChange};
+use crate::crd::{ChatGroupStatus, DriftPolicy, InviteLinkPolicy, ObservedGroup, PendingChange};
 use crate::reconcile::validate::ValidSpec;
 
 /// Version tag hashed into [`applied_hash`]; bump it only together with a changelog note
@@ -51,6 +51,8 @@ pub enum Field {
     Subject,
     Description,
     ProfilePictureFile,
+    /// The invite link: written with its own actions, not `UpdateChatGroup`.
+    InviteLink,
 }
 
 impl Field {
@@ -60,6 +62,7 @@ impl Field {
             Field::Subject => "subject",
             Field::Description => "description",
             Field::ProfilePictureFile => "profilePictureFile",
+            Field::InviteLink => "inviteLink",
         }
     }
 }
@@ -142,7 +145,7 @@ impl Plan {
 /// version tag. Stable across releases and platforms; independent of the credentials (a
 /// rotated key is not a reason to write) and of the policies and resync interval.
 pub fn applied_hash(valid: &ValidSpec) -> String {
-    let material = serde_json::json!([
+    let mut material = serde_json::json!([
         APPLIED_HASH_VERSION,
         valid.endpoint.as_str(),
         valid.key.cust_space_id,
@@ -153,8 +156,56 @@ pub fn applied_hash(valid: &ValidSpec) -> String {
         valid.description,
         valid.profile_picture_file,
     ]);
+    // Only a managed link is hashed, so that the hash of every object written before links
+    // could be managed stays what it was.
+    if let (Some(policy), Some(items)) =
+        (link_policy_word(valid.invite_link), material.as_array_mut())
+    {
+        items.push(serde_json::json!(policy));
+    }
     let digest = Sha256::digest(material.to_string().as_bytes());
     format!("sha256:{}", hex::encode(digest))
+}
+
+fn link_policy_word(policy: InviteLinkPolicy) -> Option<&'static str> {
+    match policy {
+        InviteLinkPolicy::Unmanaged => None,
+        InviteLinkPolicy::Enabled => Some("inviteLink:Enabled"),
+        InviteLinkPolicy::Disabled => Some("inviteLink:Disabled"),
+    }
+}
+
+/// What the invite link needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkChange {
+    /// `inviteLink: Enabled` and the group has no link: `AddChatGroupInviteLink`.
+    Add,
+    /// `inviteLink: Disabled` and the group has a link: `DeleteChatGroupInviteLink`.
+    Remove,
+}
+
+impl LinkChange {
+    /// As a field change: the link read, and what the spec wants in words.
+    pub fn to_change(self, observed: Option<&str>) -> FieldChange {
+        FieldChange {
+            field: Field::InviteLink,
+            observed: observed.map(str::to_owned),
+            desired: match self {
+                LinkChange::Add => "a link".to_owned(),
+                LinkChange::Remove => "no link".to_owned(),
+            },
+        }
+    }
+}
+
+/// Whether the group's invite link `link` (as read) needs a change under `policy`.
+pub fn invite_link_change(policy: InviteLinkPolicy, link: Option<&str>) -> Option<LinkChange> {
+    let has_link = link.is_some_and(|l| !l.is_empty());
+    match policy {
+        InviteLinkPolicy::Enabled if !has_link => Some(LinkChange::Add),
+        InviteLinkPolicy::Disabled if has_link => Some(LinkChange::Remove),
+        _ => None,
+    }
 }
 
 /// True when a CAMS group status is transitional (ends in `ING`, case-insensitively).
@@ -199,6 +250,7 @@ pub fn plan(
             Field::Subject => &o.subject,
             Field::Description => &o.description,
             Field::ProfilePictureFile => &o.profile_picture_file,
+            Field::InviteLink => return None,
         };
         value.clone().filter(|v| !v.is_empty())
     };

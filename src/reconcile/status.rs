@@ -31,6 +31,14 @@ pub const CATEGORY_GROUP_NOT_FOUND: &str = "group_not_found";
 /// Metrics label of a group missing from a listing cut at the page limit
 /// ([`crate::cams::pager::MAX_LIST_PAGES`]).
 pub const CATEGORY_LISTING_TRUNCATED: &str = "listing_truncated";
+/// Metrics label of a creation whose group did not turn up.
+pub const CATEGORY_CREATION_NOT_FOUND: &str = "creation_not_found";
+/// Metrics label of a creation after which several candidate groups turned up.
+pub const CATEGORY_CREATION_AMBIGUOUS: &str = "creation_ambiguous";
+/// Metrics label of a creation refused because an older ChatGroup creates the same group.
+pub const CATEGORY_CREATION_CONFLICT: &str = "creation_conflict";
+/// Metrics label of a creation record that could not be stored (nothing was called).
+pub const CATEGORY_STATUS_WRITE: &str = "status_write";
 
 /// First retry delay after a recoverable failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -137,6 +145,10 @@ impl Failure {
             CATEGORY_CREDENTIALS_MISSING,
             CATEGORY_GROUP_NOT_FOUND,
             CATEGORY_LISTING_TRUNCATED,
+            CATEGORY_CREATION_NOT_FOUND,
+            CATEGORY_CREATION_AMBIGUOUS,
+            CATEGORY_CREATION_CONFLICT,
+            CATEGORY_STATUS_WRITE,
         ] {
             if !all.contains(&own) {
                 all.push(own);
@@ -201,6 +213,42 @@ impl Failure {
         }
     }
 
+    /// A creation that cannot go on without the user: terminal. `reason` is one of
+    /// [`Reason::CreationNotFound`], [`Reason::CreationAmbiguous`] and
+    /// [`Reason::CreationConflict`].
+    pub fn creation(reason: Reason, what: String) -> Self {
+        let category = match reason {
+            Reason::CreationAmbiguous => CATEGORY_CREATION_AMBIGUOUS,
+            Reason::CreationConflict => CATEGORY_CREATION_CONFLICT,
+            _ => CATEGORY_CREATION_NOT_FOUND,
+        };
+        Failure {
+            reason,
+            class: ErrorClass::Terminal,
+            message: format!("{what}. {}", hint(reason)),
+            category,
+            action: crate::cams::ACTION_ADD_CHAT_GROUP,
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    /// The record of a creation could not be stored, so `AddChatGroup` was not called:
+    /// recoverable.
+    pub fn mark_not_stored(detail: &str) -> Self {
+        Failure {
+            reason: Reason::Creating,
+            class: ErrorClass::Recoverable,
+            message: format!(
+                "the record of the creation could not be stored in status ({detail}); AddChatGroup is called only once it is, so nothing was created. Retried with backoff."
+            ),
+            category: CATEGORY_STATUS_WRITE,
+            action: crate::cams::ACTION_ADD_CHAT_GROUP,
+            code: None,
+            retry_after: None,
+        }
+    }
+
     /// The failure of a CAMS call, classified by the error itself.
     pub fn from_cams(err: &CamsError) -> Self {
         let reason = err.reason();
@@ -238,7 +286,7 @@ pub fn hint(reason: Reason) -> &'static str {
             "Check the AccessKey ID and secret (and STS token) in the Secret; retried when the Secret changes."
         }
         Reason::AccessDenied => {
-            "Grant the RAM actions cams:ListChatGroup and cams:UpdateChatGroup to the AccessKey's identity, and make sure the account is allowlisted for CAMS group APIs; retried when the spec or Secret changes."
+            "Grant the RAM action of the failed call to the AccessKey's identity (cams:ListChatGroup and cams:UpdateChatGroup always; cams:AddChatGroup, cams:DeleteChatGroup, cams:AddChatGroupInviteLink or cams:DeleteChatGroupInviteLink when the spec creates, deletes or manages invite links), and make sure the account is allowlisted for CAMS group APIs; retried when the spec or Secret changes."
         }
         Reason::Throttled => "CAMS throttled the request; retried after the delay it asked for.",
         Reason::CamsUnavailable => "Retried with exponential backoff.",
@@ -254,6 +302,15 @@ pub fn hint(reason: Reason) -> &'static str {
         Reason::GroupNotFound => {
             "Check spec.custSpaceId, spec.businessNumber and spec.groupId; the group is looked for again at every resync in case it is still being created."
         }
+        Reason::CreationNotFound => {
+            "The operator never creates a group twice on its own. Check the group in CAMS: to manage a group that exists, set spec.groupId; to create again, set the annotation cams.chatapp.io/create-again to a new value."
+        }
+        Reason::CreationAmbiguous => {
+            "Set spec.groupId to the group this object manages (the others are left alone)."
+        }
+        Reason::CreationConflict => {
+            "Give this object a different subject, or set spec.groupId to adopt an existing group; it is retried when the spec changes or the other object goes."
+        }
         Reason::Synced
         | Reason::UpdateSucceeded
         | Reason::UpToDate
@@ -262,7 +319,11 @@ pub fn hint(reason: Reason) -> &'static str {
         | Reason::GroupTransitioning
         | Reason::ChangesPending
         | Reason::Drifted
-        | Reason::Paused => "",
+        | Reason::Paused
+        | Reason::Creating
+        | Reason::GroupCreated
+        | Reason::Deleting
+        | Reason::GroupDeleted => "",
     }
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 use crate::cams::client::check_endpoint;
 use crate::cams::{Endpoint, GroupKey};
 use crate::crd::{
-    ChannelType, ChatGroupSpec, CredentialsSpec, DriftPolicy, MAX_DESCRIPTION_CHARS,
-    MAX_SUBJECT_CHARS, MIN_RESYNC_INTERVAL, ManagementPolicy,
+    ChannelType, ChatGroupSpec, CreationPolicy, CredentialsSpec, DeletionPolicy, DriftPolicy,
+    InviteLinkPolicy, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS, MIN_RESYNC_INTERVAL,
+    ManagementPolicy,
 };
 use crate::reconcile::credentials::CredentialSource;
 use crate::reconcile::names::{is_dns_subdomain, is_secret_key};
@@ -55,7 +56,9 @@ pub(crate) fn shown(value: &str) -> String {
 /// needs, with defaults applied and empty optional strings turned into `None` (never sent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidSpec {
-    /// The three keys addressing the group.
+    /// The three keys addressing the group. `group_id` is empty while the group is still to be
+    /// created (`creationPolicy: Create` without `groupId`); the engine fills it in from
+    /// `status.groupId` once the created group is known ([`ValidSpec::group_known`]).
     pub key: GroupKey,
     /// Messaging channel.
     pub channel: ChannelType,
@@ -75,6 +78,19 @@ pub struct ValidSpec {
     pub resync: Duration,
     /// Where the credentials come from (first choice; see [`crate::reconcile::credentials`]).
     pub credentials: CredentialSource,
+    /// `spec.creationPolicy`.
+    pub creation: CreationPolicy,
+    /// `spec.deletionPolicy`.
+    pub deletion: DeletionPolicy,
+    /// `spec.inviteLink`.
+    pub invite_link: InviteLinkPolicy,
+}
+
+impl ValidSpec {
+    /// Whether the group's ID is known (from the spec, or filled in from status).
+    pub fn group_known(&self) -> bool {
+        !self.key.group_id.is_empty()
+    }
 }
 
 /// One broken rule: the field (as a path such as `spec.subject`) and what is allowed.
@@ -149,6 +165,9 @@ pub fn validate_with_endpoint(
         management_policy,
         drift_policy,
         resync_interval,
+        creation_policy,
+        deletion_policy,
+        invite_link,
     } = spec;
     let mut errors = Vec::new();
     let mut fail = |field: &str, problem: String| {
@@ -157,7 +176,8 @@ pub fn validate_with_endpoint(
             problem,
         });
     };
-    check_group_key(&mut fail, cust_space_id, business_number, group_id);
+    check_group_key(&mut fail, cust_space_id, business_number);
+    check_group_id(&mut fail, group_id.as_deref(), *creation_policy, subject);
     let subject = check_text(&mut fail, "spec.subject", subject, 1, MAX_SUBJECT_CHARS);
     let description = check_text(
         &mut fail,
@@ -176,7 +196,7 @@ pub fn validate_with_endpoint(
             key: GroupKey {
                 cust_space_id: cust_space_id.clone(),
                 business_number: business_number.clone(),
-                group_id: group_id.clone(),
+                group_id: group_id.clone().unwrap_or_default(),
             },
             channel: *channel_type,
             subject: subject.map(str::to_owned),
@@ -187,6 +207,9 @@ pub fn validate_with_endpoint(
             drift: *drift_policy,
             resync,
             credentials: source,
+            creation: *creation_policy,
+            deletion: *deletion_policy,
+            invite_link: *invite_link,
         }),
         _ => Err(SpecErrors { errors }),
     }
@@ -197,7 +220,6 @@ fn check_group_key(
     fail: &mut impl FnMut(&str, String),
     cust_space_id: &str,
     business_number: &str,
-    group_id: &str,
 ) {
     check_id(
         fail,
@@ -217,7 +239,29 @@ fn check_group_key(
             ),
         );
     }
-    check_id(fail, "spec.groupId", group_id, MAX_GROUP_ID_CHARS);
+}
+
+/// `groupId`: a valid ID when set; when unset, the operator must be asked to create the group,
+/// with a subject to create it with and to find it by.
+fn check_group_id(
+    fail: &mut impl FnMut(&str, String),
+    group_id: Option<&str>,
+    creation: CreationPolicy,
+    subject: &Option<String>,
+) {
+    match group_id {
+        Some(group_id) => check_id(fail, "spec.groupId", group_id, MAX_GROUP_ID_CHARS),
+        None if creation != CreationPolicy::Create => fail(
+            "spec.groupId",
+            "is required unless creationPolicy is Create (then the operator creates the group)"
+                .to_owned(),
+        ),
+        None if non_empty(subject).is_none() => fail(
+            "spec.subject",
+            "is required when the operator creates the group (creationPolicy Create without groupId): the new group is created with it and found by it".to_owned(),
+        ),
+        None => {}
+    }
 }
 
 /// A text field CAMS limits in characters; `min` only shapes the message (an empty text is
@@ -567,11 +611,15 @@ mod tests {
             ),
             (
                 "spec.groupId",
-                Box::new(|s: &mut ChatGroupSpec| s.group_id.clear()),
+                Box::new(|s: &mut ChatGroupSpec| s.group_id = Some(String::new())),
             ),
             (
                 "spec.groupId",
-                Box::new(|s: &mut ChatGroupSpec| s.group_id = "G".repeat(129)),
+                Box::new(|s: &mut ChatGroupSpec| s.group_id = None),
+            ),
+            (
+                "spec.groupId",
+                Box::new(|s: &mut ChatGroupSpec| s.group_id = Some("G".repeat(129))),
             ),
         ] {
             let mut s = spec();

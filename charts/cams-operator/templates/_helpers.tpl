@@ -89,7 +89,7 @@ RBAC rules in every watched namespace. Must equal cams_operator::rbac::RULES wit
 {{- define "cams-operator.watchedRules" -}}
 - apiGroups: ["cams.chatapp.io"]
   resources: ["chatgroups"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "patch", "watch"]
 - apiGroups: ["cams.chatapp.io"]
   resources: ["chatgroups/status"]
   verbs: ["patch"]
