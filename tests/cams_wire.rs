@@ -18,7 +18,8 @@ use serde_json::json;
 use cams_operator::cams::client::{HttpCams, HttpCamsConfig, StampSource, find_group};
 use cams_operator::cams::pager::Lookup;
 use cams_operator::cams::{
-    CODE_GROUP_NOT_FOUND, CamsApi, CamsError, Credentials, Endpoint, ErrorClass, SecretString,
+    CODE_GROUP_NOT_FOUND, CamsApi, CamsError, Credentials, Endpoint, ErrorClass, ErrorKind,
+    SecretString,
 };
 use cams_operator::crd::Reason;
 
@@ -1279,5 +1280,512 @@ mod no_leak {
             }
         )));
         assert!(format!("{credentials:?}").contains("<redacted>"));
+    }
+}
+
+/// The actions that create and delete groups and their invite links: what each sends, and that
+/// each reads its answer through the one decoding every CAMS call shares.
+mod group_lifecycle_actions {
+    use super::*;
+    use cams_operator::cams::client::{CUT_MARK, MAX_TEXT_CHARS};
+    use cams_operator::cams::{
+        ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+        ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_UPDATE_CHAT_GROUP, AddChatGroupRequest,
+        GroupKey, GroupRequest,
+    };
+
+    fn add_request() -> AddChatGroupRequest {
+        AddChatGroupRequest {
+            cust_space_id: "cams-test".into(),
+            business_number: "8613800001234".into(),
+            channel_type: Some("WHATSAPP".into()),
+            subject: Some("Team chat *1*".into()),
+            description: Some("Hello world ~ café".into()),
+        }
+    }
+
+    fn group_request() -> GroupRequest {
+        GroupRequest {
+            key: GroupKey {
+                cust_space_id: "cams-test".into(),
+                business_number: "8613800001234".into(),
+                group_id: "EA303TEST".into(),
+            },
+            channel_type: Some("WHATSAPP".into()),
+        }
+    }
+
+    /// The parameters every signed call carries, with the fixed clock and nonce of
+    /// [`vector_client`], plus `action`'s own.
+    fn common_and(action: &str, own: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut map: BTreeMap<String, String> = [
+            ("AccessKeyId", "testid"),
+            ("Action", action),
+            ("Format", "JSON"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureNonce", NONCE),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", "2016-02-23T12:46:24Z"),
+            ("Version", "2020-06-06"),
+        ]
+        .iter()
+        .chain(own)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(map.len(), 8 + own.len(), "duplicate names");
+        map.remove("Signature");
+        map
+    }
+
+    /// The parameters of `seen` without `Signature`, after checking that the signature is the
+    /// one this file computes on its own, and that it comes last as the client sends it.
+    fn verified_params(seen: &Seen, secret: &str) -> BTreeMap<String, String> {
+        assert_eq!(seen.method, "POST");
+        assert_eq!(seen.path, "/");
+        assert!(seen.body.is_empty());
+        assert_eq!(
+            seen.param("Signature").unwrap(),
+            expected_signature(seen, secret)
+        );
+        assert!(
+            seen.raw_query
+                .rsplit('&')
+                .next()
+                .unwrap()
+                .starts_with("Signature=")
+        );
+        let mut map = seen.param_map();
+        map.remove("Signature");
+        map
+    }
+
+    const GROUP_KEYS: [(&str, &str); 4] = [
+        ("BusinessNumber", "8613800001234"),
+        ("ChannelType", "WHATSAPP"),
+        ("CustSpaceId", "cams-test"),
+        ("GroupId", "EA303TEST"),
+    ];
+
+    #[tokio::test]
+    async fn add_sends_its_parameters_signed_and_reads_the_unique_code() {
+        let server = Server::start(|_| {
+            Reply::json(
+                200,
+                json!({"RequestId": "R-add", "Code": "OK", "Message": "OK", "Success": true,
+                       "UniqueCode": "8a3f0c0e5d2b4f6e9c1d7a2b3c4d5e6f", "SomethingNew": [1]}),
+            )
+        })
+        .await;
+        let added = vector_client()
+            .add_chat_group(&server.endpoint, &creds("testsecret", None), &add_request())
+            .await
+            .unwrap();
+        assert_eq!(added.meta.http_status, 200);
+        assert_eq!(added.meta.code, "OK");
+        assert_eq!(added.meta.request_id.as_deref(), Some("R-add"));
+        assert_eq!(added.meta.success, Some(true));
+        assert_eq!(
+            added.unique_code.as_deref(),
+            Some("8a3f0c0e5d2b4f6e9c1d7a2b3c4d5e6f")
+        );
+
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            verified_params(&seen[0], "testsecret"),
+            common_and(
+                "AddChatGroup",
+                &[
+                    ("BusinessNumber", "8613800001234"),
+                    ("ChannelType", "WHATSAPP"),
+                    ("CustSpaceId", "cams-test"),
+                    ("Description", "Hello world ~ café"),
+                    ("Subject", "Team chat *1*"),
+                ]
+            )
+        );
+        // No GroupId: CAMS chooses it.
+        assert!(seen[0].param("GroupId").is_none());
+        assert!(seen[0].raw_query.contains("Subject=Team%20chat%20%2A1%2A"));
+    }
+
+    #[tokio::test]
+    async fn add_sends_no_empty_or_unset_optional_field() {
+        let server = Server::start(|_| Reply::json(200, ok_body("R"))).await;
+        let request = AddChatGroupRequest {
+            channel_type: None,
+            subject: Some(String::new()),
+            description: None,
+            ..add_request()
+        };
+        let added = client()
+            .add_chat_group(&server.endpoint, &creds("s", None), &request)
+            .await
+            .unwrap();
+        // An answer without UniqueCode is still a success; the code is simply unknown.
+        assert_eq!(added.unique_code, None);
+        let seen = &server.seen()[0];
+        let params = verified_params(seen, "s");
+        let own: Vec<&str> = params
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                ![
+                    "AccessKeyId",
+                    "Action",
+                    "Format",
+                    "SignatureMethod",
+                    "SignatureNonce",
+                    "SignatureVersion",
+                    "Timestamp",
+                    "Version",
+                ]
+                .contains(k)
+            })
+            .collect();
+        assert_eq!(own, ["BusinessNumber", "CustSpaceId"]);
+    }
+
+    #[tokio::test]
+    async fn the_group_calls_send_exactly_the_group_keys_signed() {
+        let server = Server::start(|seen| match seen.param("Action") {
+            Some("AddChatGroupInviteLink") => Reply::json(
+                200,
+                json!({"RequestId": "R-link", "Code": "OK", "Success": true,
+                       "InviteLink": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv"}),
+            ),
+            _ => Reply::json(
+                200,
+                json!({"RequestId": "R-del", "Code": "OK", "Success": true, "Result": "1"}),
+            ),
+        })
+        .await;
+        let api = vector_client();
+        let creds = creds("testsecret", None);
+        let deleted = api
+            .delete_chat_group(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap();
+        assert_eq!(deleted.result, Some(1));
+        assert_eq!(deleted.meta.request_id.as_deref(), Some("R-del"));
+        let link = api
+            .add_chat_group_invite_link(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap();
+        assert_eq!(
+            link.invite_link.as_deref(),
+            Some("https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv")
+        );
+        assert_eq!(link.meta.code, "OK");
+        let unlinked = api
+            .delete_chat_group_invite_link(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap();
+        assert_eq!(unlinked.result, Some(1));
+
+        let seen = server.seen();
+        let actions = [
+            "DeleteChatGroup",
+            "AddChatGroupInviteLink",
+            "DeleteChatGroupInviteLink",
+        ];
+        assert_eq!(seen.len(), actions.len());
+        for (request, action) in seen.iter().zip(actions) {
+            assert_eq!(
+                verified_params(request, "testsecret"),
+                common_and(action, &GROUP_KEYS),
+                "{action}"
+            );
+        }
+        // Same clock, same nonce, same keys: only the action tells the signatures apart.
+        let mut signatures: Vec<&str> =
+            seen.iter().map(|s| s.param("Signature").unwrap()).collect();
+        signatures.dedup();
+        assert_eq!(signatures.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_group_calls_send_no_channel_when_none_is_set_and_sign_the_token() {
+        let server = Server::start(|_| Reply::json(200, ok_body("R"))).await;
+        let api = client();
+        let creds = creds("s", Some("CAIS+token/abc="));
+        let request = GroupRequest {
+            channel_type: Some(String::new()),
+            ..group_request()
+        };
+        api.delete_chat_group(&server.endpoint, &creds, &request)
+            .await
+            .unwrap();
+        api.add_chat_group_invite_link(&server.endpoint, &creds, &request)
+            .await
+            .unwrap();
+        let request = GroupRequest {
+            channel_type: None,
+            ..group_request()
+        };
+        api.delete_chat_group_invite_link(&server.endpoint, &creds, &request)
+            .await
+            .unwrap();
+        for seen in server.seen() {
+            let params = verified_params(&seen, "s");
+            assert!(!params.contains_key("ChannelType"), "{params:?}");
+            assert_eq!(
+                params.get("SecurityToken").map(String::as_str),
+                Some("CAIS+token/abc=")
+            );
+            assert_eq!(params.get("GroupId").map(String::as_str), Some("EA303TEST"));
+        }
+    }
+
+    #[tokio::test]
+    async fn answer_fields_are_read_tolerantly() {
+        let server = Server::start(|seen| {
+            let body = match seen.param("Action") {
+                Some("AddChatGroup") => json!({"Code": "OK", "UniqueCode": 12345}),
+                Some("AddChatGroupInviteLink") => {
+                    json!({"Code": "OK", "InviteLink": {"Url": "https://x"}})
+                }
+                _ => json!({"Code": "OK", "Result": 1.0}),
+            };
+            Reply::json(200, body)
+        })
+        .await;
+        let api = client();
+        let creds = creds("s", None);
+        let added = api
+            .add_chat_group(&server.endpoint, &creds, &add_request())
+            .await
+            .unwrap();
+        assert_eq!(added.unique_code.as_deref(), Some("12345"));
+        let link = api
+            .add_chat_group_invite_link(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap();
+        assert_eq!(link.invite_link, None);
+        let deleted = api
+            .delete_chat_group(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap();
+        assert_eq!(deleted.result, Some(1));
+    }
+
+    /// `UniqueCode` and `InviteLink` are texts of the answer like any other: an echo of the
+    /// secret is redacted and a runaway value is cut.
+    #[tokio::test]
+    async fn unique_code_and_invite_link_are_scrubbed_and_cut() {
+        const SECRET: &str = "wire-secret-value-0123";
+        let long = "l".repeat(MAX_TEXT_CHARS * 3);
+        let body = json!({"Code": "OK", "UniqueCode": format!("code {SECRET}"),
+                          "InviteLink": format!("https://chat.whatsapp.com/{long}")});
+        let server = Server::start(move |_| Reply::json(200, body.clone())).await;
+        let api = client();
+        let creds = creds(SECRET, None);
+        let added = api
+            .add_chat_group(&server.endpoint, &creds, &add_request())
+            .await
+            .unwrap();
+        assert_eq!(added.unique_code.as_deref(), Some("code <redacted>"));
+        let link = api
+            .add_chat_group_invite_link(&server.endpoint, &creds, &group_request())
+            .await
+            .unwrap()
+            .invite_link
+            .expect("a link");
+        assert_eq!(link.chars().count(), MAX_TEXT_CHARS);
+        assert!(link.ends_with(CUT_MARK), "{link}");
+    }
+
+    /// One call of each action against `server`, its answer reduced to the error it gave
+    /// (`None` on success).
+    async fn every_action(server: &Server) -> Vec<(&'static str, Option<CamsError>)> {
+        let api = client();
+        let creds = creds("s", None);
+        let endpoint = &server.endpoint;
+        vec![
+            (
+                ACTION_UPDATE_CHAT_GROUP,
+                api.update_chat_group(endpoint, &creds, &update_request())
+                    .await
+                    .err(),
+            ),
+            (
+                ACTION_ADD_CHAT_GROUP,
+                api.add_chat_group(endpoint, &creds, &add_request())
+                    .await
+                    .err(),
+            ),
+            (
+                ACTION_DELETE_CHAT_GROUP,
+                api.delete_chat_group(endpoint, &creds, &group_request())
+                    .await
+                    .err(),
+            ),
+            (
+                ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+                api.add_chat_group_invite_link(endpoint, &creds, &group_request())
+                    .await
+                    .err(),
+            ),
+            (
+                ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+                api.delete_chat_group_invite_link(endpoint, &creds, &group_request())
+                    .await
+                    .err(),
+            ),
+        ]
+    }
+
+    /// Every failing answer gives each new action exactly the error it gives `UpdateChatGroup`
+    /// (variant, status, code, message, ids, retry-after, classification), with the action's
+    /// own name.
+    #[tokio::test]
+    async fn every_action_reads_errors_through_the_one_decoding() {
+        let replies: Vec<(&str, Reply)> =
+            vec![
+            (
+                "business",
+                Reply::json(
+                    200,
+                    json!({"RequestId": "R-b", "Code": CODE_GROUP_NOT_FOUND,
+                           "Message": "group not exist", "Success": false,
+                           "AccessDeniedDetail": {"PolicyType": "x"}}),
+                ),
+            ),
+            (
+                "gateway",
+                Reply::json(
+                    403,
+                    json!({"RequestId": "R-g", "HostId": "cams.ap-southeast-1.aliyuncs.com",
+                           "Code": "Forbidden.RAM", "Message": "m",
+                           "Recommend": "https://diag/x", "AccessDeniedDetail": "detail"}),
+                ),
+            ),
+            (
+                "throttled",
+                Reply::json(
+                    400,
+                    json!({"RequestId": "R-t", "Code": "Throttling.User", "Message": "slow down"}),
+                )
+                .header("x-ratelimit-user-api", "Limit:1,Remain:0,TimeLeft:2000,Reset:1234"),
+            ),
+            (
+                "unavailable",
+                Reply::json(503, json!({"RequestId": "R-u", "Code": "ServiceUnavailable"})),
+            ),
+            ("not json", Reply::text(502, "<html>Bad Gateway</html>")),
+            ("no code", Reply::json(200, json!({"RequestId": "R-n"}))),
+        ];
+        for (name, reply) in replies {
+            let server = Server::start(move |_| reply.clone()).await;
+            let results = every_action(&server).await;
+            let (_, reference) = &results[0];
+            let reference = reference
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: UpdateChatGroup succeeded"));
+            let shape = |err: &CamsError| format!("{err:?}").replace(err.action(), "<action>");
+            for (action, err) in &results[1..] {
+                let err = err
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{name}: {action} succeeded"));
+                assert_eq!(err.action(), *action, "{name}");
+                assert_eq!(shape(err), shape(reference), "{name}: {action}");
+                assert_eq!(err.kind(), reference.kind(), "{name}: {action}");
+                assert_eq!(
+                    err.retry_after(),
+                    reference.retry_after(),
+                    "{name}: {action}"
+                );
+            }
+            assert_eq!(server.seen().len(), 5, "{name}: one request per call");
+        }
+    }
+
+    /// The classification, spelled out for the new actions.
+    #[tokio::test]
+    async fn errors_of_the_new_actions_are_classified() {
+        let cases: Vec<(Reply, ErrorKind, ErrorClass, Option<Duration>)> = vec![
+            (
+                Reply::json(200, json!({"Code": CODE_GROUP_NOT_FOUND, "Success": false})),
+                ErrorKind::GroupNotFound,
+                ErrorClass::Terminal,
+                None,
+            ),
+            (
+                Reply::json(200, json!({"Code": "Forbidden.NotAllowlisted"})),
+                ErrorKind::AccessDenied,
+                ErrorClass::Terminal,
+                None,
+            ),
+            (
+                Reply::json(400, json!({"Code": "SignatureDoesNotMatch"})),
+                ErrorKind::CredentialsInvalid,
+                ErrorClass::Terminal,
+                None,
+            ),
+            (
+                Reply::json(400, json!({"Code": "Throttling.User"}))
+                    .header("x-ratelimit-user", "Limit:5,Remain:0,TimeLeft:750"),
+                ErrorKind::Throttled,
+                ErrorClass::Recoverable,
+                Some(Duration::from_millis(750)),
+            ),
+            (
+                Reply::json(429, json!({})),
+                ErrorKind::Throttled,
+                ErrorClass::Recoverable,
+                None,
+            ),
+            (
+                Reply::json(500, json!({"Code": "InternalError"})),
+                ErrorKind::Unavailable,
+                ErrorClass::Recoverable,
+                None,
+            ),
+        ];
+        for (reply, kind, class, retry_after) in cases {
+            let server = Server::start(move |_| reply.clone()).await;
+            for (action, err) in every_action(&server).await {
+                let err = err.unwrap_or_else(|| panic!("{action} succeeded"));
+                assert_eq!(err.kind(), kind, "{action}: {err:?}");
+                assert_eq!(err.class(), class, "{action}: {err:?}");
+                assert_eq!(err.retry_after(), retry_after, "{action}: {err:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_is_a_transport_error_for_every_action() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+                drop(stream);
+            }
+        });
+        let api = client();
+        let creds = creds("s", None);
+        let endpoint = Endpoint::from_url(&format!("http://{addr}/"));
+        let errors = [
+            api.add_chat_group(&endpoint, &creds, &add_request())
+                .await
+                .map(drop),
+            api.delete_chat_group(&endpoint, &creds, &group_request())
+                .await
+                .map(drop),
+            api.add_chat_group_invite_link(&endpoint, &creds, &group_request())
+                .await
+                .map(drop),
+            api.delete_chat_group_invite_link(&endpoint, &creds, &group_request())
+                .await
+                .map(drop),
+        ];
+        for err in errors {
+            let err = err.expect_err("dropped");
+            assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+            assert_eq!(err.kind(), ErrorKind::Transport);
+            assert_eq!(err.reason(), Reason::CamsUnavailable);
+        }
     }
 }

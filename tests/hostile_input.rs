@@ -63,6 +63,7 @@ mod cams_answers {
         CUT_MARK, HttpCams, HttpCamsConfig, MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_THROTTLE_DELAY,
         cut, decode_list_chat_group, decode_update_chat_group,
     };
+    use cams_operator::cams::{AddChatGroupRequest, GroupKey, GroupRequest};
     use cams_operator::cams::{
         CamsApi, CamsError, Credentials, ERROR_CATEGORIES, Endpoint, ErrorClass,
         ListChatGroupResponse, SecretString, UpdateChatGroupResponse,
@@ -650,6 +651,98 @@ mod cams_answers {
                 prop_assert!(ERROR_CATEGORIES.contains(&err.category()), "{err:?}");
                 let text = format!("{err} {err:?}");
                 prop_assert!(!text.contains(SECRET) && !text.contains(TOKEN));
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // `UniqueCode` (AddChatGroup) and `InviteLink` (AddChatGroupInviteLink): top-level texts of
+    // the answer, read through `HttpCams` over a socket like the others.
+
+    /// What a text field of any JSON type becomes: a string as it is (scrubbed of the
+    /// credentials, cut to the text limit), a number or a boolean as its JSON text, anything
+    /// else absent.
+    fn expected_text(value: &Value) -> Option<String> {
+        match value {
+            Value::String(text) => Some(cut(text
+                .replace(SECRET, "<redacted>")
+                .replace(TOKEN, "<redacted>"))),
+            Value::Bool(flag) => Some(flag.to_string()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Null | Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
+    /// A value for a text field: any JSON, or a string around the text limit.
+    fn text_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            4 => any_json(),
+            1 => (0usize..(2 * MAX_TEXT_CHARS), prop::sample::select(vec!["x", "é", "😀"]))
+                .prop_map(|(n, unit)| Value::String(unit.repeat(n))),
+        ]
+    }
+
+    /// A raw `200 OK` answer with `body`.
+    fn ok_answer(body: &Value) -> Vec<u8> {
+        let body = body.to_string();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn add_request() -> AddChatGroupRequest {
+        AddChatGroupRequest {
+            cust_space_id: "cams-test".into(),
+            business_number: "8613800001234".into(),
+            channel_type: None,
+            subject: Some("Hostile".into()),
+            description: None,
+        }
+    }
+
+    fn group_request() -> GroupRequest {
+        GroupRequest {
+            key: GroupKey {
+                cust_space_id: "cams-test".into(),
+                business_number: "8613800001234".into(),
+                group_id: "EA303TEST".into(),
+            },
+            channel_type: None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(48))]
+
+        /// `UniqueCode` and `InviteLink` of any JSON type never fail a successful answer: a
+        /// string is kept (scrubbed and cut), a number or a boolean becomes its text, null, an
+        /// array or an object counts as absent.
+        #[test]
+        fn unique_code_and_invite_link_of_any_type(unique_code in text_value(), invite_link in text_value()) {
+            let body = json!({"Code": "OK", "RequestId": "R-h", "UniqueCode": unique_code, "InviteLink": invite_link});
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let (added, linked) = runtime.block_on(async {
+                let endpoint = raw_server(ok_answer(&body), false, false).await;
+                let api = client(Duration::from_secs(5));
+                let added = api.add_chat_group(&endpoint, &creds(), &add_request()).await;
+                let linked = api
+                    .add_chat_group_invite_link(&endpoint, &creds(), &group_request())
+                    .await;
+                (added, linked)
+            });
+            let added = added.map_err(|err| TestCaseError::fail(format!("{err:?}")))?;
+            let linked = linked.map_err(|err| TestCaseError::fail(format!("{err:?}")))?;
+            prop_assert_eq!(added.meta.request_id.as_deref(), Some("R-h"));
+            prop_assert_eq!(&added.unique_code, &expected_text(&unique_code));
+            prop_assert_eq!(&linked.invite_link, &expected_text(&invite_link));
+            for text in [&added.unique_code, &linked.invite_link].into_iter().flatten() {
+                prop_assert!(text.chars().count() <= MAX_TEXT_CHARS);
+                prop_assert!(!text.contains(SECRET) && !text.contains(TOKEN), "{}", text);
             }
         }
     }

@@ -1357,7 +1357,13 @@ mod docs {
             .expect("a yaml block");
         let config = SimConfig::from_yaml_str(yaml).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.seed, 42);
-        assert_eq!(config.faults["UpdateChatGroup"].script.len(), 6);
+        assert_eq!(config.faults["UpdateChatGroup"].script.len(), 7);
+        assert!(
+            config.faults["UpdateChatGroup"]
+                .script
+                .contains(&Fault::LostAnswer)
+        );
+        assert_eq!(config.faults["UpdateChatGroup"].lost_answer_rate, 0.01);
         assert_eq!(
             config.faults["UpdateChatGroup"].script.back(),
             Some(&Fault::Pass)
@@ -1944,11 +1950,18 @@ mod client_against_simulator {
     use std::time::Duration;
 
     use cams_operator::cams::client::{HttpCams, HttpCamsConfig, find_group};
+    use cams_operator::cams::pager::Lookup;
     use cams_operator::cams::{
-        ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CODE_OK, CamsApi, CamsError, Credentials,
-        ErrorClass, GroupKey, SecretString, UpdateChatGroupRequest,
+        ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+        ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
+        AddChatGroupRequest, CODE_GROUP_NOT_FOUND, CODE_OK, CamsApi, CamsError, ChatGroupItem,
+        Credentials, Endpoint, ErrorClass, ErrorKind, GroupKey, GroupRequest, ListChatGroupRequest,
+        SecretString, UpdateChatGroupRequest,
     };
-    use cams_sim::{ActionFaults, ForcedError, Group, RunningSim, ServerError, Simulator};
+    use cams_operator::crd::Reason;
+    use cams_sim::{
+        ActionFaults, Fault, ForcedError, Group, RunningSim, ServerError, Simulator, codes,
+    };
 
     const SPACE: &str = "cams-client";
     const NUMBER: &str = "8613800009999";
@@ -2141,6 +2154,329 @@ mod client_against_simulator {
         assert!(matches!(err, CamsError::Timeout { .. }), "{err:?}");
         assert_eq!(err.class(), ErrorClass::Recoverable);
     }
+
+    fn add_request(subject: &str) -> AddChatGroupRequest {
+        AddChatGroupRequest {
+            cust_space_id: SPACE.to_owned(),
+            business_number: NUMBER.to_owned(),
+            channel_type: Some("WHATSAPP".to_owned()),
+            subject: Some(subject.to_owned()),
+            description: Some(format!("About {subject}")),
+        }
+    }
+
+    fn group_request(group_id: &str) -> GroupRequest {
+        GroupRequest {
+            key: GroupKey {
+                cust_space_id: SPACE.to_owned(),
+                business_number: NUMBER.to_owned(),
+                group_id: group_id.to_owned(),
+            },
+            channel_type: Some("WHATSAPP".to_owned()),
+        }
+    }
+
+    /// Every group of the space and number, through the client's `ListChatGroup`.
+    async fn listed(api: &HttpCams, sim: &RunningSim) -> Vec<ChatGroupItem> {
+        let page = api
+            .list_chat_group(
+                &Endpoint::from_url(&sim.url()),
+                &creds("client-secret-value", None),
+                &ListChatGroupRequest {
+                    cust_space_id: SPACE.to_owned(),
+                    business_number: NUMBER.to_owned(),
+                    channel_type: None,
+                    group_status: None,
+                    subject: None,
+                    page_index: 1,
+                    page_size: 100,
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(page.total, Some(page.groups.len() as u64));
+        page.groups
+    }
+
+    /// Add, wait for `ACTIVE` by the simulator's clock, add and remove an invite link, delete:
+    /// every step through `HttpCams` with real signing, every answer read as the operator reads
+    /// it, and the simulator's state checked after each.
+    #[tokio::test]
+    async fn a_group_lifecycle_through_the_client() {
+        let start = jiff::Timestamp::now();
+        let sim = Simulator::builder()
+            .access_key("LTAIclient", "client-secret-value")
+            .fixed_time(start)
+            .creation_delay(Duration::from_secs(45))
+            .start()
+            .await
+            .expect("simulator");
+        let api = client(Duration::from_secs(10));
+        let endpoint = Endpoint::from_url(&sim.url());
+        let creds = creds("client-secret-value", None);
+
+        let added = api
+            .add_chat_group(&endpoint, &creds, &add_request("Lifecycle"))
+            .await
+            .expect("add");
+        assert_eq!(
+            (added.meta.code.as_str(), added.meta.http_status),
+            (CODE_OK, 200)
+        );
+        let unique_code = added.unique_code.expect("a UniqueCode");
+        assert!(!unique_code.is_empty());
+        let logged = &sim.requests_for(ACTION_ADD_CHAT_GROUP)[0];
+        assert_eq!(
+            added.meta.request_id.as_deref(),
+            Some(logged.request_id.as_str())
+        );
+        assert_eq!(
+            logged.params.get("Subject").map(String::as_str),
+            Some("Lifecycle")
+        );
+        assert_eq!(
+            logged.params.get("Description").map(String::as_str),
+            Some("About Lifecycle")
+        );
+
+        let groups = listed(&api, &sim).await;
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        let created = &groups[0];
+        let id = created.group_id.clone().expect("a GroupId");
+        assert_eq!(
+            created.group_status.as_deref(),
+            Some(cams_sim::GROUP_STATUS_CREATING)
+        );
+        assert_eq!(created.subject.as_deref(), Some("Lifecycle"));
+        assert_eq!(created.description.as_deref(), Some("About Lifecycle"));
+        assert_eq!(created.business_number.as_deref(), Some(NUMBER));
+        assert_eq!(created.invite_link, None);
+
+        // While it is being created, the group cannot be changed.
+        let err = api
+            .add_chat_group_invite_link(&endpoint, &creds, &group_request(&id))
+            .await
+            .expect_err("still creating");
+        assert!(
+            matches!(&err, CamsError::Business { code, http_status: 200, .. } if code == codes::GROUP_CREATING),
+            "{err:?}"
+        );
+
+        sim.set_time(start + jiff::SignedDuration::from_secs(44));
+        assert_eq!(
+            listed(&api, &sim).await[0].group_status.as_deref(),
+            Some(cams_sim::GROUP_STATUS_CREATING)
+        );
+        sim.set_time(start + jiff::SignedDuration::from_secs(45));
+        let found = find_group(&api, &endpoint, &creds, SPACE, NUMBER, &id, 20)
+            .await
+            .expect("find")
+            .found()
+            .expect("found");
+        assert_eq!(
+            found.0.group_status.as_deref(),
+            Some(cams_sim::GROUP_STATUS_ACTIVE)
+        );
+
+        let link = api
+            .add_chat_group_invite_link(&endpoint, &creds, &group_request(&id))
+            .await
+            .expect("add invite link");
+        assert_eq!(link.meta.code, CODE_OK);
+        let link = link.invite_link.expect("an InviteLink");
+        assert!(link.starts_with("https://chat.whatsapp.com/"), "{link}");
+        assert_eq!(
+            sim.group(SPACE, NUMBER, &id).and_then(|g| g.invite_link),
+            Some(link.clone())
+        );
+        assert_eq!(listed(&api, &sim).await[0].invite_link, Some(link));
+
+        let removed = api
+            .delete_chat_group_invite_link(&endpoint, &creds, &group_request(&id))
+            .await
+            .expect("delete invite link");
+        assert_eq!(
+            (removed.meta.code.as_str(), removed.result),
+            (CODE_OK, Some(1))
+        );
+        assert_eq!(listed(&api, &sim).await[0].invite_link, None);
+        assert_eq!(
+            sim.group(SPACE, NUMBER, &id).and_then(|g| g.invite_link),
+            None
+        );
+
+        let deleted = api
+            .delete_chat_group(&endpoint, &creds, &group_request(&id))
+            .await
+            .expect("delete");
+        assert_eq!(
+            (deleted.meta.code.as_str(), deleted.result),
+            (CODE_OK, Some(1))
+        );
+        assert!(sim.group(SPACE, NUMBER, &id).is_none());
+        assert!(listed(&api, &sim).await.is_empty());
+        assert!(matches!(
+            find_group(&api, &endpoint, &creds, SPACE, NUMBER, &id, 20)
+                .await
+                .expect("find"),
+            Lookup::Missing
+        ));
+
+        let err = api
+            .delete_chat_group(&endpoint, &creds, &group_request(&id))
+            .await
+            .expect_err("deleted already");
+        assert!(
+            matches!(
+                &err,
+                CamsError::Business {
+                    http_status: 200,
+                    request_id: Some(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), Some(CODE_GROUP_NOT_FOUND));
+        assert_eq!(err.action(), ACTION_DELETE_CHAT_GROUP);
+        assert_eq!(err.kind(), ErrorKind::GroupNotFound);
+        assert_eq!(err.reason(), Reason::GroupNotFound);
+        assert_eq!(err.category(), "group_not_found");
+        assert_eq!(err.class(), ErrorClass::Terminal);
+        // The invite-link actions name a missing group the same way.
+        for err in [
+            api.add_chat_group_invite_link(&endpoint, &creds, &group_request(&id))
+                .await
+                .map(drop),
+            api.delete_chat_group_invite_link(&endpoint, &creds, &group_request(&id))
+                .await
+                .map(drop),
+        ] {
+            let err = err.expect_err("missing group");
+            assert_eq!(err.kind(), ErrorKind::GroupNotFound, "{err:?}");
+        }
+        assert_eq!(
+            sim.code_count(ACTION_ADD_CHAT_GROUP_INVITE_LINK, CODE_GROUP_NOT_FOUND)
+                + sim.code_count(ACTION_DELETE_CHAT_GROUP_INVITE_LINK, CODE_GROUP_NOT_FOUND),
+            2
+        );
+    }
+
+    /// A lost answer: the simulator creates the group and then closes the connection instead
+    /// of answering. The client can only report a dropped connection (recoverable, outcome
+    /// unknown); the group exists all the same, and the request log tells the call apart from
+    /// a connection dropped before the call ran.
+    #[tokio::test]
+    async fn a_lost_answer_is_a_transport_error_yet_the_group_exists() {
+        let sim = sim().await;
+        sim.set_faults(
+            ACTION_ADD_CHAT_GROUP,
+            ActionFaults::none().lost_answer_rate(1.0),
+        )
+        .expect("faults");
+        let api = client(Duration::from_secs(10));
+        let endpoint = Endpoint::from_url(&sim.url());
+        let creds = creds("client-secret-value", None);
+        let err = api
+            .add_chat_group(&endpoint, &creds, &add_request("Lost"))
+            .await
+            .expect_err("no answer");
+        assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+        assert_eq!(err.action(), ACTION_ADD_CHAT_GROUP);
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert_eq!(err.class(), ErrorClass::Recoverable);
+        assert_eq!(err.http_status(), None);
+
+        let created: Vec<_> = sim
+            .groups()
+            .into_iter()
+            .filter(|g| g.subject.as_deref() == Some("Lost"))
+            .collect();
+        assert_eq!(created.len(), 1, "the call took effect: {created:?}");
+        assert!(
+            listed(&api, &sim)
+                .await
+                .iter()
+                .any(|g| g.group_id.as_deref() == Some(created[0].group_id.as_str()))
+        );
+
+        let logged = sim.requests_for(ACTION_ADD_CHAT_GROUP);
+        assert_eq!(logged.len(), 1);
+        assert_eq!(
+            (logged[0].http_status, logged[0].code.as_deref()),
+            (None, None)
+        );
+        assert_eq!(logged[0].lost_answer_code.as_deref(), Some(CODE_OK));
+        assert!(!logged[0].abandoned);
+        let stats = &sim.stats().calls[ACTION_ADD_CHAT_GROUP];
+        assert_eq!((stats.total, stats.lost_answers, stats.dropped), (1, 1, 0));
+
+        // A connection dropped before the call changes nothing, and is logged without a code.
+        sim.set_faults(
+            ACTION_ADD_CHAT_GROUP,
+            ActionFaults::none().then(Fault::Drop),
+        )
+        .expect("faults");
+        let err = api
+            .add_chat_group(&endpoint, &creds, &add_request("Dropped"))
+            .await
+            .expect_err("no answer");
+        assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+        assert!(
+            sim.groups()
+                .iter()
+                .all(|g| g.subject.as_deref() != Some("Dropped"))
+        );
+        let logged = sim.requests_for(ACTION_ADD_CHAT_GROUP);
+        assert_eq!(logged[1].lost_answer_code, None);
+        assert_eq!(logged[1].code, None);
+        let stats = &sim.stats().calls[ACTION_ADD_CHAT_GROUP];
+        assert_eq!((stats.total, stats.lost_answers, stats.dropped), (2, 1, 1));
+    }
+
+    /// A lost answer keeps whatever the call produced, business errors included: a delete of a
+    /// missing group loses its `InvalidParameter.GroupNotExist`, and a delete that worked
+    /// removes the group though the client hears nothing.
+    #[tokio::test]
+    async fn a_lost_delete_answer_still_deletes() {
+        let sim = sim().await;
+        sim.set_faults(
+            ACTION_DELETE_CHAT_GROUP,
+            ActionFaults::none()
+                .then(Fault::LostAnswer)
+                .then(Fault::LostAnswer),
+        )
+        .expect("faults");
+        let api = client(Duration::from_secs(10));
+        let endpoint = Endpoint::from_url(&sim.url());
+        let creds = creds("client-secret-value", None);
+        for _ in 0..2 {
+            let err = api
+                .delete_chat_group(&endpoint, &creds, &group_request("G2"))
+                .await
+                .expect_err("no answer");
+            assert!(matches!(err, CamsError::Transport { .. }), "{err:?}");
+        }
+        assert!(sim.group(SPACE, NUMBER, "G2").is_none());
+        let codes: Vec<Option<String>> = sim
+            .requests_for(ACTION_DELETE_CHAT_GROUP)
+            .into_iter()
+            .map(|r| r.lost_answer_code)
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                Some(CODE_OK.to_owned()),
+                Some(CODE_GROUP_NOT_FOUND.to_owned())
+            ]
+        );
+        // The script is used up: the next call is answered.
+        let err = api
+            .delete_chat_group(&endpoint, &creds, &group_request("G2"))
+            .await
+            .expect_err("gone");
+        assert_eq!(err.kind(), ErrorKind::GroupNotFound);
+    }
 }
 
 /// The simulator writes the protocol down on its own (`cams_sim::protocol`) so that it checks the
@@ -2149,8 +2485,9 @@ mod client_against_simulator {
 mod agreement {
     use cams_operator::cams::client::RATE_LIMIT_HEADERS;
     use cams_operator::cams::{
-        ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, API_VERSION, CODE_GROUP_NOT_FOUND,
-        CODE_OK,
+        ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
+        ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
+        API_VERSION, CODE_GROUP_NOT_FOUND, CODE_OK,
     };
     use cams_operator::crd::{ChannelType, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
     use cams_operator::identity::{
@@ -2161,7 +2498,7 @@ mod agreement {
 
     #[test]
     fn simulator_and_client_agree_on_the_protocol() {
-        let pairs: [(&str, String, String); 13] = [
+        let pairs: [(&str, String, String); 17] = [
             (
                 "CAMS API version",
                 API_VERSION.into(),
@@ -2176,6 +2513,26 @@ mod agreement {
                 "ListChatGroup action",
                 ACTION_LIST_CHAT_GROUP.into(),
                 sim::ACTION_LIST_CHAT_GROUP.into(),
+            ),
+            (
+                "AddChatGroup action",
+                ACTION_ADD_CHAT_GROUP.into(),
+                sim::ACTION_ADD_CHAT_GROUP.into(),
+            ),
+            (
+                "DeleteChatGroup action",
+                ACTION_DELETE_CHAT_GROUP.into(),
+                sim::ACTION_DELETE_CHAT_GROUP.into(),
+            ),
+            (
+                "AddChatGroupInviteLink action",
+                ACTION_ADD_CHAT_GROUP_INVITE_LINK.into(),
+                sim::ACTION_ADD_CHAT_GROUP_INVITE_LINK.into(),
+            ),
+            (
+                "DeleteChatGroupInviteLink action",
+                ACTION_DELETE_CHAT_GROUP_INVITE_LINK.into(),
+                sim::ACTION_DELETE_CHAT_GROUP_INVITE_LINK.into(),
             ),
             ("success code", CODE_OK.into(), sim::codes::OK.into()),
             (

@@ -373,6 +373,9 @@ fn decode(
         success: envelope.success,
         access_denied_detail: envelope.access_denied_detail.take(),
     };
+    for text in [&mut envelope.unique_code, &mut envelope.invite_link] {
+        *text = redactor.clean(text.take());
+    }
     if let Some(data) = &mut envelope.data {
         for item in &mut data.list {
             for text in [

@@ -31,6 +31,8 @@ struct State {
     next_request: u64,
     /// `GroupStatus` of the groups `AddChatGroup` creates.
     created_status: Option<String>,
+    /// Groups `AddChatGroup` created, the serial of their IDs.
+    created: u64,
 }
 
 /// In-memory CAMS. Cheap to create; share it by reference.
@@ -305,7 +307,10 @@ impl CamsApi for FakeCams {
             .begin(ACTION_ADD_CHAT_GROUP, credentials)
             .map_err(|err| *err)?;
         let mut state = self.state();
-        let serial = state.next_request;
+        // Counted under the same lock as the insertion, so concurrent creations never share
+        // an ID.
+        state.created += 1;
+        let serial = state.created;
         let group_id = format!("FAKEGROUP{serial:06}");
         let item = ChatGroupItem {
             group_id: Some(group_id.clone()),
@@ -416,5 +421,327 @@ fn set_invite_link(state: &mut State, key: &GroupKey, link: Option<String>) {
         .and_then(|groups| groups.get_mut(&key.group_id))
     {
         item.invite_link = link;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cams::test_errors::{business, gateway};
+    use crate::cams::{ErrorClass, ErrorKind, SecretString};
+    use crate::crd::Reason;
+
+    const SPACE: &str = "space";
+    const NUMBER: &str = "8613800001234";
+
+    fn endpoint() -> Endpoint {
+        Endpoint::from_url("http://fake/")
+    }
+
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "LTAIfake".into(),
+            access_key_secret: SecretString::new("fake-secret"),
+            security_token: None,
+        }
+    }
+
+    fn add_request(subject: &str) -> AddChatGroupRequest {
+        AddChatGroupRequest {
+            cust_space_id: SPACE.into(),
+            business_number: NUMBER.into(),
+            channel_type: Some("WHATSAPP".into()),
+            subject: Some(subject.into()),
+            description: Some(format!("About {subject}")),
+        }
+    }
+
+    fn key(group_id: &str) -> GroupKey {
+        GroupKey {
+            cust_space_id: SPACE.into(),
+            business_number: NUMBER.into(),
+            group_id: group_id.into(),
+        }
+    }
+
+    fn group_request(group_id: &str) -> GroupRequest {
+        GroupRequest {
+            key: key(group_id),
+            channel_type: Some("WHATSAPP".into()),
+        }
+    }
+
+    /// Creates a group and returns its ID.
+    async fn add(cams: &FakeCams, subject: &str) -> String {
+        cams.add_chat_group(&endpoint(), &creds(), &add_request(subject))
+            .await
+            .expect("add");
+        cams.groups(SPACE, NUMBER)
+            .into_iter()
+            .find(|g| g.subject.as_deref() == Some(subject))
+            .and_then(|g| g.group_id)
+            .expect("created")
+    }
+
+    fn assert_group_not_found(err: &CamsError, action: &str) {
+        assert!(
+            matches!(err, CamsError::Business { code, http_status: 200, request_id: Some(_), .. } if code == CODE_GROUP_NOT_FOUND),
+            "{err:?}"
+        );
+        assert_eq!(err.action(), action);
+        assert_eq!(err.kind(), ErrorKind::GroupNotFound);
+        assert_eq!(err.reason(), Reason::GroupNotFound);
+        assert_eq!(err.class(), ErrorClass::Terminal);
+    }
+
+    #[tokio::test]
+    async fn add_creates_an_active_group_with_what_was_sent() {
+        let cams = FakeCams::new();
+        let added = cams
+            .add_chat_group(&endpoint(), &creds(), &add_request("Sales"))
+            .await
+            .expect("add");
+        assert_eq!(added.meta.code, CODE_OK);
+        let unique = added.unique_code.expect("a unique code");
+        let groups = cams.groups(SPACE, NUMBER);
+        assert_eq!(groups.len(), 1);
+        let group = &groups[0];
+        let id = group.group_id.clone().expect("an ID");
+        assert!(id.starts_with("FAKEGROUP"), "{id}");
+        assert_ne!(unique, id, "the unique code is not the group's ID");
+        assert_eq!(group.group_status.as_deref(), Some("ACTIVE"));
+        assert_eq!(group.subject.as_deref(), Some("Sales"));
+        assert_eq!(group.description.as_deref(), Some("About Sales"));
+        assert_eq!(group.business_number.as_deref(), Some(NUMBER));
+        assert_eq!(cams.group(&key(&id)).as_ref(), Some(group));
+        assert!(cams.groups(SPACE, "other number").is_empty());
+
+        let second = add(&cams, "Support").await;
+        assert_ne!(second, id, "every group gets its own ID");
+        assert_eq!(cams.groups(SPACE, NUMBER).len(), 2);
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 2);
+        assert_eq!(cams.access_key_ids(), ["LTAIfake", "LTAIfake"]);
+    }
+
+    #[tokio::test]
+    async fn groups_are_created_in_the_status_asked_for_and_listed_so() {
+        let cams = FakeCams::new();
+        cams.create_groups_as("CREATING");
+        let id = add(&cams, "Slow").await;
+        assert_eq!(
+            cams.group(&key(&id)).and_then(|g| g.group_status),
+            Some("CREATING".to_owned())
+        );
+        let page = cams
+            .list_chat_group(
+                &endpoint(),
+                &creds(),
+                &ListChatGroupRequest {
+                    cust_space_id: SPACE.into(),
+                    business_number: NUMBER.into(),
+                    channel_type: None,
+                    group_status: None,
+                    subject: None,
+                    page_index: 1,
+                    page_size: 20,
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(page.groups.len(), 1);
+        assert_eq!(page.groups[0].group_status.as_deref(), Some("CREATING"));
+        cams.edit_group(&key(&id), |g| g.group_status = Some("ACTIVE".into()));
+        assert_eq!(
+            cams.group(&key(&id)).and_then(|g| g.group_status),
+            Some("ACTIVE".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_group_and_a_missing_one_is_not_found() {
+        let cams = FakeCams::new();
+        let id = add(&cams, "Doomed").await;
+        let other = add(&cams, "Kept").await;
+        let deleted = cams
+            .delete_chat_group(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("delete");
+        assert_eq!(
+            (deleted.meta.code.as_str(), deleted.result),
+            (CODE_OK, Some(1))
+        );
+        assert!(cams.group(&key(&id)).is_none());
+        assert!(cams.group(&key(&other)).is_some());
+
+        let err = cams
+            .delete_chat_group(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect_err("gone");
+        assert_group_not_found(&err, ACTION_DELETE_CHAT_GROUP);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP), 2);
+    }
+
+    #[tokio::test]
+    async fn invite_links_are_added_and_removed() {
+        let cams = FakeCams::new();
+        let id = add(&cams, "Linked").await;
+        let added = cams
+            .add_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("add link");
+        let link = added.invite_link.expect("a link");
+        assert!(link.starts_with("https://chat.whatsapp.com/"), "{link}");
+        assert_eq!(
+            cams.group(&key(&id)).and_then(|g| g.invite_link),
+            Some(link.clone())
+        );
+        let again = cams
+            .add_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("add another link")
+            .invite_link
+            .expect("a link");
+        assert_ne!(again, link, "a new link replaces the old one");
+        assert_eq!(
+            cams.group(&key(&id)).and_then(|g| g.invite_link),
+            Some(again)
+        );
+
+        let removed = cams
+            .delete_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("delete link");
+        assert_eq!(removed.result, Some(1));
+        assert_eq!(cams.group(&key(&id)).and_then(|g| g.invite_link), None);
+
+        for err in [
+            cams.add_chat_group_invite_link(&endpoint(), &creds(), &group_request("NOPE"))
+                .await
+                .map(drop)
+                .expect_err("missing"),
+            cams.delete_chat_group_invite_link(&endpoint(), &creds(), &group_request("NOPE"))
+                .await
+                .map(drop)
+                .expect_err("missing"),
+        ] {
+            assert_group_not_found(
+                &err,
+                match err.action() {
+                    a if a == ACTION_ADD_CHAT_GROUP_INVITE_LINK => a,
+                    _ => ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+                },
+            );
+        }
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 3);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP_INVITE_LINK), 2);
+    }
+
+    /// `fail_next` and `fail_always` apply to the new actions: the scripted error is answered,
+    /// in order, the call is counted and changes nothing, and the next call goes through.
+    #[tokio::test]
+    async fn scripted_failures_apply_to_the_new_actions() {
+        let cams = FakeCams::new();
+        let id = add(&cams, "Target").await;
+
+        cams.fail_next(
+            ACTION_ADD_CHAT_GROUP,
+            gateway(503, Some("ServiceUnavailable")),
+        );
+        cams.fail_next(ACTION_ADD_CHAT_GROUP, business("Forbidden.NotAllowlisted"));
+        let err = cams
+            .add_chat_group(&endpoint(), &creds(), &add_request("Failed"))
+            .await
+            .expect_err("scripted");
+        assert_eq!(err.code(), Some("ServiceUnavailable"));
+        let err = cams
+            .add_chat_group(&endpoint(), &creds(), &add_request("Failed"))
+            .await
+            .expect_err("scripted");
+        assert_eq!(err.code(), Some("Forbidden.NotAllowlisted"));
+        assert_eq!(cams.groups(SPACE, NUMBER).len(), 1, "no group was created");
+        add(&cams, "Then").await;
+
+        cams.fail_next(
+            ACTION_DELETE_CHAT_GROUP,
+            gateway(400, Some("Throttling.User")),
+        );
+        let err = cams
+            .delete_chat_group(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect_err("scripted");
+        assert_eq!(err.kind(), ErrorKind::Throttled);
+        assert!(cams.group(&key(&id)).is_some(), "the group was kept");
+
+        cams.fail_next(
+            ACTION_ADD_CHAT_GROUP_INVITE_LINK,
+            gateway(403, Some("Forbidden.RAM")),
+        );
+        let err = cams
+            .add_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect_err("scripted");
+        assert_eq!(err.kind(), ErrorKind::AccessDenied);
+        assert_eq!(cams.group(&key(&id)).and_then(|g| g.invite_link), None);
+        cams.add_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("the script is used up");
+
+        cams.fail_always(
+            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+            gateway(500, Some("InternalError")),
+        );
+        for _ in 0..2 {
+            let err = cams
+                .delete_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+                .await
+                .expect_err("always");
+            assert_eq!(err.code(), Some("InternalError"));
+        }
+        assert!(cams.group(&key(&id)).and_then(|g| g.invite_link).is_some());
+        cams.heal();
+        cams.delete_chat_group_invite_link(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("healed");
+        assert_eq!(cams.group(&key(&id)).and_then(|g| g.invite_link), None);
+        cams.delete_chat_group(&endpoint(), &creds(), &group_request(&id))
+            .await
+            .expect("the script is used up");
+        assert!(cams.group(&key(&id)).is_none());
+
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 4);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP), 2);
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 2);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP_INVITE_LINK), 3);
+    }
+
+    /// Concurrent creations each get a group of their own.
+    #[test]
+    fn concurrent_adds_never_share_a_group_id() {
+        let cams = Arc::new(FakeCams::new());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let cams = cams.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
+                    runtime.block_on(async {
+                        for i in 0..500 {
+                            cams.add_chat_group(
+                                &endpoint(),
+                                &creds(),
+                                &add_request(&format!("T{t}-{i}")),
+                            )
+                            .await
+                            .expect("add");
+                        }
+                    });
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        assert_eq!(cams.groups(SPACE, NUMBER).len(), 2000);
     }
 }

@@ -393,6 +393,22 @@ creationDelayMs: 30000   # AddChatGroup's groups are CREATING for 30 s, then ACT
         let err =
             SimConfig::from_yaml_str("faults: {ListChatGroup: {dropRate: 2}}").expect_err("rate");
         assert!(err.contains("faults.ListChatGroup"), "{err}");
+        let err = SimConfig::from_yaml_str("faults: {AddChatGroup: {lostAnswerRate: 1.5}}")
+            .expect_err("rate");
+        assert!(
+            err.contains("faults.AddChatGroup") && err.contains("lostAnswerRate"),
+            "{err}"
+        );
+        let config = SimConfig::from_yaml_str(
+            "faults: {AddChatGroup: {lostAnswerRate: 0.5, script: [{kind: lostAnswer}]}}",
+        )
+        .expect("valid");
+        let faults = &config.faults["AddChatGroup"];
+        assert_eq!(faults.lost_answer_rate, 0.5);
+        assert_eq!(
+            faults.script.front(),
+            Some(&crate::faults::Fault::LostAnswer)
+        );
     }
 
     #[test]

@@ -1,13 +1,25 @@
 //! Fault injection: what can go wrong with a call, per action, and the seeded decision of what
 //! does go wrong.
 //!
-//! Faults apply after signature verification, before the operation runs (the real gateway
-//! throttles before any business logic). For each call of an action the simulator first takes
-//! the next entry of that action's [`ActionFaults::script`], if any; otherwise it draws three
-//! numbers from the action's own random stream (seeded from the simulator's seed and the action
-//! name) and compares them with `dropRate`, `throttleRate` and `serverErrorRate`, in that order.
-//! The same seed and the same sequence of calls of an action therefore give the same outcomes,
-//! whatever other actions are called in between.
+//! Faults are decided after signature verification, before the operation runs (the real
+//! gateway throttles before any business logic). For each call of an action the simulator first
+//! takes the next entry of that action's [`ActionFaults::script`], if any; otherwise it draws
+//! three numbers from the action's own random stream (seeded from the simulator's seed and the
+//! action name) and compares them with `dropRate`, `throttleRate` and `serverErrorRate`, in that
+//! order, and when `lostAnswerRate` is above zero a fourth, compared with it. The same seed and
+//! the same sequence of calls of an action therefore give the same outcomes, whatever other
+//! actions are called in between (and a configuration without `lostAnswerRate` draws exactly
+//! the numbers it drew before the rate existed).
+//!
+//! A dropped connection (`dropRate`, [`Fault::Drop`]) is decided before the operation, so the
+//! call changes nothing. A lost answer (`lostAnswerRate`, [`Fault::LostAnswer`]) is the other
+//! half of an unknown outcome: the operation runs (a group is created, a link added, a group
+//! deleted, or a business error answered), and then the connection is closed instead of the
+//! answer being written. The client sees the same dropped connection in both cases; only the
+//! simulator's state tells them apart. The request log records a lost answer with `httpStatus`
+//! and `code` `null`, as for any call whose client got no answer, and the `Code` of the answer
+//! that was not sent in `lostAnswerCode`; the counters count it under `lostAnswers`, not
+//! `dropped`.
 
 use std::collections::VecDeque;
 
@@ -38,8 +50,12 @@ pub struct ActionFaults {
     pub server_error_rate: f64,
     /// Which server error `serverErrorRate` produces.
     pub server_error: ServerError,
-    /// Share of calls whose connection is closed without any response.
+    /// Share of calls whose connection is closed without any response, before the operation
+    /// runs (the call changes nothing).
     pub drop_rate: f64,
+    /// Share of calls that run and whose connection is then closed instead of the answer being
+    /// written (the call takes effect; the client cannot know it did).
+    pub lost_answer_rate: f64,
     /// Delay added to every call of the action, milliseconds.
     pub latency_ms: u64,
     /// Outcomes forced for the next calls, one per call, in order, before any random draw.
@@ -55,6 +71,7 @@ impl Default for ActionFaults {
             server_error_rate: 0.0,
             server_error: ServerError::ServiceUnavailable,
             drop_rate: 0.0,
+            lost_answer_rate: 0.0,
             latency_ms: 0,
             script: VecDeque::new(),
         }
@@ -82,6 +99,11 @@ impl ActionFaults {
         self.drop_rate = rate;
         self
     }
+    /// Runs `rate` of the calls and then drops their connection instead of answering.
+    pub fn lost_answer_rate(mut self, rate: f64) -> Self {
+        self.lost_answer_rate = rate;
+        self
+    }
     /// Delays every call by `ms` milliseconds.
     pub fn latency_ms(mut self, ms: u64) -> Self {
         self.latency_ms = ms;
@@ -105,6 +127,7 @@ impl ActionFaults {
             ("throttleRate", self.throttle_rate),
             ("serverErrorRate", self.server_error_rate),
             ("dropRate", self.drop_rate),
+            ("lostAnswerRate", self.lost_answer_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0.0 and 1.0, got {rate}"));
@@ -161,8 +184,10 @@ pub enum Fault {
         #[serde(default)]
         error: ServerError,
     },
-    /// Close the connection without a response.
+    /// Close the connection without a response, before the operation runs.
     Drop,
+    /// Run the operation, then close the connection instead of writing its answer.
+    LostAnswer,
     /// Any gateway error: HTTP `http_status` with the gateway envelope.
     Gateway {
         /// HTTP status, 400..=599.
@@ -352,20 +377,26 @@ impl ActionFaults {
 pub(crate) enum Decision {
     /// Run the operation.
     Proceed,
+    /// Run the operation, then close the connection without its answer.
+    LoseAnswer,
     Fault(Fault),
 }
 
-/// Decides the fate of the next call of an action: the next scripted fault, else three draws.
+/// Decides the fate of the next call of an action: the next scripted fault, else three draws
+/// (four when `lostAnswerRate` is above zero).
 pub(crate) fn decide(faults: &mut ActionFaults, rng: &mut StdRng) -> Decision {
     if let Some(fault) = faults.script.pop_front() {
         return match fault {
             Fault::Pass => Decision::Proceed,
+            Fault::LostAnswer => Decision::LoseAnswer,
             other => Decision::Fault(other),
         };
     }
     let drop_draw: f64 = rng.random();
     let throttle_draw: f64 = rng.random();
     let error_draw: f64 = rng.random();
+    // Drawn only when the rate is set, so that configurations without it keep their sequences.
+    let lost_draw: Option<f64> = (faults.lost_answer_rate > 0.0).then(|| rng.random());
     if drop_draw < faults.drop_rate {
         Decision::Fault(Fault::Drop)
     } else if throttle_draw < faults.throttle_rate {
@@ -374,6 +405,8 @@ pub(crate) fn decide(faults: &mut ActionFaults, rng: &mut StdRng) -> Decision {
         Decision::Fault(Fault::ServerError {
             error: faults.server_error,
         })
+    } else if lost_draw.is_some_and(|draw| draw < faults.lost_answer_rate) {
+        Decision::LoseAnswer
     } else {
         Decision::Proceed
     }
@@ -419,7 +452,103 @@ mod tests {
     }
 
     #[test]
+    fn lost_answers_are_drawn_from_the_seed_after_the_other_rates() {
+        let mut faults = ActionFaults::none().lost_answer_rate(0.5);
+        let run = |seed: u64, faults: &mut ActionFaults| {
+            let mut rng = action_rng(seed, "AddChatGroup");
+            (0..64)
+                .map(|_| decide(faults, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        let a = run(11, &mut faults);
+        assert_eq!(a, run(11, &mut faults));
+        assert_ne!(a, run(12, &mut faults));
+        assert!(a.contains(&Decision::LoseAnswer), "{a:?}");
+        assert!(a.contains(&Decision::Proceed), "{a:?}");
+
+        let mut rng = action_rng(1, "AddChatGroup");
+        let mut always = ActionFaults::none().lost_answer_rate(1.0);
+        assert!((0..16).all(|_| decide(&mut always, &mut rng) == Decision::LoseAnswer));
+        // A call decided before the operation never gets to run, so it has no answer to lose.
+        let mut both = ActionFaults::none().lost_answer_rate(1.0).drop_rate(1.0);
+        assert_eq!(decide(&mut both, &mut rng), Decision::Fault(Fault::Drop));
+        let mut throttled = ActionFaults::none()
+            .lost_answer_rate(1.0)
+            .throttle_rate(1.0);
+        assert_eq!(
+            decide(&mut throttled, &mut rng),
+            Decision::Fault(Fault::Throttle)
+        );
+    }
+
+    #[test]
+    fn without_lost_answers_each_call_draws_three_numbers() {
+        // The stream a configuration without `lostAnswerRate` sees: three draws per call, as
+        // before the rate existed.
+        let mut faults = ActionFaults::none()
+            .throttle_rate(0.3)
+            .server_error_rate(0.3, ServerError::InternalError)
+            .drop_rate(0.2);
+        let mut rng = action_rng(5, "ListChatGroup");
+        let mut mirror = action_rng(5, "ListChatGroup");
+        for call in 0..64 {
+            let (d, t, e): (f64, f64, f64) = (mirror.random(), mirror.random(), mirror.random());
+            let expected = if d < 0.2 {
+                Decision::Fault(Fault::Drop)
+            } else if t < 0.3 {
+                Decision::Fault(Fault::Throttle)
+            } else if e < 0.3 {
+                Decision::Fault(Fault::ServerError {
+                    error: ServerError::InternalError,
+                })
+            } else {
+                Decision::Proceed
+            };
+            assert_eq!(decide(&mut faults, &mut rng), expected, "call {call}");
+        }
+    }
+
+    #[test]
+    fn a_scripted_lost_answer_runs_the_call() {
+        let mut faults = ActionFaults::none()
+            .then(Fault::LostAnswer)
+            .then(Fault::Drop);
+        let mut rng = action_rng(1, "DeleteChatGroup");
+        assert_eq!(decide(&mut faults, &mut rng), Decision::LoseAnswer);
+        assert_eq!(decide(&mut faults, &mut rng), Decision::Fault(Fault::Drop));
+        assert_eq!(decide(&mut faults, &mut rng), Decision::Proceed);
+    }
+
+    #[test]
+    fn lost_answers_read_from_json() {
+        let faults: ActionFaults =
+            serde_json::from_str(r#"{"lostAnswerRate":0.25,"script":[{"kind":"lostAnswer"}]}"#)
+                .expect("parses");
+        assert_eq!(
+            faults,
+            ActionFaults::none()
+                .lost_answer_rate(0.25)
+                .then(Fault::LostAnswer)
+        );
+        let json = serde_json::to_string(&faults).expect("serialises");
+        assert!(json.contains("\"lostAnswerRate\":0.25"), "{json}");
+    }
+
+    #[test]
     fn rates_are_validated() {
+        for bad in [-0.1, 1.01, f64::NAN] {
+            let err = ActionFaults::none()
+                .lost_answer_rate(bad)
+                .validate()
+                .expect_err("out of range");
+            assert!(err.contains("lostAnswerRate"), "{err}");
+        }
+        assert!(
+            ActionFaults::none()
+                .lost_answer_rate(1.0)
+                .validate()
+                .is_ok()
+        );
         let err = ActionFaults::none()
             .drop_rate(1.5)
             .validate()

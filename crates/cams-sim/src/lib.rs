@@ -7,8 +7,9 @@
 //! `UpdateChatGroup`, `ListChatGroup`, `DeleteChatGroup`, `AddChatGroupInviteLink` and
 //! `DeleteChatGroupInviteLink` on groups held in memory, plus STS `AssumeRoleWithOIDC`
 //! ([`sts`]) for the operator's RRSA identity. Faults (throttling, server errors, latency,
-//! dropped connections, forced codes) are injected per action, deterministically from a seed
-//! ([`faults`]). Every call is counted and logged without secrets.
+//! dropped connections, answers lost after the call took effect, forced codes) are injected
+//! per action, deterministically from a seed ([`faults`]). Every call is counted and logged
+//! without secrets.
 //!
 //! The group lifecycle, and the simulator's assumptions where CAMS documents nothing:
 //!

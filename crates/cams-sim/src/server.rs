@@ -313,6 +313,8 @@ struct Answer {
     response: Option<Response<Body>>,
     http_status: Option<u16>,
     code: Option<String>,
+    /// `Code` of an answer that was made and then not sent (a lost-answer fault).
+    lost_code: Option<String>,
 }
 
 impl Answer {
@@ -335,6 +337,7 @@ impl Answer {
             )),
             http_status: Some(status),
             code: Some(code.to_owned()),
+            lost_code: None,
         }
     }
     fn business(request_id: &str, code: &str, message: &str) -> Answer {
@@ -342,6 +345,7 @@ impl Answer {
             response: Some(business_response(request_id, code, message)),
             http_status: Some(200),
             code: Some(code.to_owned()),
+            lost_code: None,
         }
     }
     fn from_api_error(request_id: &str, host: &str, error: ApiError) -> Answer {
@@ -359,6 +363,14 @@ impl Answer {
             response: None,
             http_status: None,
             code: None,
+            lost_code: None,
+        }
+    }
+    /// The same call with its answer thrown away: the connection is closed instead.
+    fn lost(self) -> Answer {
+        Answer {
+            lost_code: self.code,
+            ..Answer::dropped()
         }
     }
 }
@@ -452,6 +464,7 @@ async fn rpc(
         received,
         finished: received,
         abandoned: false,
+        lost_answer_code: None,
     };
     // Logs the request as abandoned if the client goes away first (hyper then drops this
     // future).
@@ -493,12 +506,18 @@ async fn rpc(
     entry.finished = tokio::time::Instant::now();
     entry.http_status = answer.http_status;
     entry.code.clone_from(&answer.code);
+    entry.lost_answer_code.clone_from(&answer.lost_code);
     tracing::info!(
         request_id = %entry.request_id,
         action = entry.action.as_deref().unwrap_or(""),
         group_id = entry.group_id.as_deref().unwrap_or(""),
         http_status = entry.http_status.unwrap_or(0),
-        code = entry.code.as_deref().unwrap_or("<dropped>"),
+        code = entry.code.as_deref().unwrap_or(if entry.lost_answer_code.is_some() {
+            "<answer lost>"
+        } else {
+            "<dropped>"
+        }),
+        lost_answer_code = entry.lost_answer_code.as_deref().unwrap_or(""),
         "simulator: call"
     );
     handle.with_state(|state| state.record(entry));
@@ -569,23 +588,37 @@ async fn answer_rpc(handle: &SimHandle, request_id: &str, host: &str, rpc: &RpcR
     }
     match decision {
         Decision::Fault(fault) => answer_fault(request_id, host, &fault, &timing, handle.now()),
-        Decision::Proceed => handle.with_state(|state| {
-            let forced = param_str(&rpc.params, "GroupId")
-                .and_then(|id| state.forced.get(id))
-                .map(ForcedError::to_fault);
-            if let Some(fault) = forced {
-                return answer_fault(request_id, host, &fault, &timing, state.now());
-            }
-            match (api.handler)(state, &Params(&rpc.params)) {
-                Ok(fields) => Answer {
-                    response: Some(success_response(request_id, api.envelope, fields)),
-                    http_status: Some(200),
-                    code: Some(codes::OK.to_owned()),
-                },
-                Err(error) => Answer::from_api_error(request_id, host, error),
-            }
-        }),
+        Decision::Proceed => run_operation(handle, api, request_id, host, rpc, &timing),
+        Decision::LoseAnswer => run_operation(handle, api, request_id, host, rpc, &timing).lost(),
     }
+}
+
+/// Runs the operation (or answers the code forced for its group) and makes its answer.
+fn run_operation(
+    handle: &SimHandle,
+    api: &api::ApiSpec,
+    request_id: &str,
+    host: &str,
+    rpc: &RpcRequest,
+    timing: &FaultTiming,
+) -> Answer {
+    handle.with_state(|state| {
+        let forced = param_str(&rpc.params, "GroupId")
+            .and_then(|id| state.forced.get(id))
+            .map(ForcedError::to_fault);
+        if let Some(fault) = forced {
+            return answer_fault(request_id, host, &fault, timing, state.now());
+        }
+        match (api.handler)(state, &Params(&rpc.params)) {
+            Ok(fields) => Answer {
+                response: Some(success_response(request_id, api.envelope, fields)),
+                http_status: Some(200),
+                code: Some(codes::OK.to_owned()),
+                lost_code: None,
+            },
+            Err(error) => Answer::from_api_error(request_id, host, error),
+        }
+    })
 }
 
 /// The API a request names: the method, then `Action` and `Version`, then the API table.
@@ -736,10 +769,10 @@ fn answer_fault(
                 .as_deref()
                 .unwrap_or("Error injected by the CAMS simulator."),
         ),
-        Fault::Pass => Answer::business(
+        Fault::Pass | Fault::LostAnswer => Answer::business(
             request_id,
             codes::INTERNAL_ERROR,
-            "A pass-through fault was answered directly; this is a simulator bug.",
+            "A fault that runs the operation was answered directly; this is a simulator bug.",
         ),
     }
 }

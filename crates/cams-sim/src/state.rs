@@ -49,9 +49,10 @@ pub struct LoggedRequest {
     pub params: BTreeMap<String, String>,
     /// `GroupId` parameter, when given.
     pub group_id: Option<String>,
-    /// HTTP status of the answer; `None` when the connection was dropped.
+    /// HTTP status of the answer; `None` when the client got no answer (a dropped connection,
+    /// a lost answer, or a call the client abandoned).
     pub http_status: Option<u16>,
-    /// `Code` of the answer; `None` when the connection was dropped.
+    /// `Code` of the answer; `None` when the client got no answer.
     pub code: Option<String>,
     /// `User-Agent` header, when given (the operator names its instance in it).
     pub user_agent: Option<String>,
@@ -65,6 +66,11 @@ pub struct LoggedRequest {
     /// The client closed the connection before the answer was ready (it timed out, or gave
     /// up): the call was cut short and changed nothing (`http_status` and `code` are `None`).
     pub abandoned: bool,
+    /// `Code` of the answer the call produced and never sent (a lost-answer fault): the
+    /// operation ran, with whatever effect it had, and then the connection was closed instead
+    /// of the answer being written. `None` for every other call, dropped connections included
+    /// (those are decided before the operation and change nothing).
+    pub lost_answer_code: Option<String>,
 }
 
 /// Parameters never recorded in the log.
@@ -89,6 +95,10 @@ pub struct ActionStats {
     /// Calls the client gave up on before the answer was ready.
     #[serde(default)]
     pub abandoned: u64,
+    /// Calls that ran and whose answer was then not sent (lost-answer faults): not counted in
+    /// `dropped` nor by code.
+    #[serde(default)]
+    pub lost_answers: u64,
 }
 
 /// Counters and the request log, as `GET /_sim/stats` returns them.
@@ -326,6 +336,7 @@ impl State {
         match &entry.code {
             Some(code) => *stats.by_code.entry(code.clone()).or_default() += 1,
             None if entry.abandoned => stats.abandoned += 1,
+            None if entry.lost_answer_code.is_some() => stats.lost_answers += 1,
             None => stats.dropped += 1,
         }
         if self.log.len() >= self.log_capacity {
@@ -398,7 +409,12 @@ mod tests {
             ..SimConfig::default()
         };
         let mut state = State::new(config, Clock::default());
-        for code in [Some("OK"), Some("OK"), None] {
+        for (code, lost) in [
+            (Some("OK"), None),
+            (Some("OK"), None),
+            (None, None),
+            (None, Some("OK")),
+        ] {
             state.record(LoggedRequest {
                 request_id: "R".into(),
                 time: Timestamp::UNIX_EPOCH,
@@ -415,15 +431,18 @@ mod tests {
                 received: tokio::time::Instant::now(),
                 finished: tokio::time::Instant::now(),
                 abandoned: false,
+                lost_answer_code: lost.map(str::to_owned),
             });
         }
         let stats = state.stats();
         assert_eq!(stats.log.len(), 2);
-        assert_eq!(stats.log_dropped, 1);
+        assert_eq!(stats.log_dropped, 2);
         let list = &stats.calls["ListChatGroup"];
-        assert_eq!(list.total, 3);
+        assert_eq!(list.total, 4);
         assert_eq!(list.by_code["OK"], 2);
         assert_eq!(list.dropped, 1);
+        assert_eq!(list.lost_answers, 1);
         assert_eq!(list.abandoned, 0);
+        assert_eq!(stats.log[1].lost_answer_code.as_deref(), Some("OK"));
     }
 }
