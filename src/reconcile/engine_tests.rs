@@ -916,3 +916,487 @@ fn reads_of_one_space_share_slots_and_spaces_spread_out() {
     // Another space has another phase.
     assert_ne!(next_read_after(at(10), &b), first);
 }
+
+/// Group lifecycle: creation without duplicates, deletion, invite links.
+mod lifecycle {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::crd::{
+        CREATE_AGAIN_ANNOTATION, DELETE_GROUP_FINALIZER, DeletionPolicy, InviteLinkPolicy,
+    };
+    use crate::reconcile::lifecycle::{
+        CREATION_DEADLINE, MarkFuture, MarkWriter, NoMarks, NoPeers, Peers,
+    };
+
+    /// Records every creation record it is asked to store, and can refuse.
+    #[derive(Default)]
+    struct Marks {
+        written: Mutex<Vec<ChatGroupStatus>>,
+        refuse: bool,
+    }
+
+    impl MarkWriter for Marks {
+        fn write_mark<'a>(&'a self, status: &'a ChatGroupStatus) -> MarkFuture<'a> {
+            Box::pin(async move {
+                if self.refuse {
+                    return Err("the API server is unavailable".to_owned());
+                }
+                self.written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(status.clone());
+                Ok(())
+            })
+        }
+    }
+
+    /// Other ChatGroups: groups they claim, and an older creator of the same subject.
+    #[derive(Default)]
+    struct Others {
+        claimed: Vec<String>,
+        older_creator: Option<String>,
+    }
+
+    impl Peers for Others {
+        fn claimed(&self, _: &crate::cams::Endpoint, key: &GroupKey) -> bool {
+            self.claimed.contains(&key.group_id)
+        }
+        fn earlier_creator(
+            &self,
+            _: &crate::cams::Endpoint,
+            _: &GroupKey,
+            _: &str,
+        ) -> Option<String> {
+            self.older_creator.clone()
+        }
+    }
+
+    fn to_create() -> ChatGroup {
+        ChatGroup::test("made")
+            .to_create()
+            .with_subject("Made by the operator")
+            .with_description("Created from Git")
+    }
+
+    async fn run_with(
+        cams: &FakeCams,
+        object: &ChatGroup,
+        now: jiff::Timestamp,
+        peers: &dyn Peers,
+        marks: &dyn MarkWriter,
+    ) -> Outcome {
+        let lister = SharedLister::new(Duration::ZERO);
+        reconcile(
+            Input {
+                object,
+                credentials: Ok(creds()),
+                endpoint_override: None,
+                now,
+                jitter: 0.0,
+                peers,
+                marks,
+            },
+            cams,
+            &lister,
+        )
+        .await
+    }
+
+    async fn step_with(
+        cams: &FakeCams,
+        object: &mut ChatGroup,
+        now: jiff::Timestamp,
+        marks: &dyn MarkWriter,
+    ) -> Outcome {
+        let outcome = run_with(cams, object, now, &NoPeers, marks).await;
+        object.status = Some(outcome.status.clone());
+        outcome
+    }
+
+    fn space_groups(cams: &FakeCams, object: &ChatGroup) -> Vec<ChatGroupItem> {
+        cams.groups(&object.spec.cust_space_id, &object.spec.business_number)
+    }
+
+    fn timeout() -> CamsError {
+        CamsError::Timeout {
+            action: ACTION_ADD_CHAT_GROUP,
+            endpoint: "https://cams.ap-southeast-1.aliyuncs.com/".into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_record_is_stored_before_the_call_and_the_new_group_is_adopted() {
+        let cams = FakeCams::new();
+        cams.create_groups_as("CREATING");
+        let mut object = to_create();
+        let marks = Marks::default();
+        let first = step_with(&cams, &mut object, at(0), &marks).await;
+        let written = marks.written.lock().expect("lock").clone();
+        assert_eq!(written.len(), 1, "one record, before the call");
+        let record = written[0].creation.as_ref().expect("the record");
+        assert_eq!(record.subject, "Made by the operator");
+        assert_eq!(record.request_id, None, "stored before any answer");
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 1);
+        let creation = first.status.creation.as_ref().expect("still creating");
+        assert!(creation.unique_code.is_some() && creation.request_id.is_some());
+        assert_eq!(cond(&first, READY), pair("False", "Creating"));
+        assert_eq!(cond(&first, RECONCILING), pair("True", "Creating"));
+        assert_eq!(
+            first.write.as_ref().map(|w| w.action),
+            Some(ACTION_ADD_CHAT_GROUP)
+        );
+
+        let found = step_with(&cams, &mut object, at(10), &marks).await;
+        let created = space_groups(&cams, &object);
+        assert_eq!(created.len(), 1);
+        assert_eq!(found.status.group_id, created[0].group_id);
+        assert_eq!(found.status.creation, None);
+        assert!(
+            events(Some(&first.status), &found)
+                .iter()
+                .any(|e| e.reason == Reason::GroupCreated)
+        );
+        // The group is still being created: transitional, then in line.
+        let next = step_with(&cams, &mut object, at(12), &marks).await;
+        assert_eq!(cond(&next, READY), pair("False", "GroupTransitioning"));
+        cams.edit_group(
+            &GroupKey {
+                group_id: found.status.group_id.clone().expect("id"),
+                ..key_of(&object)
+            },
+            |g| g.group_status = Some("ACTIVE".into()),
+        );
+        let ready = step_with(&cams, &mut object, at(80), &marks).await;
+        assert_eq!(cond(&ready, READY), pair("True", "Synced"), "{ready:?}");
+        assert_eq!(
+            cams.calls(ACTION_ADD_CHAT_GROUP),
+            1,
+            "never a second creation"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_searched_and_never_called_again() {
+        let cams = FakeCams::new();
+        let mut object = to_create();
+        cams.fail_next(ACTION_ADD_CHAT_GROUP, timeout());
+        let lost = step_with(&cams, &mut object, at(0), &NoMarks).await;
+        assert!(lost.status.creation.is_some(), "the record stays");
+        assert_eq!(cond(&lost, READY), pair("False", "Creating"));
+        // Nothing appears: searched with backoff, never created again, until the deadline.
+        let mut now = 0;
+        while now < CREATION_DEADLINE.as_secs() as i64 {
+            let searched = step_with(&cams, &mut object, at(now), &NoMarks).await;
+            now += delay(&searched).as_secs().max(1) as i64;
+        }
+        let gave_up = step_with(&cams, &mut object, at(now), &NoMarks).await;
+        assert_eq!(cond(&gave_up, STALLED), pair("True", "CreationNotFound"));
+        assert!(
+            gave_up.status.creation.is_some(),
+            "the record stays for the user"
+        );
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 1);
+        // Only a new value of the annotation creates again, once.
+        object
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(CREATE_AGAIN_ANNOTATION.into(), "2026-11-30".into());
+        let again = step_with(&cams, &mut object, at(now + 1), &NoMarks).await;
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 2);
+        assert_eq!(
+            again
+                .status
+                .creation
+                .as_ref()
+                .and_then(|c| c.create_again.as_deref()),
+            Some("2026-11-30")
+        );
+        step_with(&cams, &mut object, at(now + 20), &NoMarks).await;
+        step_with(&cams, &mut object, at(now + 40), &NoMarks).await;
+        assert_eq!(
+            cams.calls(ACTION_ADD_CHAT_GROUP),
+            2,
+            "the same value asks once"
+        );
+        assert!(
+            object
+                .status
+                .as_ref()
+                .and_then(|s| s.group_id.as_ref())
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_creation_created_nothing_and_is_retried() {
+        let cams = FakeCams::new();
+        let mut object = to_create();
+        let throttled = CamsError::Gateway {
+            action: ACTION_ADD_CHAT_GROUP,
+            http_status: 400,
+            code: Some("Throttling.User".into()),
+            message: None,
+            request_id: Some("R1".into()),
+            host_id: None,
+            recommend: None,
+            access_denied_detail: None,
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        cams.fail_next(ACTION_ADD_CHAT_GROUP, throttled);
+        let refused = step_with(&cams, &mut object, at(0), &NoMarks).await;
+        assert_eq!(
+            refused.status.creation, None,
+            "no record: nothing was created"
+        );
+        assert_eq!(cond(&refused, READY), pair("False", "Throttled"));
+        let retried = step_with(&cams, &mut object, at(0) + delay(&refused), &NoMarks).await;
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 2);
+        assert!(retried.status.creation.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_stored_calls_nothing() {
+        let cams = FakeCams::new();
+        let mut object = to_create();
+        let marks = Marks {
+            refuse: true,
+            ..Marks::default()
+        };
+        let outcome = step_with(&cams, &mut object, at(0), &marks).await;
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 0);
+        assert_eq!(outcome.status.creation, None);
+        assert_eq!(
+            outcome.failure.map(|f| f.class),
+            Some(ErrorClass::Recoverable)
+        );
+    }
+
+    #[tokio::test]
+    async fn groups_that_had_the_subject_before_or_are_claimed_are_never_adopted() {
+        let cams = FakeCams::new();
+        let object = to_create();
+        let old = GroupKey {
+            group_id: "OLDSAME".into(),
+            ..key_of(&object)
+        };
+        cams.add_group(&old, Some("Made by the operator"));
+        let mut object = object;
+        step_with(&cams, &mut object, at(0), &NoMarks).await;
+        assert_eq!(
+            object
+                .status
+                .as_ref()
+                .and_then(|s| s.creation.as_ref())
+                .map(|c| c.preexisting.clone()),
+            Some(vec!["OLDSAME".to_owned()])
+        );
+        // Someone else's group with the subject appears, claimed by another object.
+        let claimed = GroupKey {
+            group_id: "CLAIMED".into(),
+            ..key_of(&object)
+        };
+        cams.add_group(&claimed, Some("Made by the operator"));
+        let others = Others {
+            claimed: vec!["CLAIMED".into()],
+            ..Others::default()
+        };
+        let found = run_with(&cams, &object, at(10), &others, &NoMarks).await;
+        let made = found.status.group_id.expect("adopted");
+        assert!(made.starts_with("FAKEGROUP"), "{made}");
+    }
+
+    #[tokio::test]
+    async fn several_new_groups_are_ambiguous() {
+        let cams = FakeCams::new();
+        let mut object = to_create();
+        step_with(&cams, &mut object, at(0), &NoMarks).await;
+        cams.add_group(
+            &GroupKey {
+                group_id: "ALSONEW".into(),
+                ..key_of(&object)
+            },
+            Some("Made by the operator"),
+        );
+        let outcome = step_with(&cams, &mut object, at(10), &NoMarks).await;
+        assert_eq!(cond(&outcome, STALLED), pair("True", "CreationAmbiguous"));
+        let message = condition(&outcome, STALLED)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(
+            message.contains("ALSONEW") && message.contains("FAKEGROUP"),
+            "{message}"
+        );
+        assert_eq!(outcome.status.group_id, None);
+    }
+
+    #[tokio::test]
+    async fn an_older_creator_of_the_same_subject_stops_the_creation() {
+        let cams = FakeCams::new();
+        let object = to_create();
+        let others = Others {
+            older_creator: Some("ChatGroup default/first".into()),
+            ..Others::default()
+        };
+        let outcome = run_with(&cams, &object, at(0), &others, &NoMarks).await;
+        assert_eq!(cond(&outcome, STALLED), pair("True", "CreationConflict"));
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 0);
+        assert_eq!(cams.calls(ACTION_LIST_CHAT_GROUP), 0);
+    }
+
+    #[tokio::test]
+    async fn plan_and_observe_modes_report_the_creation_without_calling() {
+        for mode in [ManagementPolicy::Plan, ManagementPolicy::Observe] {
+            let cams = FakeCams::new();
+            let mut object = to_create();
+            object.spec.management_policy = mode;
+            let outcome = run(&cams, &object, at(0)).await;
+            assert_eq!(cond(&outcome, READY), pair("False", "ChangesPending"));
+            assert_eq!(outcome.status.pending_changes[0].field, "groupId");
+            assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 0);
+        }
+    }
+
+    async fn finalize_with(cams: &FakeCams, object: &ChatGroup, now: jiff::Timestamp) -> Deletion {
+        let lister = SharedLister::new(Duration::ZERO);
+        finalize(
+            Input {
+                object,
+                credentials: Ok(creds()),
+                endpoint_override: None,
+                now,
+                jitter: 0.0,
+                peers: &NoPeers,
+                marks: &NoMarks,
+            },
+            cams,
+            &lister,
+        )
+        .await
+    }
+
+    fn being_deleted(policy: DeletionPolicy) -> ChatGroup {
+        let mut object = support().with_deletion(policy);
+        object.metadata.finalizers = Some(vec![DELETE_GROUP_FINALIZER.into()]);
+        object
+    }
+
+    #[tokio::test]
+    async fn deletion_deletes_the_group_and_a_gone_group_counts_as_deleted() {
+        let object = being_deleted(DeletionPolicy::Delete);
+        let cams = cams_with(&object);
+        let done = finalize_with(&cams, &object, at(0)).await;
+        assert!(done.release);
+        assert_eq!(cams.group(&key_of(&object)), None);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP), 1);
+        assert!(
+            events(None, &done.outcome)
+                .iter()
+                .any(|e| e.reason == Reason::GroupDeleted)
+        );
+        let again = finalize_with(&cams, &object, at(1)).await;
+        assert!(again.release, "already gone");
+    }
+
+    #[tokio::test]
+    async fn a_failing_deletion_holds_the_object_and_orphan_lets_it_go_without_a_call() {
+        let mut object = being_deleted(DeletionPolicy::Delete);
+        let cams = cams_with(&object);
+        let denied = CamsError::Business {
+            action: ACTION_DELETE_CHAT_GROUP,
+            http_status: 200,
+            code: "Forbidden.RAM".into(),
+            message: Some("no permission".into()),
+            request_id: Some("R2".into()),
+            success: Some(false),
+            access_denied_detail: None,
+        };
+        cams.fail_always(ACTION_DELETE_CHAT_GROUP, denied);
+        let held = finalize_with(&cams, &object, at(0)).await;
+        assert!(!held.release);
+        assert_eq!(cond(&held.outcome, READY), pair("False", "AccessDenied"));
+        assert_eq!(cond(&held.outcome, RECONCILING), pair("True", "Deleting"));
+        assert!(
+            delay(&held.outcome) > Duration::ZERO,
+            "retried with backoff"
+        );
+        object.status = Some(held.outcome.status);
+        object.spec.deletion_policy = DeletionPolicy::Orphan;
+        let released = finalize_with(&cams, &object, at(5)).await;
+        assert!(released.release);
+        assert_eq!(
+            cams.calls(ACTION_DELETE_CHAT_GROUP),
+            1,
+            "no call after the switch"
+        );
+        assert!(cams.group(&key_of(&object)).is_some(), "the group stays");
+    }
+
+    #[tokio::test]
+    async fn a_paused_or_observing_object_never_deletes() {
+        let mut paused = being_deleted(DeletionPolicy::Delete);
+        paused
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+        let cams = cams_with(&paused);
+        let held = finalize_with(&cams, &paused, at(0)).await;
+        assert!(!held.release);
+        let mut observing = being_deleted(DeletionPolicy::Delete);
+        observing.spec.management_policy = ManagementPolicy::Observe;
+        let released = finalize_with(&cams, &observing, at(0)).await;
+        assert!(released.release);
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP), 0);
+    }
+
+    #[tokio::test]
+    async fn invite_links_are_added_removed_and_reported_under_the_drift_policy() {
+        let mut object = support().with_invite_link(InviteLinkPolicy::Enabled);
+        let cams = cams_with(&object);
+        let added = step(&cams, &mut object, at(0)).await;
+        let link = cams.group(&key_of(&object)).and_then(|g| g.invite_link);
+        assert!(link.is_some());
+        assert_eq!(added.status.invite_link, link);
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 1);
+
+        // Someone revokes the link: Report lists it and calls nothing.
+        cams.edit_group(&key_of(&object), |g| g.invite_link = None);
+        object.spec.drift_policy = DriftPolicy::Report;
+        let resync = at(0) + Duration::from_secs(3700);
+        let reported = step(&cams, &mut object, resync).await;
+        assert_eq!(
+            cond(&reported, READY),
+            pair("False", "Drifted"),
+            "{reported:?}"
+        );
+        assert!(
+            reported
+                .status
+                .pending_changes
+                .iter()
+                .any(|c| c.field == "inviteLink")
+        );
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 1);
+        // Ignore leaves it; Enforce adds it back.
+        object.spec.drift_policy = DriftPolicy::Ignore;
+        step(&cams, &mut object, resync + Duration::from_secs(3700)).await;
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 1);
+        object.spec.drift_policy = DriftPolicy::Enforce;
+        step(&cams, &mut object, resync + Duration::from_secs(7400)).await;
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP_INVITE_LINK), 2);
+
+        // Disabled removes it.
+        object.spec.invite_link = InviteLinkPolicy::Disabled;
+        object.metadata.generation = Some(2);
+        let removed = step(&cams, &mut object, resync + Duration::from_secs(7500)).await;
+        assert_eq!(cams.calls(ACTION_DELETE_CHAT_GROUP_INVITE_LINK), 1);
+        assert_eq!(removed.status.invite_link, None);
+        assert_eq!(
+            cams.group(&key_of(&object)).and_then(|g| g.invite_link),
+            None
+        );
+    }
+}
