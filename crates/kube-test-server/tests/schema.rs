@@ -257,13 +257,13 @@ mod openapi {
     #[tokio::test]
     async fn a_missing_required_field_is_required() {
         let (server, _client) = start().await;
-        let reply = create(&server, &with_spec("g", json!({"groupId": null}))).await;
+        let reply = create(&server, &with_spec("g", json!({"custSpaceId": null}))).await;
         assert_eq!(
             reply.json(),
             invalid(
                 "g",
                 json!([
-                    cause("FieldValueRequired", "spec.groupId", "Required value"),
+                    cause("FieldValueRequired", "spec.custSpaceId", "Required value"),
                     not_checked()
                 ])
             )
@@ -295,7 +295,7 @@ mod openapi {
         let (server, _client) = start().await;
         let body = with_spec(
             "g",
-            json!({"subject": "s".repeat(200), "businessNumber": "86-138", "managementPolicy": "Sometimes", "groupId": null}),
+            json!({"subject": "s".repeat(200), "businessNumber": "86-138", "managementPolicy": "Sometimes", "custSpaceId": null}),
         );
         let reply = create(&server, &body).await;
         assert_eq!(
@@ -318,7 +318,7 @@ mod openapi {
                         "spec.subject",
                         "Too long: may not be more than 128 bytes"
                     ),
-                    cause("FieldValueRequired", "spec.groupId", "Required value"),
+                    cause("FieldValueRequired", "spec.custSpaceId", "Required value"),
                     not_checked(),
                 ])
             )
@@ -407,11 +407,68 @@ mod rules {
                 "g",
                 json!([cause(
                     "FieldValueInvalid",
-                    "spec.groupId",
-                    "Invalid value: \"string\": groupId is immutable"
+                    "spec",
+                    "Invalid value: \"object\": groupId cannot change or be removed once set"
                 )])
             )
         );
+    }
+
+    #[tokio::test]
+    async fn group_id_cannot_be_removed_but_may_be_set_later() {
+        let (server, _client) = start().await;
+        server.put(&chatgroups(), chat_group("g"));
+        let removed = send_json(
+            &server,
+            "PATCH",
+            &group_path("default", "g"),
+            &json!({"spec": {"groupId": null}}),
+        )
+        .await;
+        assert_eq!(removed.status, 422, "{:?}", removed.json());
+        let created = create(
+            &server,
+            &with_spec(
+                "made",
+                json!({"groupId": null, "creationPolicy": "Create"}),
+            ),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{:?}", created.json());
+        let adopted = send_json(
+            &server,
+            "PATCH",
+            &group_path("default", "made"),
+            &json!({"spec": {"groupId": "EA303LATER"}}),
+        )
+        .await;
+        assert_eq!(adopted.status, 200, "{:?}", adopted.json());
+    }
+
+    #[tokio::test]
+    async fn only_creation_may_leave_out_the_group_id() {
+        let (server, _client) = start().await;
+        let reply = create(&server, &with_spec("g", json!({"groupId": null}))).await;
+        assert_eq!(
+            reply.json(),
+            invalid(
+                "g",
+                json!([cause(
+                    "FieldValueInvalid",
+                    "spec",
+                    "Invalid value: \"object\": groupId is required unless creationPolicy is Create"
+                )])
+            )
+        );
+        let reply = create(
+            &server,
+            &with_spec(
+                "g",
+                json!({"groupId": null, "subject": null, "creationPolicy": "Create"}),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, 422, "{:?}", reply.json());
     }
 
     #[tokio::test]
@@ -452,7 +509,8 @@ mod defaults_and_pruning {
             spec,
             json!({"custSpaceId": "cams-8f2k1x", "businessNumber": "8613800001234", "groupId": "EA303XXXXX",
                 "subject": "Support", "channelType": "WHATSAPP", "driftPolicy": "Enforce",
-                "managementPolicy": "Manage", "region": "ap-southeast-1", "resyncInterval": "1h"})
+                "managementPolicy": "Manage", "region": "ap-southeast-1", "resyncInterval": "1h",
+                "creationPolicy": "Adopt", "deletionPolicy": "Orphan", "inviteLink": "Unmanaged"})
         );
     }
 
