@@ -16,11 +16,18 @@
 //! | 3 | recoverable failure (throttled, CAMS unavailable): running again later can succeed |
 //! | 4 | not ready, but nothing failed: Plan-mode changes pending, drift reported, paused, or the group is transitional |
 //!
+//! A ChatGroup that asks the operator to create its group is followed through the creation: the
+//! new group is looked for (waiting as the operator would) until it is found and brought in line,
+//! or the search gives up. There is no cluster to keep the creation's record in, so the process
+//! is the record: stopping it during a creation leaves the group, if one was made, to be adopted
+//! with `spec.groupId`.
+//!
 //! # `demo`
 //! Starts the CAMS simulator on loopback, seeded with the groups the bundled examples name
 //! (with outdated subjects, so there is something to do) and with the access keys of their
-//! Secrets, reconciles every example against it, and prints a table. Then it reconciles all of
-//! them again, to show that an unchanged spec costs no further write.
+//! Secrets, reconciles every example against it (creating the group of the example that asks
+//! for it), and prints a table. Then it reconciles all of them again, to show that an unchanged
+//! spec costs no further write and no second creation.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,13 +37,15 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::cams::client::{self, HttpCams, HttpCamsConfig};
-use crate::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, Credentials};
+use crate::cams::{
+    ACTION_ADD_CHAT_GROUP, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, Credentials,
+};
 use crate::cli::ReconcileArgs;
-use crate::crd::ChatGroup;
+use crate::crd::{ChatGroup, Reason};
 use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, IdentityError, OperatorIdentity};
 use crate::reconcile::credentials::{self, CredentialsError, IdentityNamespaces};
-use crate::reconcile::engine::{Input, Outcome, reconcile};
-use crate::reconcile::lifecycle::{NoMarks, NoPeers};
+use crate::reconcile::engine::{Input, Outcome, Requeue, reconcile};
+use crate::reconcile::lifecycle::{MAX_CREATION_RECHECK, NoMarks, NoPeers};
 use crate::reconcile::observe::SharedLister;
 use crate::reconcile::status::find_condition;
 use cams_sim::{AccessKeySeed, Group, SimError, Simulator};
@@ -208,34 +217,53 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
     }
 }
 
-/// Reconciles `object` once against `api`, as the one-shot commands do: generation 1 when the
+/// Most reconciles one command spends following a creation (a search that finds nothing ends
+/// well before, at the creation deadline).
+const MAX_CREATION_ROUNDS: usize = 120;
+
+/// Reconciles `object` against `api`, as the one-shot commands do: generation 1 when the
 /// manifest has none, a lister that shares nothing across time, the system clock and random
-/// jitter.
+/// jitter. While a creation is in progress (reason `Creating`) it reconciles again, after the
+/// delay the outcome asks for but at most `pace`, so the command ends with the created group
+/// found and in line, or with the reason the search gave up.
 pub async fn reconcile_once<C: CamsApi>(
     object: &ChatGroup,
     credentials: Result<Credentials, CredentialsError>,
     api: &C,
     endpoint_override: Option<&str>,
     lister: &SharedLister,
+    pace: Duration,
 ) -> Outcome {
     let mut object = object.clone();
     if object.metadata.generation.is_none() {
         object.metadata.generation = Some(1);
     }
-    reconcile(
-        Input {
-            object: &object,
-            credentials,
-            endpoint_override,
-            now: jiff::Timestamp::now(),
-            jitter: rand::random::<f64>(),
-            peers: &NoPeers,
-            marks: &NoMarks,
-        },
-        api,
-        lister,
-    )
-    .await
+    let mut rounds = 0;
+    loop {
+        let outcome = reconcile(
+            Input {
+                object: &object,
+                credentials: credentials.clone(),
+                endpoint_override,
+                now: jiff::Timestamp::now(),
+                jitter: rand::random::<f64>(),
+                peers: &NoPeers,
+                marks: &NoMarks,
+            },
+            api,
+            lister,
+        )
+        .await;
+        rounds += 1;
+        let creating = outcome.ready_reason() == Some(Reason::Creating);
+        match outcome.requeue {
+            Requeue::After(delay) if creating && rounds < MAX_CREATION_ROUNDS => {
+                object.status = Some(outcome.status);
+                tokio::time::sleep(delay.min(pace)).await;
+            }
+            _ => return outcome,
+        }
+    }
 }
 
 /// `cams-operator reconcile`: returns the outcome and the status as YAML. `env` reads an
@@ -265,7 +293,15 @@ pub async fn run_reconcile(
     };
     let api = HttpCams::new(HttpCamsConfig::default())?;
     let lister = SharedLister::new(Duration::ZERO);
-    let outcome = reconcile_once(object, Ok(credentials), &api, endpoint.as_deref(), &lister).await;
+    let outcome = reconcile_once(
+        object,
+        Ok(credentials),
+        &api,
+        endpoint.as_deref(),
+        &lister,
+        MAX_CREATION_RECHECK,
+    )
+    .await;
     let yaml = serde_yaml::to_string(&outcome.status)?;
     Ok((outcome, yaml))
 }
@@ -296,22 +332,24 @@ pub struct DemoReport {
     pub first_pass_writes: u64,
     /// `UpdateChatGroup` calls of the second pass (0: the write rule holds).
     pub second_pass_writes: u64,
+    /// `AddChatGroup` calls of both passes: one per example that asks for a creation.
+    pub creations: u64,
     /// `ListChatGroup` calls of both passes.
     pub listings: u64,
     /// The printed text.
     pub text: String,
 }
 
-/// An outdated version of what `object` asks for, as the simulator's starting point.
-fn seed_group(object: &ChatGroup) -> Group {
+/// An outdated version of the group `object` names, as the simulator's starting point; none
+/// for an object that asks the operator to create its group.
+fn seed_group(object: &ChatGroup) -> Option<Group> {
     let spec = &object.spec;
     let name = object.metadata.name.as_deref().unwrap_or("group");
-    Group::new(
-        &spec.cust_space_id,
-        &spec.business_number,
-        spec.group_id.as_deref().unwrap_or_default(),
+    let group_id = spec.group_id.as_deref()?;
+    Some(
+        Group::new(&spec.cust_space_id, &spec.business_number, group_id)
+            .subject(format!("{name} (old subject)")),
     )
-    .subject(format!("{name} (old subject)"))
 }
 
 /// `cams-operator demo`: see the module docs. Returns the report; the caller prints
@@ -335,7 +373,9 @@ pub async fn run_demo() -> Result<DemoReport, Error> {
         .access_key(DEMO_OPERATOR_KEY_ID, DEMO_OPERATOR_KEY_SECRET);
     let mut resolved = Vec::new();
     for (file, object, manifest) in &examples {
-        builder = builder.group(seed_group(object));
+        if let Some(group) = seed_group(object) {
+            builder = builder.group(group);
+        }
         let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
         // The demo plays an operator whose identity every example namespace may use
         // (`--identity-namespaces='*'`), so that examples naming no Secret show that step.
@@ -369,8 +409,15 @@ pub async fn run_demo() -> Result<DemoReport, Error> {
     let mut rows = Vec::new();
     let mut second_pass = Vec::new();
     for (file, object, credentials) in &resolved {
-        let outcome =
-            reconcile_once(object, credentials.clone(), &api, Some(&endpoint), &lister).await;
+        let outcome = reconcile_once(
+            object,
+            credentials.clone(),
+            &api,
+            Some(&endpoint),
+            &lister,
+            Duration::ZERO,
+        )
+        .await;
         let mut with_status = (*object).clone();
         with_status.metadata.generation = Some(1);
         with_status.status = Some(outcome.status.clone());
@@ -379,9 +426,18 @@ pub async fn run_demo() -> Result<DemoReport, Error> {
     }
     let first_pass_writes = sim.call_count(ACTION_UPDATE_CHAT_GROUP);
     for (object, credentials) in &second_pass {
-        reconcile_once(object, credentials.clone(), &api, Some(&endpoint), &lister).await;
+        reconcile_once(
+            object,
+            credentials.clone(),
+            &api,
+            Some(&endpoint),
+            &lister,
+            Duration::ZERO,
+        )
+        .await;
     }
     let second_pass_writes = sim.call_count(ACTION_UPDATE_CHAT_GROUP) - first_pass_writes;
+    let creations = sim.call_count(ACTION_ADD_CHAT_GROUP);
     let listings = sim.call_count(ACTION_LIST_CHAT_GROUP);
     sim.shutdown().await;
 
@@ -390,12 +446,14 @@ pub async fn run_demo() -> Result<DemoReport, Error> {
         &rows,
         first_pass_writes,
         second_pass_writes,
+        creations,
         listings,
     );
     Ok(DemoReport {
         rows,
         first_pass_writes,
         second_pass_writes,
+        creations,
         listings,
         text,
     })
@@ -434,6 +492,7 @@ fn render(
     rows: &[DemoRow],
     first_pass_writes: u64,
     second_pass_writes: u64,
+    creations: u64,
     listings: u64,
 ) -> String {
     let headers = ["NAME", "READY", "REASON", "REQUEST-ID", "CODE", "EXAMPLE"];
@@ -475,7 +534,7 @@ fn render(
     }
     let _ = writeln!(
         text,
-        "\nUpdateChatGroup calls: {first_pass_writes} on the first pass, {second_pass_writes} when reconciling everything again (an unchanged spec costs no write); ListChatGroup calls: {listings}."
+        "\nUpdateChatGroup calls: {first_pass_writes} on the first pass, {second_pass_writes} when reconciling everything again (an unchanged spec costs no write); AddChatGroup calls: {creations} (each group asked for is created once, never twice); ListChatGroup calls: {listings}."
     );
     let _ = writeln!(
         text,

@@ -428,10 +428,7 @@ mod rules {
         assert_eq!(removed.status, 422, "{:?}", removed.json());
         let created = create(
             &server,
-            &with_spec(
-                "made",
-                json!({"groupId": null, "creationPolicy": "Create"}),
-            ),
+            &with_spec("made", json!({"groupId": null, "creationPolicy": "Create"})),
         )
         .await;
         assert_eq!(created.status, 201, "{:?}", created.json());
