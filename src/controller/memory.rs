@@ -32,6 +32,8 @@ pub const MEMORY_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 pub(super) struct InputFingerprint {
     pub(super) generation: Option<i64>,
     pub(super) paused: bool,
+    /// The create-again annotation: a new value asks for another creation.
+    pub(super) create_again: Option<String>,
     pub(super) secret_versions: Vec<(String, Option<String>)>,
 }
 

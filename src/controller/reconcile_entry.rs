@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::cams::{CamsApi, Credentials};
-use crate::crd::{ChatGroup, ChatGroupStatus, DEFAULT_SECRET_NAME};
+use crate::crd::{CREATE_AGAIN_ANNOTATION, ChatGroup, ChatGroupStatus, DEFAULT_SECRET_NAME};
 use crate::metrics::ErrorLabels;
 use crate::reconcile::credentials::{self, CredentialsError, Decision, OperatorFallback};
 use crate::reconcile::engine::{self, Input, Requeue};
@@ -263,6 +263,11 @@ async fn read_inputs<C: CamsApi>(
     let fingerprint = InputFingerprint {
         generation: chatgroup.metadata.generation,
         paused: chatgroup.is_paused(),
+        create_again: chatgroup
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CREATE_AGAIN_ANNOTATION).cloned()),
         secret_versions,
     };
     Ok((secrets, fingerprint))

@@ -1312,11 +1312,15 @@ fn retry_after_failure(
 ) -> (Requeue, Option<RetryStatus>) {
     match failure.class {
         // A group that is not there yet may be on its way (CAMS creates groups
-        // asynchronously): look again at the resync, like any read.
+        // asynchronously), and a conflicting ChatGroup may go: look again at the resync, like
+        // any read.
         ErrorClass::Terminal
             if matches!(
                 failure.reason,
-                Reason::GroupNotFound | Reason::CreationNotFound | Reason::CreationAmbiguous
+                Reason::GroupNotFound
+                    | Reason::CreationNotFound
+                    | Reason::CreationAmbiguous
+                    | Reason::CreationConflict
             ) =>
         {
             (
