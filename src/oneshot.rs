@@ -66,7 +66,11 @@ pub mod exit {
 
 /// The examples bundled into the binary (so `demo` works without a checkout), by file name.
 /// A test checks that this is exactly the content of `examples/`.
-pub const EXAMPLES: [(&str, &str); 6] = [
+pub const EXAMPLES: [(&str, &str); 7] = [
+    (
+        "create-group.yaml",
+        include_str!("../examples/create-group.yaml"),
+    ),
     (
         "custom-secret-keys.yaml",
         include_str!("../examples/custom-secret-keys.yaml"),
