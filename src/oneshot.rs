@@ -41,13 +41,14 @@ use crate::cams::{
     ACTION_ADD_CHAT_GROUP, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP, CamsApi, Credentials,
 };
 use crate::cli::ReconcileArgs;
-use crate::crd::{ChatGroup, Reason};
+use crate::crd::{ChatGroup, CreationPolicy, ManagementPolicy, Reason};
 use crate::identity::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, IdentityError, OperatorIdentity};
 use crate::reconcile::credentials::{self, CredentialsError, IdentityNamespaces};
 use crate::reconcile::engine::{Input, Outcome, Requeue, reconcile};
 use crate::reconcile::lifecycle::{MAX_CREATION_RECHECK, NoMarks, NoPeers};
-use crate::reconcile::observe::SharedLister;
+use crate::reconcile::observe::{ReadAt, SharedLister};
 use crate::reconcile::status::find_condition;
+use crate::reconcile::validate::validate_with_endpoint;
 use cams_sim::{AccessKeySeed, Group, SimError, Simulator};
 
 /// Exit codes of `cams-operator reconcile` (see the module docs).
@@ -134,6 +135,18 @@ pub enum Error {
     /// The status could not be rendered.
     #[error("rendering the status as YAML: {0}")]
     Render(#[from] serde_yaml::Error),
+    /// The manifest asks for a group to be created, and a group with its subject exists.
+    #[error(
+        "space {space} already has a group with subject {subject:?} ({groups}); `reconcile` keeps no record between runs, so it does not create another one: set spec.groupId to manage one of them"
+    )]
+    CreationRefused {
+        /// The customer space.
+        space: String,
+        /// The subject of the group to create.
+        subject: String,
+        /// The groups that have it.
+        groups: String,
+    },
 }
 
 impl Error {
@@ -147,6 +160,7 @@ impl Error {
             Error::Client(_) => "client_build",
             Error::Simulator(_) => "simulator",
             Error::Render(_) => "render",
+            Error::CreationRefused { .. } => "creation_refused",
         }
     }
     /// Always false: these need a different invocation or machine set-up.
@@ -297,6 +311,7 @@ pub async fn run_reconcile(
     };
     let api = HttpCams::new(HttpCamsConfig::default())?;
     let lister = SharedLister::new(Duration::ZERO);
+    refuse_second_creation(object, &credentials, &api, endpoint.as_deref(), &lister).await?;
     let outcome = reconcile_once(
         object,
         Ok(credentials),
@@ -308,6 +323,62 @@ pub async fn run_reconcile(
     .await;
     let yaml = serde_yaml::to_string(&outcome.status)?;
     Ok((outcome, yaml))
+}
+
+/// Without a cluster there is no record of an earlier run's creation: a manifest that asks for
+/// a group is not created again when its space already has a group with the subject. A
+/// spec or listing problem is left to the reconcile, which reports it.
+async fn refuse_second_creation<C: CamsApi>(
+    object: &ChatGroup,
+    credentials: &Credentials,
+    api: &C,
+    endpoint_override: Option<&str>,
+    lister: &SharedLister,
+) -> Result<(), Error> {
+    let recorded = object
+        .status
+        .as_ref()
+        .is_some_and(|s| s.group_id.is_some() || s.creation.is_some());
+    if recorded || object.spec.creation_policy != CreationPolicy::Create {
+        return Ok(());
+    }
+    let Ok(valid) = validate_with_endpoint(&object.spec, endpoint_override) else {
+        return Ok(());
+    };
+    if valid.group_known() || valid.management != ManagementPolicy::Manage {
+        return Ok(());
+    }
+    let subject = valid.subject.clone().unwrap_or_default();
+    let at = ReadAt {
+        now: jiff::Timestamp::now(),
+        listed_after: None,
+    };
+    let Ok((groups, _)) = lister
+        .groups(
+            api,
+            &valid.endpoint,
+            credentials,
+            valid.channel,
+            &valid.key,
+            at,
+        )
+        .await
+    else {
+        return Ok(());
+    };
+    let same: Vec<&str> = groups
+        .iter()
+        .filter(|g| g.subject() == subject)
+        .map(|g| g.group_id())
+        .collect();
+    if same.is_empty() {
+        return Ok(());
+    }
+    Err(Error::CreationRefused {
+        space: valid.key.cust_space_id.clone(),
+        subject,
+        groups: same.join(", "),
+    })
 }
 
 /// One row of the demo's table.

@@ -594,6 +594,27 @@ mod commands {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reconcile_follows_a_creation_and_never_creates_twice() {
+        let object = object("cli-create").to_create().with_subject("Created by reconcile");
+        let sim = simulator(&[]).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let file = manifest(dir.path(), &object);
+        let run = reconcile_cli(&file, Some(sim.url()), &ENV).await;
+        assert_eq!(run.code, i32::from(exit::READY), "{}\n{}", run.stdout, run.stderr);
+        let status = status_of(&run);
+        let created = sim.groups();
+        assert_eq!(created.len(), 1);
+        assert_eq!(status.group_id.as_deref(), Some(created[0].group_id.as_str()));
+        assert_eq!(created[0].subject.as_deref(), Some("Created by reconcile"));
+        // A second run has no record of the first: it refuses rather than create again.
+        let again = reconcile_cli(&file, Some(sim.url()), &ENV).await;
+        assert_eq!(again.code, i32::from(exit::USAGE), "{}", again.stdout);
+        assert!(again.stderr.contains("spec.groupId"), "{}", again.stderr);
+        assert!(again.stderr.contains(&created[0].group_id), "{}", again.stderr);
+        assert_eq!(sim.call_count("AddChatGroup"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_exits_4_for_pending_plan_changes() {
         let object = object("cli-plan").with_management(ManagementPolicy::Plan);
         let sim = simulator(&[object.spec.group_id.as_deref().unwrap_or_default()]).await;
@@ -710,7 +731,7 @@ mod commands {
     #[tokio::test]
     async fn demo_reconciles_every_example() {
         let report = oneshot::run_demo().await.expect("demo runs");
-        assert_eq!(report.rows.len(), 6, "{}", report.text);
+        assert_eq!(report.rows.len(), 7, "{}", report.text);
         let by_file = |file: &str| {
             report
                 .rows
@@ -723,6 +744,7 @@ mod commands {
             "full.yaml",
             "custom-secret-keys.yaml",
             "namespace-default-secret.yaml",
+            "create-group.yaml",
         ] {
             let row = by_file(file);
             assert_eq!(
@@ -737,6 +759,8 @@ mod commands {
         assert_eq!(by_file("observe-mode.yaml").reason, "Observed");
         assert_eq!(report.first_pass_writes, 4);
         assert_eq!(report.second_pass_writes, 0);
+        // The example that asks for a group gets exactly one, on the first pass.
+        assert_eq!(report.creations, 1, "{}", report.text);
         for header in ["NAME", "READY", "REASON", "REQUEST-ID", "CODE"] {
             assert!(report.text.contains(header), "{}", report.text);
         }

@@ -213,8 +213,8 @@ pub fn is_transitional(group_status: Option<&str>) -> bool {
     group_status.is_some_and(|s| s.to_ascii_uppercase().ends_with("ING"))
 }
 
-/// True when the last successful write happened at or after the previous observation: the
-/// observation now being planned on is the first one after that write.
+/// True when the last successful `UpdateChatGroup` happened at or after the previous
+/// observation: the observation now being planned on is the first one after that write.
 pub fn confirming_own_write(status: Option<&ChatGroupStatus>) -> bool {
     let Some(status) = status else {
         return false;
@@ -222,7 +222,10 @@ pub fn confirming_own_write(status: Option<&ChatGroupStatus>) -> bool {
     let Some(last) = &status.last_request else {
         return false;
     };
-    let succeeded = last.code.as_deref() == Some(crate::cams::CODE_OK);
+    // Only `UpdateChatGroup` writes the fields a read confirms; a creation is found by its
+    // own search, which never uses a listing older than the creation.
+    let succeeded = last.code.as_deref() == Some(crate::cams::CODE_OK)
+        && last.action == crate::cams::ACTION_UPDATE_CHAT_GROUP;
     let observed_at = status.observed.as_ref().and_then(|o| o.time);
     succeeded && observed_at.is_none_or(|seen| last.time >= seen)
 }

@@ -3,13 +3,20 @@
 -- Every condition is read before a verdict is made, so a terminal failure (Stalled=True) is never
 -- hidden behind an older Ready=True. Conditions written for an older generation are ignored.
 --   the annotation cams.chatapp.io/paused is "true"                   -> Suspended
+--     (also while the object is being deleted: a paused object keeps its finalizer)
+--   being deleted: metadata.deletionTimestamp set, or
+--     Reconciling=True with reason Deleting                           -> Progressing
+--     (the group is being deleted; a failed deletion is retried, so its reason and message
+--     are shown, but it is not Degraded)
 --   generation not observed yet, or no current Ready condition        -> Progressing
 --     (with the Reconciling condition's message once the operator started on it)
 --   Ready=False, reason Paused                                        -> Suspended
---   Stalled=True (a terminal failure)                                 -> Degraded
+--   Stalled=True (a terminal failure, a creation that found no group,
+--     several groups, or a conflicting ChatGroup)                     -> Degraded
 --   Ready=False, reason ChangesPending (Plan mode)                    -> Suspended
 --   Ready=False, reason Drifted (driftPolicy Report)                  -> Degraded
---   Ready=False, any other reason (retrying a recoverable failure)    -> Progressing
+--   Ready=False, any other reason (a group being created, a transitional
+--     group, retrying a recoverable failure)                          -> Progressing
 --   Ready=True, Synced=False (the last reconcile is being retried)    -> Progressing
 --   Ready=True otherwise                                              -> Healthy
 -- Lua 5.1, no libraries beyond the base functions.
@@ -26,8 +33,12 @@ end
 
 local generation = nil
 local paused = false
+local deleting = false
 if obj.metadata ~= nil then
   generation = obj.metadata.generation
+  if obj.metadata.deletionTimestamp ~= nil then
+    deleting = true
+  end
   if obj.metadata.annotations ~= nil and obj.metadata.annotations["cams.chatapp.io/paused"] == "true" then
     paused = true
   end
@@ -66,6 +77,26 @@ if paused then
     hs.message = describe(ready)
   else
     hs.message = "Paused by the annotation cams.chatapp.io/paused"
+  end
+  return hs
+end
+
+-- Deleting bumps the generation, so this comes before the generation check. A failure while
+-- deleting is retried (the object keeps its finalizer until the group is gone, or until
+-- deletionPolicy is Orphan), so it is shown but not Degraded.
+if reconciling ~= nil and reconciling.status == "True" and reconciling.reason == "Deleting" then
+  deleting = true
+end
+if deleting then
+  hs.status = "Progressing"
+  if stalled ~= nil and stalled.status == "True" then
+    hs.message = describe(stalled)
+  elseif synced ~= nil and synced.status == "False" then
+    hs.message = describe(synced)
+  elseif reconciling ~= nil and reconciling.status == "True" then
+    hs.message = describe(reconciling)
+  else
+    hs.message = "Pending deletion"
   end
   return hs
 end
