@@ -183,7 +183,10 @@ impl Ctx<'_> {
         let mut status = self.old.cloned().unwrap_or_default();
         status.observed_generation = self.generation;
         if let Some(group_id) = &self.group_id {
+            // A known group ends any creation (the one found, or `spec.groupId` set to
+            // resolve a creation that needed a person).
             status.group_id = Some(group_id.clone());
+            status.creation = None;
         }
         status
     }

@@ -2635,7 +2635,7 @@ subjects:
             Attributes::resource("get", CAMS, "chatgroups")
                 .in_namespace("team-a")
                 .named("x"),
-            Attributes::resource("patch", CAMS, "chatgroups")
+            Attributes::resource("update", CAMS, "chatgroups")
                 .in_namespace("team-a")
                 .named("x"),
             Attributes::resource("update", "", "secrets")
