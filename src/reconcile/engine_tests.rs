@@ -1230,6 +1230,13 @@ mod lifecycle {
             "{message}"
         );
         assert_eq!(outcome.status.group_id, None);
+        // The person picks one with spec.groupId: the record goes, nothing is created.
+        object.spec.group_id = Some("ALSONEW".into());
+        object.metadata.generation = Some(2);
+        let resolved = step_with(&cams, &mut object, at(20), &NoMarks).await;
+        assert_eq!(resolved.status.group_id.as_deref(), Some("ALSONEW"));
+        assert_eq!(resolved.status.creation, None);
+        assert_eq!(cams.calls(ACTION_ADD_CHAT_GROUP), 1);
     }
 
     #[tokio::test]
