@@ -595,22 +595,37 @@ mod commands {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reconcile_follows_a_creation_and_never_creates_twice() {
-        let object = object("cli-create").to_create().with_subject("Created by reconcile");
+        let object = object("cli-create")
+            .to_create()
+            .with_subject("Created by reconcile");
         let sim = simulator(&[]).await;
         let dir = tempfile::tempdir().expect("dir");
         let file = manifest(dir.path(), &object);
         let run = reconcile_cli(&file, Some(sim.url()), &ENV).await;
-        assert_eq!(run.code, i32::from(exit::READY), "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code,
+            i32::from(exit::READY),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
         let status = status_of(&run);
         let created = sim.groups();
         assert_eq!(created.len(), 1);
-        assert_eq!(status.group_id.as_deref(), Some(created[0].group_id.as_str()));
+        assert_eq!(
+            status.group_id.as_deref(),
+            Some(created[0].group_id.as_str())
+        );
         assert_eq!(created[0].subject.as_deref(), Some("Created by reconcile"));
         // A second run has no record of the first: it refuses rather than create again.
         let again = reconcile_cli(&file, Some(sim.url()), &ENV).await;
         assert_eq!(again.code, i32::from(exit::USAGE), "{}", again.stdout);
         assert!(again.stderr.contains("spec.groupId"), "{}", again.stderr);
-        assert!(again.stderr.contains(&created[0].group_id), "{}", again.stderr);
+        assert!(
+            again.stderr.contains(&created[0].group_id),
+            "{}",
+            again.stderr
+        );
         assert_eq!(sim.call_count("AddChatGroup"), 1);
     }
 

@@ -46,7 +46,7 @@ use super::{
     ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
     ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
     AddChatGroupRequest, AddChatGroupResponse, CODE_OK, CamsApi, CamsError, ChatGroupItem,
-    Credentials, DeleteResponse, Endpoint, ErrorKind, GroupRequest, InviteLinkResponse,
+    Credentials, DeleteResponse, Endpoint, ErrorKind, GroupKey, GroupRequest, InviteLinkResponse,
     ListChatGroupRequest, ListChatGroupResponse, ResponseMeta, SecretString,
     UpdateChatGroupRequest, UpdateChatGroupResponse,
 };
@@ -487,13 +487,7 @@ impl CamsApi for HttpCams {
         credentials: &Credentials,
         request: &UpdateChatGroupRequest,
     ) -> Result<UpdateChatGroupResponse, CamsError> {
-        let key = &request.key;
-        let mut params: Vec<(&str, &str)> = vec![
-            ("BusinessNumber", key.business_number.as_str()),
-            ("CustSpaceId", key.cust_space_id.as_str()),
-            ("GroupId", key.group_id.as_str()),
-        ];
-        push_optional(&mut params, "ChannelType", &request.channel_type);
+        let mut params = group_params(&request.key, &request.channel_type);
         push_optional(&mut params, "Subject", &request.subject);
         push_optional(&mut params, "Description", &request.description);
         push_optional(
@@ -606,15 +600,23 @@ impl HttpCams {
         credentials: &Credentials,
         request: &GroupRequest,
     ) -> Result<(ResponseMeta, Envelope), CamsError> {
-        let key = &request.key;
-        let mut params: Vec<(&str, &str)> = vec![
-            ("BusinessNumber", key.business_number.as_str()),
-            ("CustSpaceId", key.cust_space_id.as_str()),
-            ("GroupId", key.group_id.as_str()),
-        ];
-        push_optional(&mut params, "ChannelType", &request.channel_type);
+        let params = group_params(&request.key, &request.channel_type);
         self.call(action, endpoint, credentials, &params).await
     }
+}
+
+/// The parameters that address one group: its three keys and the channel.
+fn group_params<'a>(
+    key: &'a GroupKey,
+    channel_type: &'a Option<String>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("BusinessNumber", key.business_number.as_str()),
+        ("CustSpaceId", key.cust_space_id.as_str()),
+        ("GroupId", key.group_id.as_str()),
+    ];
+    push_optional(&mut params, "ChannelType", channel_type);
+    params
 }
 
 fn delete_response((meta, envelope): (ResponseMeta, Envelope)) -> DeleteResponse {

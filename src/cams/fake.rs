@@ -211,6 +211,20 @@ impl FakeCams {
         Ok(change(&mut state, key))
     }
 
+    /// Counts a call of `action` on the group `key` and applies `change`, or answers as CAMS
+    /// does for a missing group. Returns the call's request ID.
+    fn on_group(
+        &self,
+        action: &'static str,
+        credentials: &Credentials,
+        key: &GroupKey,
+        change: impl FnOnce(&mut State, &GroupKey),
+    ) -> Result<String, Box<CamsError>> {
+        let request_id = self.begin(action, credentials)?;
+        self.with_group(action, key, request_id.clone(), change)?;
+        Ok(request_id)
+    }
+
     fn meta(request_id: String) -> ResponseMeta {
         ResponseMeta {
             http_status: 200,
@@ -346,22 +360,20 @@ impl CamsApi for FakeCams {
         request: &GroupRequest,
     ) -> Result<DeleteResponse, CamsError> {
         let request_id = self
-            .begin(ACTION_DELETE_CHAT_GROUP, credentials)
+            .on_group(
+                ACTION_DELETE_CHAT_GROUP,
+                credentials,
+                &request.key,
+                |state, key| {
+                    if let Some(groups) = state
+                        .groups
+                        .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
+                    {
+                        groups.remove(&key.group_id);
+                    }
+                },
+            )
             .map_err(|err| *err)?;
-        self.with_group(
-            ACTION_DELETE_CHAT_GROUP,
-            &request.key,
-            request_id.clone(),
-            |state, key| {
-                if let Some(groups) = state
-                    .groups
-                    .get_mut(&(key.cust_space_id.clone(), key.business_number.clone()))
-                {
-                    groups.remove(&key.group_id);
-                }
-            },
-        )
-        .map_err(|err| *err)?;
         Ok(DeleteResponse {
             meta: Self::meta(request_id),
             result: Some(1),
@@ -398,15 +410,13 @@ impl CamsApi for FakeCams {
         request: &GroupRequest,
     ) -> Result<DeleteResponse, CamsError> {
         let request_id = self
-            .begin(ACTION_DELETE_CHAT_GROUP_INVITE_LINK, credentials)
+            .on_group(
+                ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
+                credentials,
+                &request.key,
+                |state, key| set_invite_link(state, key, None),
+            )
             .map_err(|err| *err)?;
-        self.with_group(
-            ACTION_DELETE_CHAT_GROUP_INVITE_LINK,
-            &request.key,
-            request_id.clone(),
-            |state, key| set_invite_link(state, key, None),
-        )
-        .map_err(|err| *err)?;
         Ok(DeleteResponse {
             meta: Self::meta(request_id),
             result: Some(1),

@@ -95,9 +95,9 @@ pub struct Input<'a> {
     pub now: jiff::Timestamp,
     /// Randomness for jitter, in `[0, 1)`.
     pub jitter: f64,
-    /// What the other ChatGroups claim, for creating a group ([`NoPeers`] without a cluster).
+    /// What the other ChatGroups claim, for creating a group ([`NoPeers`](crate::reconcile::lifecycle::NoPeers) without a cluster).
     pub peers: &'a dyn Peers,
-    /// Stores the record of a creation before `AddChatGroup` is called ([`NoMarks`] without a
+    /// Stores the record of a creation before `AddChatGroup` is called ([`NoMarks`](crate::reconcile::lifecycle::NoMarks) without a
     /// cluster).
     pub marks: &'a dyn MarkWriter,
 }

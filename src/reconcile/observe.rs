@@ -233,7 +233,7 @@ impl SharedLister {
         at: ReadAt,
     ) -> Result<Lookup<ListedGroup>, CamsError> {
         let (groups, end) = self
-            .listing(api, endpoint, credentials, channel, key, at)
+            .groups(api, endpoint, credentials, channel, key, at)
             .await?;
         Ok(groups
             .binary_search_by(|group| group.group_id().cmp(&key.group_id))
@@ -250,25 +250,10 @@ impl SharedLister {
             ))
     }
 
-    /// Every group of `key`'s space and number (`key.group_id` is not used), from the same
-    /// shared listing as [`SharedLister::find`], and whether the listing was cut at the page
-    /// limit.
+    /// Every group of `key`'s space and number (`key.group_id` is not used), sorted by ID, and
+    /// whether the listing was cut at the page limit: a shared walk when one can be used (see
+    /// the module documentation), else a new one.
     pub async fn groups<C: CamsApi>(
-        &self,
-        api: &C,
-        endpoint: &Endpoint,
-        credentials: &Credentials,
-        channel: ChannelType,
-        key: &GroupKey,
-        at: ReadAt,
-    ) -> Result<(Arc<[ListedGroup]>, WalkEnd), CamsError> {
-        self.listing(api, endpoint, credentials, channel, key, at)
-            .await
-    }
-
-    /// The listing of `key`'s space and number: a shared walk when one can be used, else a
-    /// new one.
-    async fn listing<C: CamsApi>(
         &self,
         api: &C,
         endpoint: &Endpoint,

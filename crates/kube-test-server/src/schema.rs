@@ -2498,7 +2498,9 @@ mod tests {
         let adopting = admitted(&schema, object.clone());
         assert_eq!(
             create_errors(&schema, &adopting),
-            ["spec: Invalid value: \"object\": groupId is required unless creationPolicy is Create"]
+            [
+                "spec: Invalid value: \"object\": groupId is required unless creationPolicy is Create"
+            ]
         );
         object["spec"]["creationPolicy"] = json!("Create");
         let creating = admitted(&schema, object);
