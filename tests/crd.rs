@@ -251,7 +251,11 @@ mod cel {
                 "spec: groupId cannot change or be removed once set",
                 vec![
                     (json!({"groupId": "A"}), Some(json!({"groupId": "A"})), true),
-                    (json!({"groupId": "B"}), Some(json!({"groupId": "A"})), false),
+                    (
+                        json!({"groupId": "B"}),
+                        Some(json!({"groupId": "A"})),
+                        false,
+                    ),
                     (json!({}), Some(json!({"groupId": "A"})), false),
                     (json!({"groupId": "A"}), Some(json!({})), true),
                     (json!({}), Some(json!({})), true),
@@ -260,7 +264,11 @@ mod cel {
             (
                 "spec: groupId is required unless creationPolicy is Create",
                 vec![
-                    (json!({"groupId": "A", "creationPolicy": "Adopt"}), None, true),
+                    (
+                        json!({"groupId": "A", "creationPolicy": "Adopt"}),
+                        None,
+                        true,
+                    ),
                     (json!({"creationPolicy": "Adopt"}), None, false),
                     (json!({"creationPolicy": "Create"}), None, true),
                 ],
@@ -268,8 +276,16 @@ mod cel {
             (
                 "spec: subject is required when the operator creates the group (creationPolicy Create without groupId)",
                 vec![
-                    (json!({"groupId": "A", "creationPolicy": "Adopt"}), None, true),
-                    (json!({"creationPolicy": "Create", "subject": "Team"}), None, true),
+                    (
+                        json!({"groupId": "A", "creationPolicy": "Adopt"}),
+                        None,
+                        true,
+                    ),
+                    (
+                        json!({"creationPolicy": "Create", "subject": "Team"}),
+                        None,
+                        true,
+                    ),
                     (json!({"creationPolicy": "Create"}), None, false),
                 ],
             ),

@@ -108,7 +108,11 @@ impl Driver {
     fn group(&self) -> Group {
         let spec = &self.object.spec;
         self.sim
-            .group(&spec.cust_space_id, &spec.business_number, spec.group_id.as_deref().unwrap_or_default())
+            .group(
+                &spec.cust_space_id,
+                &spec.business_number,
+                spec.group_id.as_deref().unwrap_or_default(),
+            )
             .expect("group exists")
     }
 
@@ -202,7 +206,10 @@ mod write_rule {
     async fn objects_of_one_space_share_listings_and_confirm_their_own_writes() {
         let names = ["alpha", "bravo", "charlie"];
         let objects: Vec<ChatGroup> = names.iter().map(|n| object(n)).collect();
-        let ids: Vec<&str> = objects.iter().map(|o| o.spec.group_id.as_deref().unwrap_or_default()).collect();
+        let ids: Vec<&str> = objects
+            .iter()
+            .map(|o| o.spec.group_id.as_deref().unwrap_or_default())
+            .collect();
         let sim = simulator(&ids).await;
         let api = HttpCams::new(HttpCamsConfig::default()).expect("client");
         let lister = SharedLister::new(DEFAULT_LIST_WINDOW);
@@ -360,7 +367,8 @@ mod failures {
         assert_eq!(d.writes(), 1);
         // A controller follows the requeue: AwaitChange means no timed retry. Only a change
         // (here the forced error is lifted and the generation bumped) brings it back.
-        d.sim.clear_forced_code(&d.object.spec.group_id.clone().unwrap_or_default());
+        d.sim
+            .clear_forced_code(&d.object.spec.group_id.clone().unwrap_or_default());
         d.object = d.object.clone().with_generation(2);
         let after_change = d.at(60).await;
         assert_eq!(cond(&after_change, READY), pair("True", "Synced"));
@@ -447,7 +455,11 @@ mod failures {
         assert_eq!(cond(&outcome, READY), pair("False", "GroupNotFound"));
         assert_eq!(outcome.requeue, Requeue::After(Duration::from_secs(3600)));
         d.sim
-            .upsert_group(Group::new(SPACE, NUMBER, d.object.spec.group_id.as_deref().unwrap_or_default()))
+            .upsert_group(Group::new(
+                SPACE,
+                NUMBER,
+                d.object.spec.group_id.as_deref().unwrap_or_default(),
+            ))
             .expect("group added");
         let later = d.at(3600).await;
         assert_eq!(cond(&later, READY), pair("True", "Synced"));
