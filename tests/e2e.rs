@@ -15,8 +15,8 @@
 
 mod support;
 use support::chatgroups;
+use support::operator::{Operator, wait_until};
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
 use cams_operator::cli::LogFormat;
 use cams_operator::controller::command;
 use cams_operator::controller::leader::LeaderConfig;
-use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup_resource};
+use cams_operator::controller::{Clock, Context, Scope, Settings, chatgroup_resource};
 use cams_operator::crd::{ChatGroupStatus, Condition, ConditionStatus, PAUSED_ANNOTATION};
 use cams_operator::metrics::Metrics;
 use cams_operator::metrics::{RESULT_SUCCESS, ReconcileLabels};
@@ -44,7 +44,6 @@ use support::fixtures::{
     KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, chatgroup_in_space, secret,
 };
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// Longest wait for any expected state.
 const WAIT: Duration = Duration::from_secs(60);
@@ -371,31 +370,7 @@ fn condition<'a>(status: &'a ChatGroupStatus, type_: &str) -> Option<&'a Conditi
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// Polls `check` every 25 ms until it holds or `limit` passes.
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// A running operator: `controller::run` on its own task, as `cams-operator run` runs it.
-struct Operator {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    ctx: Arc<Context<HttpCams>>,
-}
-
+/// The scenarios' operator (`support::operator`), as the operator's ServiceAccount.
 impl Operator {
     async fn start(env: &Env, clock: Clock) -> Operator {
         Operator::start_with(env, clock, 1000.0, env.scope(None)).await
@@ -413,35 +388,14 @@ impl Operator {
         metrics: Metrics,
         readiness: Readiness,
     ) -> Operator {
-        let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
         let settings = Settings {
             cams_qps: qps,
             concurrency: 8,
             clock,
-            readiness: readiness.clone(),
+            readiness,
             ..Settings::default()
         };
-        let ctx = Arc::new(Context::new(
-            env.operator_client.clone(),
-            cams,
-            metrics,
-            settings,
-        ));
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(controller::run(ctx.clone(), scope, stop_rx));
-        let ready = wait_until(WAIT, || async { readiness.is_ready() }).await;
-        assert!(ready, "the operator became ready after its first list");
-        Operator { stop, task, ctx }
-    }
-
-    /// Graceful shutdown, as on SIGTERM: in-flight reconciles finish.
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        let stopped = tokio::time::timeout(WAIT, self.task).await;
-        assert!(
-            stopped.is_ok(),
-            "the operator stopped within {WAIT:?} of the signal"
-        );
+        Operator::launch(env.operator_client.clone(), scope, settings, metrics).await
     }
 }
 

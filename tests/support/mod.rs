@@ -1,9 +1,11 @@
 //! Support code shared by the integration tests: the ChatGroup CRD as the API test server
-//! serves it, and the fixtures of `fixtures`. Include it from a test binary with
-//! `mod support;`; each binary uses only part of it, hence `dead_code` is allowed here.
+//! serves it, the fixtures of `fixtures`, and a running operator (`operator`). Include it
+//! from a test binary with `mod support;`; each binary uses only part of it, hence
+//! `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod operator;
 
 use std::path::PathBuf;
 use std::process::Command;
