@@ -28,7 +28,7 @@ pub fn chatgroups() -> ResourceKind {
 
 /// The namespaces the test suites put their objects in; a real cluster has them created
 /// before anything is applied in them, and so does the test server.
-pub const NAMESPACES: [&str; 4] = ["support", "e2e", "fleet", RELEASE_NAMESPACE];
+pub const NAMESPACES: [&str; 5] = ["support", "e2e", "fleet", "lifecycle", RELEASE_NAMESPACE];
 
 /// The namespace the chart is installed in, in the RBAC tests (its Lease lives there).
 pub const RELEASE_NAMESPACE: &str = "cams-system";
