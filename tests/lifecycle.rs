@@ -558,6 +558,39 @@ mod deletion {
         operator.stop().await;
     }
 
+    /// The object is deleted while the operator still looks for the group it created (the
+    /// call's answer was lost): the group is found first, then deleted, then the object goes.
+    #[tokio::test]
+    async fn deleting_during_the_search_finds_the_group_and_deletes_it() {
+        let sim = Simulator::builder().faults(
+            ACTION_ADD_CHAT_GROUP,
+            ActionFaults::none().lost_answer_rate(1.0),
+        );
+        let env = Env::start(sim).await;
+        let mut object = env.creating("searching", "Deleted while searched");
+        object["spec"]["deletionPolicy"] = json!("Delete");
+        env.create(object);
+        let operator = env.operator(Clock::scaled(20.0)).await;
+        let status = env
+            .wait_status("searching", "the call made, its group not known", |s| {
+                s.creation.is_some() && s.last_request.is_some()
+            })
+            .await;
+        assert_eq!(status.group_id, None, "{status:#?}");
+        let made = env.groups_with("Deleted while searched");
+        assert_eq!(made.len(), 1, "the call created the group: {made:#?}");
+
+        env.delete("searching");
+        env.wait_gone("searching").await;
+        assert!(
+            env.sim.group(SPACE, NUMBER, &made[0].group_id).is_none(),
+            "the created group is deleted"
+        );
+        assert_eq!(env.calls(ACTION_ADD_CHAT_GROUP), 1);
+        assert_eq!(env.calls(ACTION_DELETE_CHAT_GROUP), 1);
+        operator.stop().await;
+    }
+
     /// A deletion CAMS refuses keeps the object, with the finalizer, the failure in status and
     /// `Reconciling` `Deleting`; once CAMS works again the group is deleted and the object
     /// goes.
