@@ -364,7 +364,8 @@ mod creation {
     }
 
     /// Between the call and the search a second group with the subject appears: the operator
-    /// cannot tell which is its own, says so naming both, and creates nothing more.
+    /// cannot tell which is its own, says so naming both, and creates nothing more. Setting
+    /// `spec.groupId` to one of them ends the creation.
     #[tokio::test]
     async fn two_new_groups_with_the_subject_are_ambiguous() {
         // The call takes a second: the other group appears while it is under way, and at
@@ -401,6 +402,21 @@ mod creation {
         }
         assert_eq!(status.group_id, None, "no group is taken");
         tokio::time::sleep(SETTLE).await;
+        assert_eq!(env.calls(ACTION_ADD_CHAT_GROUP), 1, "one AddChatGroup");
+
+        // `spec.groupId` says which: the object manages that group, and the creation is over.
+        let own = made
+            .iter()
+            .find(|id| *id != "EA303TWIN")
+            .expect("the group the call made");
+        env.patch("twins", json!({"spec": {"groupId": own}})).await;
+        let status = env.wait_ready("twins").await;
+        assert_eq!(status.group_id.as_deref(), Some(own.as_str()));
+        assert_eq!(status.creation, None, "no creation is pending: {status:#?}");
+        assert!(
+            condition(&status, "Stalled").is_none_or(|c| c.status != ConditionStatus::True),
+            "{status:#?}"
+        );
         assert_eq!(env.calls(ACTION_ADD_CHAT_GROUP), 1, "one AddChatGroup");
         operator.stop().await;
     }
