@@ -2622,6 +2622,15 @@ subjects:
             &operator,
             &Attributes::resource("watch", CAMS, "chatgroups")
         ));
+        // The finalizer of `deletionPolicy: Delete` is applied to the object itself.
+        assert!(
+            all.allows(
+                &operator,
+                &Attributes::resource("patch", CAMS, "chatgroups")
+                    .in_namespace("team-a")
+                    .named("x")
+            )
+        );
         assert_eq!(
             all.authorize(&operator, &lease("update", "cams-system"))
                 .unwrap_err()
@@ -2635,7 +2644,7 @@ subjects:
             Attributes::resource("get", CAMS, "chatgroups")
                 .in_namespace("team-a")
                 .named("x"),
-            Attributes::resource("patch", CAMS, "chatgroups")
+            Attributes::resource("update", CAMS, "chatgroups")
                 .in_namespace("team-a")
                 .named("x"),
             Attributes::resource("update", "", "secrets")

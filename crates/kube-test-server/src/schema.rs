@@ -2491,15 +2491,21 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_group_id_is_required() {
+    fn a_missing_group_id_is_required_unless_the_group_is_created() {
         let schema = crd_schema();
         let mut object = chat_group();
         object["spec"].as_object_mut().unwrap().remove("groupId");
-        let object = admitted(&schema, object);
+        let object = admitted(&schema, object.clone());
         assert_eq!(
             create_errors(&schema, &object),
-            ["spec.groupId: Required value", NOT_CHECKED]
+            [
+                "spec: Invalid value: \"object\": groupId is required unless creationPolicy is Create"
+            ]
         );
+        let mut created = object;
+        created["spec"]["creationPolicy"] = json!("Create");
+        let created = admitted(&schema, created);
+        assert_eq!(create_errors(&schema, &created), Vec::<String>::new());
     }
 
     #[test]
@@ -2511,7 +2517,7 @@ mod tests {
         let errors = schema.validate(&new, Some(&old), Scope::Object);
         assert_eq!(
             messages(&errors),
-            ["spec.groupId: Invalid value: \"string\": groupId is immutable"]
+            ["spec: Invalid value: \"object\": groupId cannot change or be removed once set"]
         );
         assert_eq!(errors[0].kind, FieldErrorKind::Invalid);
     }
