@@ -151,21 +151,21 @@ mod all_namespaces {
     #[tokio::test]
     async fn the_operator_gets_the_exact_403_for_what_the_chart_does_not_grant() {
         let server = enforcing(&[]).await;
-        let spec_patch = send_as(
+        let spec_update = send_as(
             &server,
             &operator(),
-            "PATCH",
+            "PUT",
             &group_path("team-a", "x"),
-            "application/merge-patch+json",
-            &json!({"spec": {"subject": "x"}}),
+            "application/json",
+            &json!({"apiVersion": "cams.chatapp.io/v1alpha1", "kind": "ChatGroup", "metadata": {"name": "x", "namespace": "team-a"}, "spec": {"subject": "x"}}),
         )
         .await;
-        assert_eq!(spec_patch.status, 403);
+        assert_eq!(spec_update.status, 403);
         assert_eq!(
-            spec_patch.json(),
+            spec_update.json(),
             forbidden(
                 &format!(
-                    "chatgroups.cams.chatapp.io \"x\" is forbidden: User \"{OPERATOR}\" cannot patch resource \"chatgroups\" in API group \"cams.chatapp.io\" in the namespace \"team-a\""
+                    "chatgroups.cams.chatapp.io \"x\" is forbidden: User \"{OPERATOR}\" cannot update resource \"chatgroups\" in API group \"cams.chatapp.io\" in the namespace \"team-a\""
                 ),
                 json!({"name":"x","group":"cams.chatapp.io","kind":"chatgroups"}),
             )

@@ -257,15 +257,34 @@ mod openapi {
     #[tokio::test]
     async fn a_missing_required_field_is_required() {
         let (server, _client) = start().await;
-        let reply = create(&server, &with_spec("g", json!({"groupId": null}))).await;
+        let reply = create(&server, &with_spec("g", json!({"custSpaceId": null}))).await;
         assert_eq!(
             reply.json(),
             invalid(
                 "g",
                 json!([
-                    cause("FieldValueRequired", "spec.groupId", "Required value"),
+                    cause("FieldValueRequired", "spec.custSpaceId", "Required value"),
                     not_checked()
                 ])
+            )
+        );
+    }
+
+    /// `groupId` is required by a rule on `spec` (unless the operator creates the group), not
+    /// by the schema: the rule's cause names `spec`, with the object's type.
+    #[tokio::test]
+    async fn a_missing_group_id_fails_the_rule_on_spec() {
+        let (server, _client) = start().await;
+        let reply = create(&server, &with_spec("g", json!({"groupId": null}))).await;
+        assert_eq!(
+            reply.json(),
+            invalid(
+                "g",
+                json!([cause(
+                    "FieldValueInvalid",
+                    "spec",
+                    "Invalid value: \"object\": groupId is required unless creationPolicy is Create"
+                )])
             )
         );
     }
@@ -295,7 +314,7 @@ mod openapi {
         let (server, _client) = start().await;
         let body = with_spec(
             "g",
-            json!({"subject": "s".repeat(200), "businessNumber": "86-138", "managementPolicy": "Sometimes", "groupId": null}),
+            json!({"subject": "s".repeat(200), "businessNumber": "86-138", "managementPolicy": "Sometimes", "custSpaceId": null}),
         );
         let reply = create(&server, &body).await;
         assert_eq!(
@@ -318,7 +337,7 @@ mod openapi {
                         "spec.subject",
                         "Too long: may not be more than 128 bytes"
                     ),
-                    cause("FieldValueRequired", "spec.groupId", "Required value"),
+                    cause("FieldValueRequired", "spec.custSpaceId", "Required value"),
                     not_checked(),
                 ])
             )
@@ -407,8 +426,8 @@ mod rules {
                 "g",
                 json!([cause(
                     "FieldValueInvalid",
-                    "spec.groupId",
-                    "Invalid value: \"string\": groupId is immutable"
+                    "spec",
+                    "Invalid value: \"object\": groupId cannot change or be removed once set"
                 )])
             )
         );
@@ -452,7 +471,8 @@ mod defaults_and_pruning {
             spec,
             json!({"custSpaceId": "cams-8f2k1x", "businessNumber": "8613800001234", "groupId": "EA303XXXXX",
                 "subject": "Support", "channelType": "WHATSAPP", "driftPolicy": "Enforce",
-                "managementPolicy": "Manage", "region": "ap-southeast-1", "resyncInterval": "1h"})
+                "managementPolicy": "Manage", "region": "ap-southeast-1", "resyncInterval": "1h",
+                "creationPolicy": "Adopt", "deletionPolicy": "Orphan", "inviteLink": "Unmanaged"})
         );
     }
 
