@@ -15,8 +15,8 @@
 
 mod support;
 use support::chatgroups;
+use support::operator::{Operator, wait_until};
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use cams_operator::cams::{ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP};
 use cams_operator::cli::LogFormat;
 use cams_operator::controller::command;
 use cams_operator::controller::leader::LeaderConfig;
-use cams_operator::controller::{self, Clock, Context, Scope, Settings, chatgroup_resource};
+use cams_operator::controller::{Clock, Context, Scope, Settings, chatgroup_resource};
 use cams_operator::crd::{ChatGroupStatus, Condition, ConditionStatus, PAUSED_ANNOTATION};
 use cams_operator::metrics::Metrics;
 use cams_operator::metrics::{RESULT_SUCCESS, ReconcileLabels};
@@ -44,7 +44,6 @@ use support::fixtures::{
     KEY_ID, KEY_SECRET, NUMBER, SPACE, WRONG_SECRET, chatgroup, chatgroup_in_space, secret,
 };
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// Longest wait for any expected state.
 const WAIT: Duration = Duration::from_secs(60);
@@ -371,31 +370,7 @@ fn condition<'a>(status: &'a ChatGroupStatus, type_: &str) -> Option<&'a Conditi
     status.conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// Polls `check` every 25 ms until it holds or `limit` passes.
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// A running operator: `controller::run` on its own task, as `cams-operator run` runs it.
-struct Operator {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    ctx: Arc<Context<HttpCams>>,
-}
-
+/// The scenarios' operator (`support::operator`), as the operator's ServiceAccount.
 impl Operator {
     async fn start(env: &Env, clock: Clock) -> Operator {
         Operator::start_with(env, clock, 1000.0, env.scope(None)).await
@@ -413,35 +388,14 @@ impl Operator {
         metrics: Metrics,
         readiness: Readiness,
     ) -> Operator {
-        let cams = HttpCams::new(HttpCamsConfig::default()).expect("HTTP client");
         let settings = Settings {
             cams_qps: qps,
             concurrency: 8,
             clock,
-            readiness: readiness.clone(),
+            readiness,
             ..Settings::default()
         };
-        let ctx = Arc::new(Context::new(
-            env.operator_client.clone(),
-            cams,
-            metrics,
-            settings,
-        ));
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(controller::run(ctx.clone(), scope, stop_rx));
-        let ready = wait_until(WAIT, || async { readiness.is_ready() }).await;
-        assert!(ready, "the operator became ready after its first list");
-        Operator { stop, task, ctx }
-    }
-
-    /// Graceful shutdown, as on SIGTERM: in-flight reconciles finish.
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        let stopped = tokio::time::timeout(WAIT, self.task).await;
-        assert!(
-            stopped.is_ok(),
-            "the operator stopped within {WAIT:?} of the signal"
-        );
+        Operator::launch(env.operator_client.clone(), scope, settings, metrics).await
     }
 }
 
@@ -1372,14 +1326,17 @@ async fn logs_carry_the_object_and_request_and_no_secret() {
 }
 
 /// The Kubernetes API access the running operator makes (with leader election, a Secret
-/// rotation and a failure) equals `cams_operator::rbac::RULES`, which the Helm chart grants,
-/// and the test server enforces the chart's rendered RBAC: nothing is called that the chart
-/// does not grant (it would be a 403), and nothing is granted that is not called. The test
-/// sets up and observes objects through the test server directly (unlogged), so every logged
-/// request is the operator's.
+/// rotation, a failure, and an object with `deletionPolicy: Delete` deleted) equals
+/// `cams_operator::rbac::RULES`, which the Helm chart grants, and the test server enforces the
+/// chart's rendered RBAC: nothing is called that the chart does not grant (it would be a 403),
+/// and nothing is granted that is not called. The only writes to ChatGroups themselves (not
+/// their status) are the finalizer's: server-side apply of `metadata.finalizers` alone,
+/// under its own field manager. The test sets up and observes objects through the test server
+/// directly (unlogged), so every logged request is the operator's.
 async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
-    use kube_test_server::{RequestKind, kinds};
-    let env = Env::test_server(mode, &["EA303R"]).await;
+    use cams_operator::crd::DELETE_GROUP_FINALIZER;
+    use kube_test_server::{PatchType, RequestKind, kinds};
+    let env = Env::test_server(mode, &["EA303R", "EA303RD"]).await;
     let server = env.server();
     server
         .create(
@@ -1394,6 +1351,11 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
             "e2e",
             chatgroup("e2e", "audited", "EA303R", &env.sim.url()),
         )
+        .expect("chatgroup");
+    let mut deleted = chatgroup("e2e", "audited-delete", "EA303RD", &env.sim.url());
+    deleted["spec"]["deletionPolicy"] = json!("Delete");
+    server
+        .create(&chatgroups(), "e2e", deleted)
         .expect("chatgroup");
     server.clear_log();
 
@@ -1421,21 +1383,24 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
             let _ = stop_rx.wait_for(|s| *s).await;
         },
     ));
-    let status = |server: &TestApiServer| -> Option<ChatGroupStatus> {
-        let object = server.get(&chatgroups(), "e2e", "audited")?;
+    let status = |server: &TestApiServer, name: &str| -> Option<ChatGroupStatus> {
+        let object = server.get(&chatgroups(), "e2e", name)?;
         serde_json::from_value(object.get("status")?.clone()).ok()
     };
+    let both = ["audited", "audited-delete"];
     let stalled = server
         .wait_for(
             |s| {
-                status(s).is_some_and(|st| {
-                    condition(&st, "Stalled").is_some_and(|c| c.status == ConditionStatus::True)
+                both.iter().all(|name| {
+                    status(s, name).is_some_and(|st| {
+                        condition(&st, "Stalled").is_some_and(|c| c.status == ConditionStatus::True)
+                    })
                 })
             },
             WAIT,
         )
         .await;
-    assert!(stalled, "the wrong secret stalls the object");
+    assert!(stalled, "the wrong secret stalls the objects");
     server.put(
         &kinds::SECRETS,
         secret("e2e", "cams-credentials", KEY_SECRET),
@@ -1443,18 +1408,69 @@ async fn rbac_rules_equal_the_calls_made(mode: RbacMode) {
     let ready = server
         .wait_for(
             |s| {
-                status(s).is_some_and(|st| {
-                    condition(&st, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
+                both.iter().all(|name| {
+                    status(s, name).is_some_and(|st| {
+                        condition(&st, "Ready").is_some_and(|c| c.status == ConditionStatus::True)
+                    })
                 })
             },
             WAIT,
         )
         .await;
     assert!(ready, "the rotation converges");
+    let finalized = |s: &TestApiServer| {
+        s.get(&chatgroups(), "e2e", "audited-delete")
+            .is_some_and(|o| o["metadata"]["finalizers"] == json!([DELETE_GROUP_FINALIZER]))
+    };
+    assert!(finalized(server), "the Delete object carries the finalizer");
+    server
+        .delete(&chatgroups(), "e2e", "audited-delete")
+        .expect("delete");
+    let gone = server
+        .wait_for(
+            |s| s.get(&chatgroups(), "e2e", "audited-delete").is_none(),
+            WAIT,
+        )
+        .await;
+    assert!(gone, "the group is deleted, then the object goes");
+    assert!(env.sim.group(SPACE, NUMBER, "EA303RD").is_none());
     // Let the Lease be renewed at least once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let _ = stop.send(true);
     let _ = tokio::time::timeout(WAIT, task).await;
+
+    let mut finalizer_writes = Vec::new();
+    for request in server.requests() {
+        let RequestKind::Patch {
+            subresource: None,
+            patch_type,
+        } = &request.kind
+        else {
+            continue;
+        };
+        if !request.is_for(&chatgroups()) {
+            continue;
+        }
+        assert_eq!(*patch_type, PatchType::Apply, "{}", request.path);
+        assert_eq!(
+            request.field_manager.as_deref(),
+            Some("cams-operator-finalizer")
+        );
+        let body = request.body.clone().unwrap_or_default();
+        let mut fields: Vec<&str> = body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        fields.sort_unstable();
+        assert_eq!(fields, ["apiVersion", "kind", "metadata"], "{body}");
+        assert_eq!(request.name.as_deref(), Some("audited-delete"), "{body}");
+        finalizer_writes.push(body["metadata"]["finalizers"].clone());
+    }
+    assert_eq!(
+        finalizer_writes,
+        [json!([DELETE_GROUP_FINALIZER]), json!([])],
+        "the finalizer is added once and removed once"
+    );
 
     let mut used: std::collections::BTreeSet<(String, String, String)> = Default::default();
     for request in server.requests() {

@@ -746,6 +746,27 @@ mod cams_answers {
             }
         }
     }
+
+    /// A float `UniqueCode` reads back as the number sent, to the last digit: the JSON
+    /// parser rounds it correctly (`float_roundtrip`), not to a neighbouring float.
+    #[test]
+    fn a_float_unique_code_keeps_its_digits() {
+        let unique_code = json!(3.649082943665822e100);
+        let body = json!({"Code": "OK", "RequestId": "R-h", "UniqueCode": unique_code});
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let added = runtime
+            .block_on(async {
+                let endpoint = raw_server(ok_answer(&body), false, false).await;
+                client(Duration::from_secs(5))
+                    .add_chat_group(&endpoint, &creds(), &add_request())
+                    .await
+            })
+            .expect("a successful answer");
+        assert_eq!(added.unique_code, expected_text(&unique_code));
+    }
 }
 
 mod sim_requests {

@@ -178,13 +178,12 @@ impl Ctx<'_> {
         self.old.and_then(|s| s.observed_generation) != self.generation
     }
 
-    /// The old status (or an empty one) with this generation.
+    /// The old status (or an empty one) with this generation. Once the group is known, no
+    /// creation is pending: a record left from before `spec.groupId` named the group goes.
     fn base(&self) -> ChatGroupStatus {
         let mut status = self.old.cloned().unwrap_or_default();
         status.observed_generation = self.generation;
         if let Some(group_id) = &self.group_id {
-            // A known group ends any creation (the one found, or `spec.groupId` set to
-            // resolve a creation that needed a person).
             status.group_id = Some(group_id.clone());
             status.creation = None;
         }

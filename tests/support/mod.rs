@@ -1,9 +1,11 @@
 //! Support code shared by the integration tests: the ChatGroup CRD as the API test server
-//! serves it, and the fixtures of `fixtures`. Include it from a test binary with
-//! `mod support;`; each binary uses only part of it, hence `dead_code` is allowed here.
+//! serves it, the fixtures of `fixtures`, and a running operator (`operator`). Include it
+//! from a test binary with `mod support;`; each binary uses only part of it, hence
+//! `dead_code` is allowed here.
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod operator;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,7 +28,7 @@ pub fn chatgroups() -> ResourceKind {
 
 /// The namespaces the test suites put their objects in; a real cluster has them created
 /// before anything is applied in them, and so does the test server.
-pub const NAMESPACES: [&str; 4] = ["support", "e2e", "fleet", RELEASE_NAMESPACE];
+pub const NAMESPACES: [&str; 5] = ["support", "e2e", "fleet", "lifecycle", RELEASE_NAMESPACE];
 
 /// The namespace the chart is installed in, in the RBAC tests (its Lease lives there).
 pub const RELEASE_NAMESPACE: &str = "cams-system";

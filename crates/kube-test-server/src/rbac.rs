@@ -2622,6 +2622,15 @@ subjects:
             &operator,
             &Attributes::resource("watch", CAMS, "chatgroups")
         ));
+        // The finalizer of `deletionPolicy: Delete` is applied to the object itself.
+        assert!(
+            all.allows(
+                &operator,
+                &Attributes::resource("patch", CAMS, "chatgroups")
+                    .in_namespace("team-a")
+                    .named("x")
+            )
+        );
         assert_eq!(
             all.authorize(&operator, &lease("update", "cams-system"))
                 .unwrap_err()

@@ -158,7 +158,7 @@ mod all_namespaces {
             "PUT",
             &group_path("team-a", "x"),
             "application/json",
-            &json!({"metadata": {"name": "x"}, "spec": {"subject": "x"}}),
+            &json!({"apiVersion": "cams.chatapp.io/v1alpha1", "kind": "ChatGroup", "metadata": {"name": "x", "namespace": "team-a"}, "spec": {"subject": "x"}}),
         )
         .await;
         assert_eq!(spec_update.status, 403);

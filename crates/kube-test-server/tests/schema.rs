@@ -270,6 +270,25 @@ mod openapi {
         );
     }
 
+    /// `groupId` is required by a rule on `spec` (unless the operator creates the group), not
+    /// by the schema: the rule's cause names `spec`, with the object's type.
+    #[tokio::test]
+    async fn a_missing_group_id_fails_the_rule_on_spec() {
+        let (server, _client) = start().await;
+        let reply = create(&server, &with_spec("g", json!({"groupId": null}))).await;
+        assert_eq!(
+            reply.json(),
+            invalid(
+                "g",
+                json!([cause(
+                    "FieldValueInvalid",
+                    "spec",
+                    "Invalid value: \"object\": groupId is required unless creationPolicy is Create"
+                )])
+            )
+        );
+    }
+
     #[tokio::test]
     async fn a_value_of_the_wrong_type_names_its_json_type() {
         let (server, _client) = start().await;
