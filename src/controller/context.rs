@@ -67,6 +67,18 @@ pub struct Context<C> {
         std::sync::RwLock<Vec<kube::runtime::reflector::Store<super::cached::CachedChatGroup>>>,
 }
 
+impl<C> Context<C> {
+    /// The watch caches of the running controllers (empty before they start).
+    pub(super) fn peer_stores(
+        &self,
+    ) -> Vec<kube::runtime::reflector::Store<super::cached::CachedChatGroup>> {
+        self.peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl<C: CamsApi> Context<C> {
     /// A context whose CAMS calls go through `cams`, behind the global budget of `settings`.
     pub fn new(client: Client, cams: C, metrics: Metrics, settings: Settings) -> Self {

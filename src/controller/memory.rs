@@ -87,6 +87,29 @@ impl OwnWrite {
         superseded
     }
 
+    /// What a reconcile leaves as its own write: the outcome when it must be written (not yet
+    /// accepted), else the status already stored on the way (a mark). `superseded` are the
+    /// versions older than it; only the newest [`MAX_SUPERSEDED`] are kept.
+    pub(super) fn after(
+        mut superseded: Vec<Option<String>>,
+        must_write: bool,
+        stored: Option<&ChatGroupStatus>,
+        outcome: &ChatGroupStatus,
+    ) -> Self {
+        let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
+        superseded.drain(..excess);
+        OwnWrite {
+            superseded,
+            status: match (must_write, stored) {
+                (false, Some(stored)) => OwnWrite::text(stored),
+                (false, None) => OwnWrite::text(&ChatGroupStatus::default()),
+                (true, _) => OwnWrite::text(outcome),
+            },
+            written: !must_write,
+            version: None,
+        }
+    }
+
     /// `status` as it is kept: packed compact JSON.
     pub(super) fn text(status: &ChatGroupStatus) -> Packed {
         Packed::pack(&serde_json::to_string(status).unwrap_or_default())

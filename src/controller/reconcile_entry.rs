@@ -21,7 +21,7 @@ use crate::reconcile::lifecycle::{finalizer_wanted, has_finalizer};
 
 use super::cached::CachedChatGroup;
 use super::lifecycle::{StatusMarks, StorePeers, set_finalizer};
-use super::memory::{InputFingerprint, MAX_SUPERSEDED, OwnWrite, Reconciled, memory_key};
+use super::memory::{InputFingerprint, OwnWrite, Reconciled, memory_key};
 use super::secrets::{SecretsByName, read_secrets};
 use super::status_write::{finish, patch_status};
 use super::{Context, Error};
@@ -130,11 +130,7 @@ pub async fn reconcile_object<C: CamsApi>(
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
     }
-    let stores = ctx
-        .peers
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let stores = ctx.peer_stores();
     let peers = StorePeers::new(&stores, &object);
     let marks = StatusMarks::new(ctx, &namespace, &name);
     let input = Input {
@@ -158,18 +154,8 @@ pub async fn reconcile_object<C: CamsApi>(
     // retried), the next reconcile still knows what this one did — a CAMS write and its
     // RequestId are never lost, and never repeated.
     let must_write = engine::status_changed(stored.as_ref(), &outcome.status);
-    let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
-    superseded.drain(..excess);
-    let own_write = (must_write || marked).then(|| OwnWrite {
-        superseded,
-        status: match (must_write, stored.as_ref()) {
-            (false, Some(stored)) => OwnWrite::text(stored),
-            (false, None) => OwnWrite::text(&ChatGroupStatus::default()),
-            (true, _) => OwnWrite::text(&outcome.status),
-        },
-        written: !must_write,
-        version: None,
-    });
+    let own_write = (must_write || marked)
+        .then(|| OwnWrite::after(superseded, must_write, stored.as_ref(), &outcome.status));
     ctx.memory.remember(key.clone(), uid.clone(), |entry| {
         entry.record(Reconciled {
             own_write,
@@ -212,11 +198,7 @@ async fn finalize_object<C: CamsApi>(
 ) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::MissingKey)?;
     let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
-    let stores = ctx
-        .peers
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let stores = ctx.peer_stores();
     let peers = StorePeers::new(&stores, object);
     let marks = StatusMarks::new(ctx, &namespace, &name);
     let input = Input {

@@ -45,23 +45,26 @@
 
 use std::time::Duration;
 
-use crate::cams::pager::{Lookup, MAX_LIST_PAGES, WalkEnd};
+mod creation;
+mod deletion;
+
+use self::creation::{Creation, create};
+pub use self::deletion::{Deletion, finalize};
+
+use crate::cams::pager::{Lookup, MAX_LIST_PAGES};
 use crate::cams::{
     ACTION_ADD_CHAT_GROUP, ACTION_ADD_CHAT_GROUP_INVITE_LINK, ACTION_DELETE_CHAT_GROUP,
     ACTION_DELETE_CHAT_GROUP_INVITE_LINK, ACTION_LIST_CHAT_GROUP, ACTION_UPDATE_CHAT_GROUP,
-    AddChatGroupRequest, CamsApi, CamsError, Credentials, ErrorClass, GroupKey, GroupRequest,
-    ResponseMeta, UpdateChatGroupResponse,
+    CamsApi, CamsError, Credentials, ErrorClass, GroupRequest, ResponseMeta,
+    UpdateChatGroupResponse,
 };
 use crate::crd::condition::{READY, RECONCILING, STALLED, SYNCED};
 use crate::crd::{
-    ChatGroup, ChatGroupStatus, CreationStatus, DriftPolicy, LastRequest, ManagementPolicy,
-    ObservedGroup, PAUSED_ANNOTATION, PendingChange, Reason, RetryStatus, Time,
+    ChatGroup, ChatGroupStatus, DriftPolicy, LastRequest, ManagementPolicy, ObservedGroup,
+    PAUSED_ANNOTATION, Reason, RetryStatus, Time,
 };
 use crate::reconcile::credentials::CredentialsError;
-use crate::reconcile::lifecycle::{
-    CREATION_DEADLINE, CREATION_RECHECK, DeletionPlan, MAX_PREEXISTING, MarkWriter, Peers, Search,
-    create_again_requested, deletion_plan, judge_search, outcome_unknown, search_delay,
-};
+use crate::reconcile::lifecycle::{MarkWriter, Peers};
 use crate::reconcile::observe::ListedGroup;
 use crate::reconcile::observe::{ReadAt, SharedLister};
 use crate::reconcile::plan::{
@@ -513,532 +516,6 @@ async fn act_on_plan<C: CamsApi>(
             differs(ctx, valid, changes, message, step)
         }
         Plan::Transitional { group_status } => transitional(ctx, valid, &group_status, step),
-    }
-}
-
-/// What one reconcile of an object being deleted did: its outcome, and whether the finalizer
-/// may go.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Deletion {
-    /// The status to write while the object stays, when to look again, what was called.
-    pub outcome: Outcome,
-    /// True when the object may go: the group is deleted (or was already gone), or deleting
-    /// the object no longer means deleting the group.
-    pub release: bool,
-}
-
-/// One reconcile of an object that is being deleted and carries the finalizer (see
-/// [`crate::reconcile::lifecycle::deletion_plan`]): deletes the group, and says whether the
-/// finalizer may go. A failure keeps the object and is retried with backoff, whatever its class:
-/// the way out is to fix the cause or to switch to `deletionPolicy: Orphan`.
-pub async fn finalize<C: CamsApi>(input: Input<'_>, api: &C, lister: &SharedLister) -> Deletion {
-    let object = input.object;
-    let ctx = Ctx {
-        old: object.status.as_ref(),
-        generation: object.metadata.generation,
-        now: input.now,
-        now_time: Time::from_timestamp(input.now),
-        jitter: input.jitter,
-        confirm_after: CONFIRM_DELAY,
-        group_id: None,
-    };
-    let release = |outcome: Outcome| Deletion {
-        outcome,
-        release: true,
-    };
-    let group_id = match deletion_plan(object) {
-        DeletionPlan::Release | DeletionPlan::Nothing => return release(no_call(&ctx)),
-        DeletionPlan::HoldPaused => {
-            return Deletion {
-                outcome: paused(&ctx),
-                release: false,
-            };
-        }
-        DeletionPlan::Delete(group_id) => group_id,
-        DeletionPlan::Search => {
-            // The group of a recorded creation: the creation's own reconcile finds it (and
-            // records it in status), or gives up after its deadline; then there is nothing to
-            // delete.
-            let outcome = reconcile(input, api, lister).await;
-            return match (&outcome.status.group_id, &outcome.status.creation) {
-                (Some(_), _) => Deletion {
-                    outcome,
-                    release: false,
-                },
-                (None, Some(creation)) if waited_since(&ctx, creation) < CREATION_DEADLINE => {
-                    Deletion {
-                        outcome,
-                        release: false,
-                    }
-                }
-                _ => release(outcome),
-            };
-        }
-    };
-    let hold = |failure: Failure, step: Step| {
-        let mut outcome = failed(&ctx, None, failure.clone(), step);
-        let attempts = ctx
-            .old
-            .and_then(|s| s.retry.as_ref())
-            .map_or(0, |r| r.attempts)
-            .saturating_add(1);
-        let delay = backoff(
-            attempts,
-            ctx.jitter,
-            outcome.failure.as_ref().and_then(|f| f.retry_after),
-        );
-        let next = time_after(ctx.now, delay);
-        outcome.status.retry = Some(RetryStatus {
-            attempts,
-            next_attempt_time: Some(next),
-        });
-        outcome.requeue = Requeue::After(delay);
-        let mut conditions = vec![
-            ConditionSpec::new(
-                READY,
-                ConditionStatus::False,
-                failure.reason,
-                failure.message.clone(),
-            ),
-            ConditionSpec::new(
-                SYNCED,
-                ConditionStatus::False,
-                failure.reason,
-                failure.message.clone(),
-            ),
-            ConditionSpec::new(
-                RECONCILING,
-                ConditionStatus::True,
-                Reason::Deleting,
-                format!(
-                    "the group is deleted before the object goes; next attempt at {}",
-                    next.0
-                ),
-            ),
-        ];
-        if failure.is_terminal() {
-            conditions.push(ConditionSpec::new(
-                STALLED,
-                ConditionStatus::True,
-                failure.reason,
-                failure.message.clone(),
-            ));
-        }
-        outcome.status.conditions = ctx.conditions(&conditions);
-        Deletion {
-            outcome,
-            release: false,
-        }
-    };
-    let mut valid = match validate_with_endpoint(&object.spec, input.endpoint_override) {
-        Ok(valid) => valid,
-        Err(errors) => return hold(Failure::invalid_spec(&errors), Step::default()),
-    };
-    valid.key.group_id = group_id;
-    let credentials = match input.credentials {
-        Ok(credentials) => credentials,
-        Err(err) => return hold(Failure::credentials(&err), Step::default()),
-    };
-    let request = GroupRequest {
-        key: valid.key.clone(),
-        channel_type: Some(valid.channel.as_str().to_owned()),
-    };
-    match api
-        .delete_chat_group(&valid.endpoint, &credentials, &request)
-        .await
-    {
-        Ok(response) => {
-            let write = success_record(ACTION_DELETE_CHAT_GROUP, &response.meta, Vec::new());
-            let mut outcome = no_call(&ctx);
-            outcome.status.last_request = Some(last_request(&write, ctx.now_time, None));
-            outcome.write = Some(write);
-            release(outcome)
-        }
-        Err(err) if err.reason() == Reason::GroupNotFound => release(no_call(&ctx)),
-        Err(err) => {
-            let failure = Failure::from_cams(&err);
-            let mut failure_with_context = failure.clone();
-            failure_with_context.message = format!(
-                "deleting group {} before the object goes: {}",
-                valid.key.group_id, failure.message
-            );
-            let step = Step {
-                write: Some(failure_record(
-                    ACTION_DELETE_CHAT_GROUP,
-                    &err,
-                    &failure,
-                    Vec::new(),
-                )),
-                ..Step::default()
-            };
-            hold(failure_with_context, step)
-        }
-    }
-}
-
-/// The status unchanged, nothing called, nothing to wait for.
-fn no_call(ctx: &Ctx<'_>) -> Outcome {
-    Outcome {
-        status: ctx.base(),
-        requeue: Requeue::AwaitChange,
-        write: None,
-        failure: None,
-        observed_remote: false,
-        drift_found: false,
-    }
-}
-
-/// What creating a group needs besides the context and the CAMS client.
-struct Creation<'a> {
-    object: &'a ChatGroup,
-    valid: &'a ValidSpec,
-    credentials: &'a Credentials,
-    peers: &'a dyn Peers,
-    marks: &'a dyn MarkWriter,
-}
-
-/// The object asks the operator to create its group and no group is known yet: look for the
-/// group of a creation already recorded, or create one (see [`crate::reconcile::lifecycle`]).
-async fn create<C: CamsApi>(
-    ctx: &Ctx<'_>,
-    creation: Creation<'_>,
-    api: &C,
-    lister: &SharedLister,
-) -> Outcome {
-    let valid = creation.valid;
-    if valid.management != ManagementPolicy::Manage {
-        return creation_pending(ctx, valid);
-    }
-    let recorded = ctx.old.and_then(|s| s.creation.as_ref());
-    let create_again = recorded.and_then(|c| create_again_requested(creation.object, c));
-    if let Some(recorded) = recorded {
-        let gave_up = waited_since(ctx, recorded) >= CREATION_DEADLINE;
-        if create_again.is_none() || !gave_up {
-            return search_created(ctx, &creation, recorded, api, lister).await;
-        }
-    }
-    let subject = valid.subject.clone().unwrap_or_default();
-    if let Some(other) = creation
-        .peers
-        .earlier_creator(&valid.endpoint, &valid.key, &subject)
-    {
-        let what = format!(
-            "{other} (created earlier) creates a group with subject {subject:?} in space {} for business number {}; creating another would make both ambiguous, so nothing is created",
-            valid.key.cust_space_id, valid.key.business_number
-        );
-        return failed(
-            ctx,
-            Some(valid),
-            Failure::creation(Reason::CreationConflict, what),
-            Step::default(),
-        );
-    }
-    let mut step = Step {
-        listed: true,
-        ..Step::default()
-    };
-    let at = ReadAt {
-        now: ctx.now,
-        listed_after: None,
-    };
-    let preexisting = match lister
-        .groups(
-            api,
-            &valid.endpoint,
-            creation.credentials,
-            valid.channel,
-            &valid.key,
-            at,
-        )
-        .await
-    {
-        Ok((_, WalkEnd::Truncated)) => {
-            let what = format!(
-                "the groups of space {} for business number {} could not all be listed (the walk stopped at {MAX_LIST_PAGES} pages), so a new group could not be told from an existing one",
-                valid.key.cust_space_id, valid.key.business_number
-            );
-            return failed(ctx, Some(valid), Failure::listing_truncated(what), step);
-        }
-        Ok((groups, _)) => with_subject(&groups, &subject),
-        Err(err) => return failed(ctx, Some(valid), Failure::from_cams(&err), step),
-    };
-    if preexisting.len() > MAX_PREEXISTING {
-        let what = format!(
-            "{} groups of space {} for business number {} already have subject {subject:?} (at most {MAX_PREEXISTING} can be told from a new one)",
-            preexisting.len(),
-            valid.key.cust_space_id,
-            valid.key.business_number
-        );
-        return failed(
-            ctx,
-            Some(valid),
-            Failure::creation(Reason::CreationConflict, what),
-            step,
-        );
-    }
-    let record = CreationStatus {
-        started_time: ctx.now_time,
-        subject: subject.clone(),
-        preexisting: preexisting
-            .iter()
-            .map(|g| g.group_id().to_owned())
-            .collect(),
-        request_id: None,
-        unique_code: None,
-        create_again,
-    };
-    let mut mark = creating_status(
-        ctx,
-        &step,
-        format!("creating the group: calling AddChatGroup with subject {subject:?}"),
-    );
-    mark.creation = Some(record.clone());
-    if let Err(detail) = creation.marks.write_mark(&mark).await {
-        return failed(ctx, Some(valid), Failure::mark_not_stored(&detail), step);
-    }
-    let request = AddChatGroupRequest {
-        cust_space_id: valid.key.cust_space_id.clone(),
-        business_number: valid.key.business_number.clone(),
-        channel_type: Some(valid.channel.as_str().to_owned()),
-        subject: Some(subject),
-        description: valid.description.clone(),
-    };
-    let result = api
-        .add_chat_group(&valid.endpoint, creation.credentials, &request)
-        .await;
-    match result {
-        Ok(response) => {
-            let write = success_record(ACTION_ADD_CHAT_GROUP, &response.meta, Vec::new());
-            let message = format!(
-                "AddChatGroup accepted (RequestId {}, UniqueCode {}); looking for the new group",
-                response.meta.request_id.as_deref().unwrap_or("none"),
-                response.unique_code.as_deref().unwrap_or("none")
-            );
-            let mut status = creating_status(ctx, &step, message);
-            status.creation = Some(CreationStatus {
-                request_id: response.meta.request_id.clone(),
-                unique_code: response.unique_code,
-                ..record
-            });
-            status.last_request = Some(last_request(&write, ctx.now_time, None));
-            Outcome {
-                status,
-                requeue: Requeue::After(with_jitter(CREATION_RECHECK, ctx.jitter)),
-                write: Some(write),
-                failure: None,
-                observed_remote: true,
-                drift_found: false,
-            }
-        }
-        Err(err) if outcome_unknown(&err) => {
-            let failure = Failure::from_cams(&err);
-            let write = failure_record(ACTION_ADD_CHAT_GROUP, &err, &failure, Vec::new());
-            let message = format!(
-                "AddChatGroup's outcome is unknown ({err}): it may have created the group, so the operator looks for it and does not call again on its own"
-            );
-            let mut status = creating_status(ctx, &step, message);
-            status.creation = Some(record);
-            status.last_request = Some(last_request(&write, ctx.now_time, Some(&failure)));
-            Outcome {
-                status,
-                requeue: Requeue::After(with_jitter(CREATION_RECHECK, ctx.jitter)),
-                write: Some(write),
-                failure: None,
-                observed_remote: true,
-                drift_found: false,
-            }
-        }
-        Err(err) => {
-            // CAMS answered with an error code: nothing was created, and the record goes.
-            let failure = Failure::from_cams(&err);
-            step.write = Some(failure_record(
-                ACTION_ADD_CHAT_GROUP,
-                &err,
-                &failure,
-                Vec::new(),
-            ));
-            let mut outcome = failed(ctx, Some(valid), failure, step);
-            outcome.status.creation = None;
-            outcome
-        }
-    }
-}
-
-/// Looks for the group of the creation `recorded` among the groups listed after it started.
-async fn search_created<C: CamsApi>(
-    ctx: &Ctx<'_>,
-    creation: &Creation<'_>,
-    recorded: &CreationStatus,
-    api: &C,
-    lister: &SharedLister,
-) -> Outcome {
-    let valid = creation.valid;
-    let step = Step {
-        listed: true,
-        ..Step::default()
-    };
-    let at = ReadAt {
-        now: ctx.now,
-        listed_after: Some(recorded.started_time.0),
-    };
-    let listed = match lister
-        .groups(
-            api,
-            &valid.endpoint,
-            creation.credentials,
-            valid.channel,
-            &valid.key,
-            at,
-        )
-        .await
-    {
-        Ok((groups, _)) => with_subject(&groups, &recorded.subject),
-        Err(err) => return failed(ctx, Some(valid), Failure::from_cams(&err), step),
-    };
-    let claimed = |id: &str| {
-        let key = GroupKey {
-            group_id: id.to_owned(),
-            ..valid.key.clone()
-        };
-        creation.peers.claimed(&valid.endpoint, &key)
-    };
-    let waited = waited_since(ctx, recorded);
-    let sent = format!(
-        "AddChatGroup (RequestId {}, UniqueCode {}) was sent at {} with subject {:?}",
-        recorded.request_id.as_deref().unwrap_or("unknown"),
-        recorded.unique_code.as_deref().unwrap_or("unknown"),
-        recorded.started_time,
-        recorded.subject
-    );
-    match judge_search(&listed, recorded, claimed, waited) {
-        Search::Found(group_id) => {
-            let message = format!("{sent}; the new group is {group_id}");
-            let mut status = creating_status(ctx, &step, message);
-            status.group_id = Some(group_id.clone());
-            status.creation = None;
-            if let Some(found) = listed.iter().find(|g| g.group_id() == group_id) {
-                status.observed = Some(found.observed(ctx.now));
-                status.invite_link = found.invite_link();
-            }
-            Outcome {
-                status,
-                requeue: Requeue::After(MIN_REQUEUE),
-                write: None,
-                failure: None,
-                observed_remote: true,
-                drift_found: false,
-            }
-        }
-        Search::NotYet => {
-            let message = format!("{sent}; the new group is not listed yet, looking again");
-            Outcome {
-                status: creating_status(ctx, &step, message),
-                requeue: Requeue::After(with_jitter(search_delay(waited), ctx.jitter)),
-                write: None,
-                failure: None,
-                observed_remote: true,
-                drift_found: false,
-            }
-        }
-        Search::NotFound => {
-            let what = format!(
-                "{sent}, but no new group with that subject appeared in space {} for business number {} within {}",
-                valid.key.cust_space_id,
-                valid.key.business_number,
-                humantime::format_duration(CREATION_DEADLINE)
-            );
-            failed(
-                ctx,
-                Some(valid),
-                Failure::creation(Reason::CreationNotFound, what),
-                step,
-            )
-        }
-        Search::Ambiguous(candidates) => {
-            let what = format!(
-                "{sent}, and {} new groups with that subject appeared: {}",
-                candidates.len(),
-                candidates.join(", ")
-            );
-            failed(
-                ctx,
-                Some(valid),
-                Failure::creation(Reason::CreationAmbiguous, what),
-                step,
-            )
-        }
-    }
-}
-
-/// The listed groups whose subject is `subject`.
-fn with_subject(groups: &[ListedGroup], subject: &str) -> Vec<ListedGroup> {
-    groups
-        .iter()
-        .filter(|group| group.subject() == subject)
-        .cloned()
-        .collect()
-}
-
-/// How long ago the creation `recorded` started (zero when the clock went back).
-fn waited_since(ctx: &Ctx<'_>, recorded: &CreationStatus) -> Duration {
-    Duration::try_from(recorded.started_time.0.duration_until(ctx.now)).unwrap_or_default()
-}
-
-/// The status while a creation is in progress: `Ready=False` and `Reconciling=True`, both
-/// `Creating`; `Synced` stays as it was.
-fn creating_status(ctx: &Ctx<'_>, step: &Step, message: String) -> ChatGroupStatus {
-    let mut status = ctx.base();
-    status.retry = None;
-    if let Some(observed) = &step.observed {
-        status.observed = Some(observed.clone());
-    }
-    status.conditions = ctx.conditions(&[
-        ConditionSpec::new(
-            READY,
-            ConditionStatus::False,
-            Reason::Creating,
-            message.clone(),
-        ),
-        ConditionSpec::new(
-            RECONCILING,
-            ConditionStatus::True,
-            Reason::Creating,
-            message,
-        ),
-    ]);
-    status
-}
-
-/// `Plan` or `Observe` mode, and the group is still to be created: reported, nothing called.
-fn creation_pending(ctx: &Ctx<'_>, valid: &ValidSpec) -> Outcome {
-    let message = format!(
-        "the group does not exist yet; managementPolicy Manage would create it with AddChatGroup (subject {:?})",
-        valid.subject.as_deref().unwrap_or_default()
-    );
-    let step = Step::default();
-    let mut status = succeeded(
-        ctx,
-        &step,
-        (
-            ConditionStatus::False,
-            Reason::ChangesPending,
-            message.clone(),
-        ),
-        Reason::ChangesPending,
-        message,
-    );
-    status.pending_changes = vec![PendingChange {
-        field: "groupId".to_owned(),
-        observed: None,
-        desired: Some("a new group".to_owned()),
-    }];
-    Outcome {
-        status,
-        requeue: Requeue::After(with_jitter(valid.resync, ctx.jitter)),
-        write: None,
-        failure: None,
-        observed_remote: false,
-        drift_found: false,
     }
 }
 
@@ -1727,57 +1204,13 @@ pub struct EventSpec {
 /// - one when drift is first reported or Plan-mode changes first become pending;
 /// - none for a quiet success.
 pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec> {
-    let mut events = Vec::new();
-    if let Some(write) = &outcome.write
-        && write.success
-    {
-        let request_id = write.request_id.as_deref().unwrap_or("none");
-        let drift = if write.cause == WriteCause::Drift {
-            ", correcting drift"
-        } else {
-            ""
-        };
-        let (reason, note) = match write.action {
-            ACTION_ADD_CHAT_GROUP => (
-                Reason::Creating,
-                format!(
-                    "AddChatGroup accepted (RequestId {request_id}); looking for the new group"
-                ),
-            ),
-            ACTION_DELETE_CHAT_GROUP => (
-                Reason::GroupDeleted,
-                format!(
-                    "DeleteChatGroup deleted group {} (RequestId {request_id})",
-                    outcome.status.group_id.as_deref().unwrap_or("unknown")
-                ),
-            ),
-            ACTION_ADD_CHAT_GROUP_INVITE_LINK => (
-                Reason::UpdateSucceeded,
-                format!(
-                    "AddChatGroupInviteLink gave the group an invite link{drift} (RequestId {request_id})"
-                ),
-            ),
-            ACTION_DELETE_CHAT_GROUP_INVITE_LINK => (
-                Reason::UpdateSucceeded,
-                format!(
-                    "DeleteChatGroupInviteLink removed the group's invite link{drift} (RequestId {request_id})"
-                ),
-            ),
-            _ => (
-                Reason::UpdateSucceeded,
-                format!(
-                    "UpdateChatGroup set {}{drift} (RequestId {request_id})",
-                    describe_field_names(&write.fields)
-                ),
-            ),
-        };
-        events.push(EventSpec {
-            type_: EventType::Normal,
-            reason,
-            action: write.action,
-            note,
-        });
-    }
+    let mut events: Vec<EventSpec> = outcome
+        .write
+        .as_ref()
+        .filter(|write| write.success)
+        .map(|write| write_event(write, outcome))
+        .into_iter()
+        .collect();
     if let Some(group_id) = &outcome.status.group_id
         && old.is_some_and(|o| o.creation.is_some() && o.group_id.is_none())
     {
@@ -1820,6 +1253,54 @@ pub fn events(old: Option<&ChatGroupStatus>, outcome: &Outcome) -> Vec<EventSpec
         });
     }
     events
+}
+
+/// The `Normal` Event of a successful write.
+fn write_event(write: &WriteRecord, outcome: &Outcome) -> EventSpec {
+    let request_id = write.request_id.as_deref().unwrap_or("none");
+    let drift = if write.cause == WriteCause::Drift {
+        ", correcting drift"
+    } else {
+        ""
+    };
+    let (reason, note) = match write.action {
+        ACTION_ADD_CHAT_GROUP => (
+            Reason::Creating,
+            format!("AddChatGroup accepted (RequestId {request_id}); looking for the new group"),
+        ),
+        ACTION_DELETE_CHAT_GROUP => (
+            Reason::GroupDeleted,
+            format!(
+                "DeleteChatGroup deleted group {} (RequestId {request_id})",
+                outcome.status.group_id.as_deref().unwrap_or("unknown")
+            ),
+        ),
+        ACTION_ADD_CHAT_GROUP_INVITE_LINK => (
+            Reason::UpdateSucceeded,
+            format!(
+                "AddChatGroupInviteLink gave the group an invite link{drift} (RequestId {request_id})"
+            ),
+        ),
+        ACTION_DELETE_CHAT_GROUP_INVITE_LINK => (
+            Reason::UpdateSucceeded,
+            format!(
+                "DeleteChatGroupInviteLink removed the group's invite link{drift} (RequestId {request_id})"
+            ),
+        ),
+        _ => (
+            Reason::UpdateSucceeded,
+            format!(
+                "UpdateChatGroup set {}{drift} (RequestId {request_id})",
+                describe_field_names(&write.fields)
+            ),
+        ),
+    };
+    EventSpec {
+        type_: EventType::Normal,
+        reason,
+        action: write.action,
+        note,
+    }
 }
 
 /// The status to write as soon as the operator starts on a generation it has not reported
@@ -1892,5 +1373,4 @@ pub fn unparseable(
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
