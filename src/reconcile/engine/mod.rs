@@ -306,12 +306,7 @@ async fn read_group<C: CamsApi>(
 ) -> Result<ListedGroup, Failure> {
     let read_at = ReadAt {
         now: ctx.now,
-        // A read never uses a listing that started before this object's last write: it may
-        // not show the write yet.
-        listed_after: ctx
-            .old
-            .and_then(|status| status.last_request.as_ref())
-            .map(|last| last.time.0),
+        listed_after: listed_after_last_write(ctx.old),
     };
     let key = &valid.key;
     match lister
@@ -336,6 +331,19 @@ async fn read_group<C: CamsApi>(
         ))),
         Err(err) => Err(Failure::from_cams(&err)),
     }
+}
+
+/// The earliest start of a listing a read may use: a read never uses a listing that started
+/// before this object's last write, which may not show the write yet. The write's time is kept
+/// to the second (as Kubernetes keeps times), so the write happened somewhere in that second:
+/// only a listing started after the whole second is certainly newer.
+fn listed_after_last_write(status: Option<&ChatGroupStatus>) -> Option<jiff::Timestamp> {
+    let written = status?.last_request.as_ref()?.time.0;
+    Some(
+        written
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(written),
+    )
 }
 
 /// Plans against the group as read, and writes when the plan and the management policy say

@@ -1407,3 +1407,26 @@ mod lifecycle {
         );
     }
 }
+
+#[test]
+fn a_read_uses_no_listing_started_within_the_second_of_the_last_write() {
+    let written = at(100);
+    let status = ChatGroupStatus {
+        last_request: Some(crate::crd::LastRequest {
+            action: ACTION_UPDATE_CHAT_GROUP.to_owned(),
+            time: Time::from_timestamp(written + Duration::from_millis(700)),
+            ..crate::crd::LastRequest::default()
+        }),
+        ..ChatGroupStatus::default()
+    };
+    // The write at 100.7 s is recorded as 100 s; a listing started at 100.2 s may not show it.
+    let earliest = listed_after_last_write(Some(&status)).expect("a write");
+    assert!(
+        earliest > written + Duration::from_millis(700),
+        "{earliest}"
+    );
+    assert_eq!(
+        listed_after_last_write(Some(&ChatGroupStatus::default())),
+        None
+    );
+}
