@@ -137,6 +137,14 @@ mod crd_schema {
             columns,
             ["READY", "SYNCED", "GROUP", "REQUEST-ID", "CODE", "AGE"]
         );
+        // GROUP is the group the object manages, adopted (spec.groupId) or created alike.
+        let group = version["additionalPrinterColumns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["name"] == "GROUP")
+            .expect("GROUP");
+        assert_eq!(group["jsonPath"], ".status.groupId");
     }
 
     #[test]

@@ -63,20 +63,7 @@ pub struct Context<C> {
     pub(super) secrets: secrets::Secrets,
     /// The watch caches of every controller, for what other ChatGroups claim when a group is
     /// created (filled in when the controllers start).
-    pub(super) peers:
-        std::sync::RwLock<Vec<kube::runtime::reflector::Store<super::cached::CachedChatGroup>>>,
-}
-
-impl<C> Context<C> {
-    /// The watch caches of the running controllers (empty before they start).
-    pub(super) fn peer_stores(
-        &self,
-    ) -> Vec<kube::runtime::reflector::Store<super::cached::CachedChatGroup>> {
-        self.peers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
+    pub(super) peers: super::lifecycle::PeerStores,
 }
 
 impl<C: CamsApi> Context<C> {

@@ -15,6 +15,7 @@ use crate::crd::{
     KIND,
 };
 use crate::reconcile::lifecycle::{MarkFuture, MarkWriter, Peers};
+use crate::reconcile::validate::spec_endpoint;
 
 use super::cached::CachedChatGroup;
 use super::context::{KUBE_CALL_TIMEOUT, operations};
@@ -25,63 +26,63 @@ use super::{Context, Error};
 /// must not drop anything else the operator applied.
 const FINALIZER_MANAGER: &str = "cams-operator-finalizer";
 
-/// What the other ChatGroups in the watch caches claim, as seen by one object.
+/// The watch caches of the running controllers (empty before they start).
+pub(super) type PeerStores = std::sync::RwLock<Vec<Store<CachedChatGroup>>>;
+
+/// What the other ChatGroups in the watch caches claim, as seen by one object. Building it
+/// costs nothing: the caches are only read when a creation asks.
 pub(super) struct StorePeers<'a> {
-    stores: &'a [Store<CachedChatGroup>],
+    stores: &'a PeerStores,
     /// The object asking: never its own peer.
-    uid: Option<String>,
-    namespace: String,
-    /// When the object asking was created, and its name: "earlier" is by this order.
-    created: (Option<jiff::Timestamp>, String, String),
+    object: &'a CachedChatGroup,
 }
 
 impl<'a> StorePeers<'a> {
-    pub(super) fn new(stores: &'a [Store<CachedChatGroup>], object: &CachedChatGroup) -> Self {
-        let namespace = object.namespace().unwrap_or_default();
-        let name = object.name_any();
-        StorePeers {
-            stores,
-            uid: object.uid(),
-            created: (created_at(object), namespace.clone(), name),
-            namespace,
-        }
+    pub(super) fn new(stores: &'a PeerStores, object: &'a CachedChatGroup) -> Self {
+        StorePeers { stores, object }
     }
 
     /// Every other object, with its spec (objects whose spec does not parse are skipped).
-    fn others(
-        &self,
-    ) -> impl Iterator<Item = (std::sync::Arc<CachedChatGroup>, ChatGroupSpec)> + '_ {
-        self.stores
+    fn others(&self) -> Vec<(std::sync::Arc<CachedChatGroup>, ChatGroupSpec)> {
+        let stores = self
+            .stores
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let uid = self.object.uid();
+        stores
             .iter()
             .flat_map(Store::state)
-            .filter(move |other| other.uid() != self.uid)
+            .filter(|other| other.uid() != uid)
             .filter_map(|other| {
                 let spec = other.spec().ok()?;
                 Some((other, spec))
             })
+            .collect()
     }
+}
+
+/// When the object was created, then its namespace and name: "earlier" is by this order.
+fn age_order(object: &CachedChatGroup) -> (Option<jiff::Timestamp>, String, String) {
+    (
+        created_at(object),
+        object.namespace().unwrap_or_default(),
+        object.name_any(),
+    )
 }
 
 fn created_at(object: &CachedChatGroup) -> Option<jiff::Timestamp> {
     object.meta().creation_timestamp.as_ref().map(|t| t.0)
 }
 
-/// Where the spec's requests go (the same rule as the reconcile core's validation).
-fn endpoint_of(spec: &ChatGroupSpec) -> Endpoint {
-    spec.endpoint
-        .as_deref()
-        .map_or_else(|| Endpoint::for_region(&spec.region), Endpoint::from_url)
-}
-
 fn same_space(spec: &ChatGroupSpec, endpoint: &Endpoint, key: &GroupKey) -> bool {
     spec.cust_space_id == key.cust_space_id
         && spec.business_number == key.business_number
-        && endpoint_of(spec) == *endpoint
+        && spec_endpoint(spec) == *endpoint
 }
 
 impl Peers for StorePeers<'_> {
     fn claimed(&self, endpoint: &Endpoint, key: &GroupKey) -> bool {
-        self.others().any(|(other, spec)| {
+        self.others().into_iter().any(|(other, spec)| {
             if !same_space(&spec, endpoint, key) {
                 return false;
             }
@@ -97,20 +98,19 @@ impl Peers for StorePeers<'_> {
         key: &GroupKey,
         subject: &str,
     ) -> Option<String> {
+        let asking = age_order(self.object);
         self.others()
+            .into_iter()
             .filter(|(_, spec)| {
                 spec.creation_policy == CreationPolicy::Create
                     && spec.subject.as_deref() == Some(subject)
                     && same_space(spec, endpoint, key)
             })
-            .map(|(other, _)| {
-                let namespace = other.namespace().unwrap_or_default();
-                (created_at(&other), namespace, other.name_any())
-            })
-            .filter(|order| *order < self.created)
+            .map(|(other, _)| age_order(&other))
+            .filter(|order| *order < asking)
             .min()
             .map(|(_, namespace, name)| {
-                if namespace == self.namespace {
+                if namespace == asking.1 {
                     format!("ChatGroup {namespace}/{name}")
                 } else {
                     // Another tenant's object is not named to this one.

@@ -130,8 +130,7 @@ pub async fn reconcile_object<C: CamsApi>(
     if let Some(status) = chatgroup.status.as_mut() {
         memory.apply_to(status, &fingerprint.secret_versions);
     }
-    let stores = ctx.peer_stores();
-    let peers = StorePeers::new(&stores, &object);
+    let peers = StorePeers::new(&ctx.peers, &object);
     let marks = StatusMarks::new(ctx, &namespace, &name);
     let input = Input {
         object: &chatgroup,
@@ -198,8 +197,7 @@ async fn finalize_object<C: CamsApi>(
 ) -> Result<Requeue, Error> {
     let namespace = object.namespace().ok_or(Error::MissingKey)?;
     let name = object.meta().name.clone().ok_or(Error::MissingKey)?;
-    let stores = ctx.peer_stores();
-    let peers = StorePeers::new(&stores, object);
+    let peers = StorePeers::new(&ctx.peers, object);
     let marks = StatusMarks::new(ctx, &namespace, &name);
     let input = Input {
         object: chatgroup,

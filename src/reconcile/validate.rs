@@ -202,7 +202,7 @@ pub fn validate_with_endpoint(
             subject: subject.map(str::to_owned),
             description: description.map(str::to_owned),
             profile_picture_file: picture.map(str::to_owned),
-            endpoint: chosen_endpoint.unwrap_or_else(|| Endpoint::for_region(region)),
+            endpoint: chosen_endpoint.unwrap_or_else(|| spec_endpoint(spec)),
             management: *management_policy,
             drift: *drift_policy,
             resync,
@@ -213,6 +213,13 @@ pub fn validate_with_endpoint(
         }),
         _ => Err(SpecErrors { errors }),
     }
+}
+
+/// Where a spec's requests go: `spec.endpoint` when set, else the region's public endpoint.
+pub fn spec_endpoint(spec: &ChatGroupSpec) -> Endpoint {
+    spec.endpoint
+        .as_deref()
+        .map_or_else(|| Endpoint::for_region(&spec.region), Endpoint::from_url)
 }
 
 /// The three keys that address the group in CAMS.

@@ -69,7 +69,7 @@ pub(super) async fn create<C: CamsApi>(
             Step::default(),
         );
     }
-    start_creation(ctx, &creation, subject, api, lister).await
+    start_creation(ctx, &creation, subject, create_again, api, lister).await
 }
 
 /// A new creation: lists the space to note the groups that already have the subject, stores
@@ -78,14 +78,11 @@ async fn start_creation<C: CamsApi>(
     ctx: &Ctx<'_>,
     creation: &Creation<'_>,
     subject: String,
+    create_again: Option<String>,
     api: &C,
     lister: &SharedLister,
 ) -> Outcome {
     let valid = creation.valid;
-    let create_again = ctx
-        .old
-        .and_then(|s| s.creation.as_ref())
-        .and_then(|c| create_again_requested(creation.object, c));
     let step = Step {
         listed: true,
         ..Step::default()
@@ -268,7 +265,7 @@ async fn search_created<C: CamsApi>(
     };
     let waited = waited_since(ctx, recorded);
     let search = judge_search(&listed, recorded, claimed, waited);
-    searched(ctx, valid, recorded, &listed, search, step)
+    searched(ctx, valid, recorded, &listed, (search, waited), step)
 }
 
 /// The outcome of a search for the group of the creation `recorded`.
@@ -277,10 +274,9 @@ fn searched(
     valid: &ValidSpec,
     recorded: &CreationStatus,
     listed: &[ListedGroup],
-    search: Search,
+    (search, waited): (Search, Duration),
     step: Step,
 ) -> Outcome {
-    let waited = waited_since(ctx, recorded);
     let sent = format!(
         "AddChatGroup (RequestId {}, UniqueCode {}) was sent at {} with subject {:?}",
         recorded.request_id.as_deref().unwrap_or("unknown"),

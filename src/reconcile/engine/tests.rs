@@ -1078,6 +1078,22 @@ mod lifecycle {
     }
 
     #[tokio::test]
+    async fn an_adopted_group_is_reported_in_status_like_a_created_one() {
+        let mut object = support();
+        let cams = cams_with(&object);
+        let outcome = step(&cams, &mut object, at(0)).await;
+        assert_eq!(outcome.status.group_id, object.spec.group_id);
+        // Even an outcome that reads nothing (a paused object) keeps reporting it.
+        object
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(crate::crd::PAUSED_ANNOTATION.into(), "true".into());
+        let paused = step(&cams, &mut object, at(10)).await;
+        assert_eq!(paused.status.group_id, object.spec.group_id);
+    }
+
+    #[tokio::test]
     async fn an_unknown_outcome_is_searched_and_never_called_again() {
         let cams = FakeCams::new();
         let mut object = to_create();
